@@ -1,0 +1,98 @@
+// The admin port: marathon-lb's endpoints with their meaning kept (/_haproxy_health_check,
+// /_haproxy_getvhostmap, /_haproxy_getappmap, /_haproxy_getpids, /_mlb_signal/hup|usr1), plus
+// /metrics (Prometheus), /routes (the table as JSON), /stats (JSON for the page) and / (status page).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { STATUS_PAGE } from './status-page.js';
+
+export interface AdminSources {
+  /** null until the first routing table is live. */
+  health(): { ready: boolean; draining: boolean; detail: Record<string, unknown> };
+  routes(): unknown;
+  stats(): unknown;
+  vhostMap(): [string, string][];
+  appMap(): [string, string][];
+  resync(): void;
+  registry: Registry;
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+const json = (res: ServerResponse, status: number, value: unknown) => send(res, status, 'application/json', JSON.stringify(value, null, 2) + '\n');
+
+export class AdminServer {
+  private readonly server: Server;
+
+  constructor(private readonly sources: AdminSources) {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: Error) => send(res, 500, 'text/plain', `internal error: ${err.message}\n`));
+    });
+    this.server.keepAliveTimeout = 5000;
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (err: NodeJS.ErrnoException) => {
+        const hint = err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : '';
+        reject(new Error(`cannot listen on admin port ${host}:${port}: ${err.code ?? err.message}${hint}`));
+      });
+      this.server.listen({ host, port }, resolve);
+    });
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !(req.method === 'POST' && path?.startsWith('/_mlb_signal/'))) {
+      send(res, 405, 'text/plain', 'method not allowed\n');
+      return;
+    }
+    switch (path) {
+      case '/_haproxy_health_check': {
+        const h = this.sources.health();
+        const ok = h.ready && !h.draining;
+        json(res, ok ? 200 : 503, { status: ok ? 'ok' : h.draining ? 'draining' : 'starting', ...h.detail });
+        return;
+      }
+      case '/metrics':
+        send(res, 200, this.sources.registry.contentType, await this.sources.registry.metrics());
+        return;
+      case '/routes':
+        json(res, 200, this.sources.routes());
+        return;
+      case '/stats':
+        json(res, 200, this.sources.stats());
+        return;
+      case '/_haproxy_getvhostmap':
+        send(res, 200, 'text/plain', this.sources.vhostMap().map(([k, v]) => `${k}\t${v}\n`).join(''));
+        return;
+      case '/_haproxy_getappmap':
+        send(res, 200, 'text/plain', this.sources.appMap().map(([k, v]) => `${k}\t${v}\n`).join(''));
+        return;
+      case '/_haproxy_getpids':
+        send(res, 200, 'text/plain', `${process.pid}\n`);
+        return;
+      case '/_mlb_signal/hup':
+      case '/_mlb_signal/usr1':
+        // marathon-lb: HUP reloads from Marathon, USR1 regenerates the config; both mean "resync" here.
+        this.sources.resync();
+        send(res, 200, 'text/plain', 'Sent SIGHUP signal to marathon-lb\n');
+        return;
+      case '/':
+      case '/status':
+        send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE);
+        return;
+      default:
+        send(res, 404, 'text/plain', 'not found\n');
+    }
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

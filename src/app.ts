@@ -1,0 +1,205 @@
+// Wires the parts together: Marathon -> AppStore -> routing table -> proxy, with admin, metrics and
+// health checks beside them. Owns start, stop, signals and graceful shutdown.
+import { readFileSync } from 'node:fs';
+import type { Options } from './config/options.js';
+import { AdminServer } from './admin/server.js';
+import { AppStore } from './discovery/app-store.js';
+import { MarathonSync } from './discovery/marathon-sync.js';
+import { ActiveHealthChecker } from './health/active.js';
+import { BackendHealth } from './health/backend-health.js';
+import { MarathonClient, basicAuthorization } from './marathon/client.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { ProxyStats, quantileFromBuckets } from './observability/stats.js';
+import { Proxy } from './proxy/proxy.js';
+import { loadCertificates } from './proxy/tls.js';
+import { diffTables, isEmptyDiff } from './routing/diff.js';
+import { createTableBuilder, type RoutingTable } from './routing/table.js';
+
+export interface Turbine {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly proxy: Proxy;
+  readonly sync: MarathonSync;
+  readonly adminPort: number;
+  table(): RoutingTable | null;
+  /** Resolves once the next table (after this call) is serving. */
+  nextTable(): Promise<RoutingTable>;
+  stop(): Promise<void>;
+}
+
+function marathonAuthorization(options: Options): string | null {
+  if (options.marathonAuthCredentialFile) {
+    let text: string;
+    try {
+      text = readFileSync(options.marathonAuthCredentialFile, 'utf8');
+    } catch (err) {
+      throw new Error(`--marathon-auth-credential-file: cannot read it: ${(err as Error).message}`);
+    }
+    return basicAuthorization(text.trim().split('\n')[0] ?? '');
+  }
+  return basicAuthorization(options.authCredentials);
+}
+
+export async function startTurbine(options: Options, logger: Logger = createLogger({ level: options.logLevel, format: options.logFormat })): Promise<Turbine> {
+  const log = logger.child({ component: 'turbine' });
+  const stats = new ProxyStats();
+  const metrics = new Metrics(() => stats.snapshot());
+  const health = new BackendHealth({
+    ejectAfterFailures: options.ejectAfterFailures,
+    ejectMs: options.ejectSeconds * 1000,
+    onChange: (address, up, reasons) => log.info({ backend: address, up, reasons }, up ? 'backend back in rotation' : 'backend out of rotation'),
+  });
+  const proxy = new Proxy({
+    connectTimeoutMs: options.timeoutConnect * 1000,
+    clientTimeoutMs: options.timeoutClient * 1000,
+    serverTimeoutMs: options.timeoutServer * 1000,
+    tunnelTimeoutMs: options.timeoutTunnel * 1000,
+    httpRequestTimeoutMs: options.timeoutHttpRequest * 1000,
+    keepAliveTimeoutMs: options.timeoutHttpKeepAlive * 1000,
+    drainTimeoutMs: options.drainTimeout * 1000,
+    maxconn: options.maxconn,
+    maxconnPerService: options.maxconnPerService,
+    accessLog: options.accessLog,
+  }, {
+    bind: options.bind,
+    httpPort: options.dontBindHttpHttps ? null : options.httpPort,
+    httpsPort: options.dontBindHttpHttps || options.sslCerts.length === 0 ? null : options.httpsPort,
+    appidPort: options.appidPort,
+  }, health, stats, logger, options.sslCerts.length > 0 ? loadCertificates(options.sslCerts) : null);
+  const checker = options.activeHealthChecks ? new ActiveHealthChecker(health, logger) : null;
+
+  const store = new AppStore();
+  const build = createTableBuilder({ groups: options.group, strictMode: options.strictMode, healthCheck: options.healthCheck });
+  let current: RoutingTable | null = null;
+  let generation = 0;
+  let draining = false;
+  let pendingSince: number | null = null;
+  let waiters: ((t: RoutingTable) => void)[] = [];
+
+  const rebuild = () => {
+    const arrivedAt = pendingSince ?? performance.now();
+    pendingSince = null;
+    const candidate = build(store.snapshot(), generation + 1);
+    const diff = diffTables(current, candidate);
+    if (current !== null && isEmptyDiff(diff) && candidate.warnings.length === current.warnings.length) {
+      const w = waiters;
+      waiters = [];
+      for (const resolve of w) resolve(current);
+      return;
+    }
+    generation += 1;
+    const previous = current;
+    current = candidate;
+    void proxy.apply(candidate).then(() => {
+      for (const failure of proxy.listenFailures()) metrics.listenerErrors.inc({ reason: failure.reason });
+    });
+    metrics.convergence.observe((performance.now() - arrivedAt) / 1000);
+    checker?.update(candidate);
+    metrics.tableGeneration.set(generation);
+    metrics.tableApps.set(candidate.appCount);
+    metrics.tableServices.set(candidate.services.length);
+    metrics.tableBackends.set(candidate.services.reduce((n, s) => n + s.backends.length, 0));
+    metrics.labelWarnings.set(candidate.warnings.length);
+    if (!isEmptyDiff(diff)) log.info({ generation, ...summarise(diff) }, 'routing table changed');
+    const known = new Set(previous?.warnings.map((w) => `${w.appId}|${w.label}|${w.reason}`));
+    for (const w of candidate.warnings) {
+      if (!known.has(`${w.appId}|${w.label}|${w.reason}`)) log.warn({ appId: w.appId, label: w.label, reason: w.reason }, 'label ignored');
+    }
+    const w = waiters;
+    waiters = [];
+    for (const resolve of w) resolve(candidate);
+  };
+
+  const client = new MarathonClient({ urls: options.marathon, authorization: marathonAuthorization(options), caCertFile: options.marathonCaCert, timeoutMs: 30_000 });
+  const sync = new MarathonSync({
+    client, store, logger, metrics,
+    stallTimeoutMs: options.eventStallTimeout * 1000,
+    onChange: (arrivedAt) => {
+      // Coalesce a burst (one chunk of the stream can hold many events) into one rebuild.
+      if (pendingSince !== null) return;
+      pendingSince = arrivedAt;
+      setImmediate(rebuild);
+    },
+  });
+
+  const admin = new AdminServer({
+    registry: metrics.registry,
+    health: () => ({
+      ready: current !== null,
+      draining,
+      detail: { generation, marathon: sync.getStatus(), listeners: proxy.listenerStatus().filter((l) => l.error !== null) },
+    }),
+    routes: () => routesView(current, health),
+    stats: () => statsView(current, stats, sync.getStatus(), health),
+    vhostMap: () => (current?.services ?? []).flatMap((s) => s.vhosts.map((v): [string, string] => [v, s.id])),
+    appMap: () => (current?.services ?? []).filter((s) => s.mode === 'http').map((s): [string, string] => [s.appId, s.id]),
+    resync: () => void sync.requestResync(),
+  });
+  const adminPort = await admin.listen(options.bind, options.adminPort);
+  await proxy.start();
+  sync.start();
+  log.info({ adminPort, marathon: options.marathon, groups: options.group }, 'Turbine started');
+
+  return {
+    logger, metrics, proxy, sync, adminPort,
+    table: () => current,
+    nextTable: () => new Promise((resolve) => { waiters.push(resolve); }),
+    async stop() {
+      // Report unhealthy first so a load balancer in front stops sending, then drain.
+      draining = true;
+      sync.stop();
+      checker?.stop();
+      await proxy.stop(options.drainTimeout * 1000);
+      await admin.close();
+      await client.close();
+      log.info('Turbine stopped');
+    },
+  };
+}
+
+function summarise(diff: ReturnType<typeof diffTables>) {
+  return {
+    servicesAdded: diff.servicesAdded, servicesRemoved: diff.servicesRemoved, servicesChanged: diff.servicesChanged,
+    backendsAdded: diff.backendsAdded.map((b) => `${b.service} ${b.address} ${b.taskId}`),
+    backendsRemoved: diff.backendsRemoved.map((b) => `${b.service} ${b.address} ${b.taskId}`),
+  };
+}
+
+export function routesView(table: RoutingTable | null, health: BackendHealth) {
+  if (!table) return { generation: 0, services: [], warnings: [] };
+  return {
+    generation: table.generation,
+    apps: table.appCount,
+    services: table.services.map((s) => ({
+      ...s,
+      backends: s.backends.map((b) => {
+        const reasons = health.reasons(b.address);
+        return { ...b, state: reasons.length === 0 ? 'up' : 'down', reasons };
+      }),
+    })),
+    warnings: table.warnings,
+  };
+}
+
+function statsView(table: RoutingTable | null, stats: ProxyStats, marathon: unknown, health: BackendHealth) {
+  const snapshot = stats.snapshot();
+  return {
+    now: Date.now(),
+    marathon,
+    generation: table?.generation ?? 0,
+    services: (table?.services ?? []).map((s) => {
+      const c = snapshot.services[s.id];
+      const responses = Object.values(c?.backends ?? {}).reduce((acc, b) => acc.map((n, i) => n + b.responses[i]!), [0, 0, 0, 0, 0]);
+      return {
+        id: s.id,
+        requests: c?.durationCount ?? 0,
+        errors: Object.values(c?.errors ?? {}).reduce((a, b) => a + (b ?? 0), 0),
+        responses,
+        p99: c ? quantileFromBuckets(c.durationBuckets, 0.99) : null,
+        backendsDown: s.backends.filter((b) => !health.isUp(b.address)).length,
+      };
+    }),
+    activeConnections: snapshot.activeConnections,
+  };
+}

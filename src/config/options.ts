@@ -1,0 +1,297 @@
+// Options: one table of specs drives flags, environment variables, config-file keys, defaults and
+// validation, so the three sources cannot drift apart. Precedence: flag > env > file > default.
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+export interface Options {
+  marathon: string[];
+  group: string[];
+  bind: string;
+  httpPort: number;
+  httpsPort: number;
+  adminPort: number;
+  appidPort: number;
+  healthCheck: boolean;
+  strictMode: boolean;
+  marathonAuthCredentialFile: string | null;
+  authCredentials: string | null;
+  marathonCaCert: string | null;
+  sslCerts: string[];
+  dontBindHttpHttps: boolean;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logFormat: 'json' | 'pretty';
+  accessLog: boolean;
+  dry: boolean;
+  workers: number;
+  stateFile: string | null;
+  eventStallTimeout: number;
+  timeoutConnect: number;
+  timeoutClient: number;
+  timeoutServer: number;
+  timeoutTunnel: number;
+  timeoutHttpRequest: number;
+  timeoutHttpKeepAlive: number;
+  drainTimeout: number;
+  maxconn: number;
+  maxconnPerService: number;
+  activeHealthChecks: boolean;
+  ejectAfterFailures: number;
+  ejectSeconds: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Kind = 'string' | 'list' | 'port' | 'int' | 'seconds' | 'bool';
+
+interface Spec<K extends keyof Options = keyof Options> {
+  key: K;
+  flag: string;
+  aliases?: string[];
+  kind: Kind;
+  /** Allowed values for an enumerated string option. */
+  choices?: readonly string[];
+  help: string;
+}
+
+function spec<K extends keyof Options>(s: Spec<K>): Spec<K> {
+  return s;
+}
+
+export const DEFAULTS: Options = {
+  marathon: [],
+  group: [],
+  bind: '0.0.0.0',
+  httpPort: 80,
+  httpsPort: 443,
+  adminPort: 9090,
+  appidPort: 9091,
+  healthCheck: true,
+  strictMode: false,
+  marathonAuthCredentialFile: null,
+  authCredentials: null,
+  marathonCaCert: null,
+  sslCerts: [],
+  dontBindHttpHttps: false,
+  logLevel: 'info',
+  logFormat: 'json',
+  accessLog: false,
+  dry: false,
+  workers: 1,
+  stateFile: null,
+  eventStallTimeout: 300,
+  timeoutConnect: 3,
+  timeoutClient: 30,
+  timeoutServer: 30,
+  timeoutTunnel: 3600,
+  timeoutHttpRequest: 15,
+  timeoutHttpKeepAlive: 1,
+  drainTimeout: 30,
+  maxconn: 50000,
+  maxconnPerService: 0,
+  activeHealthChecks: true,
+  ejectAfterFailures: 3,
+  ejectSeconds: 10,
+};
+
+export const SPECS: readonly Spec[] = [
+  spec({ key: 'marathon', flag: '--marathon', aliases: ['-m'], kind: 'list', help: 'Marathon URL; repeat for several (failover in order)' }),
+  spec({ key: 'group', flag: '--group', kind: 'list', help: "HAPROXY_GROUP to serve; repeat for several; '*' serves every app" }),
+  spec({ key: 'bind', flag: '--bind', kind: 'string', help: 'address every listener binds to, unless a port sets HAPROXY_{n}_BIND_ADDR' }),
+  spec({ key: 'httpPort', flag: '--http-port', kind: 'port', help: 'virtual-host HTTP listener' }),
+  spec({ key: 'httpsPort', flag: '--https-port', kind: 'port', help: 'virtual-host HTTPS listener (opened when --ssl-certs is given)' }),
+  spec({ key: 'adminPort', flag: '--admin-port', kind: 'port', help: 'admin listener: /_haproxy_health_check, /metrics, /routes, status page' }),
+  spec({ key: 'appidPort', flag: '--appid-port', kind: 'port', help: 'routes by the X-Marathon-App-Id header (marathon-lb port 9091)' }),
+  spec({ key: 'healthCheck', flag: '--health-check', aliases: ['-H'], kind: 'bool', help: "only route to tasks whose Marathon health checks pass" }),
+  spec({ key: 'strictMode', flag: '--strict-mode', kind: 'bool', help: 'serve a port only when HAPROXY_{n}_ENABLED=true' }),
+  spec({ key: 'marathonAuthCredentialFile', flag: '--marathon-auth-credential-file', kind: 'string', help: 'file holding user:password for Marathon' }),
+  spec({ key: 'authCredentials', flag: '--auth-credentials', kind: 'string', help: 'user:password for Marathon (prefer the file)' }),
+  spec({ key: 'marathonCaCert', flag: '--marathon-ca-cert', kind: 'string', help: 'CA certificate (PEM) to verify Marathon over HTTPS' }),
+  spec({ key: 'sslCerts', flag: '--ssl-certs', kind: 'list', help: 'PEM files (certificate and key) for the HTTPS listener; comma-separated' }),
+  spec({ key: 'dontBindHttpHttps', flag: '--dont-bind-http-https', kind: 'bool', help: 'do not open the HTTP and HTTPS virtual-host listeners' }),
+  spec({ key: 'logLevel', flag: '--log-level', kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level' }),
+  spec({ key: 'logFormat', flag: '--log-format', kind: 'string', choices: ['json', 'pretty'], help: 'json lines, or pretty (needs pino-pretty)' }),
+  spec({ key: 'accessLog', flag: '--access-log', kind: 'bool', help: 'one log line per request or TCP connection' }),
+  spec({ key: 'dry', flag: '--dry', aliases: ['-d'], kind: 'bool', help: 'fetch once, print the routing table as JSON, exit' }),
+  spec({ key: 'workers', flag: '--workers', kind: 'int', help: 'proxy worker processes (0: one per CPU)' }),
+  spec({ key: 'stateFile', flag: '--state-file', kind: 'string', help: 'keep the last good Marathon snapshot here; load it when Marathon is down at start' }),
+  spec({ key: 'eventStallTimeout', flag: '--event-stall-timeout', kind: 'seconds', help: 'reconnect the event stream after this long without a byte' }),
+  spec({ key: 'timeoutConnect', flag: '--timeout-connect', kind: 'seconds', help: 'connecting to a backend' }),
+  spec({ key: 'timeoutClient', flag: '--timeout-client', kind: 'seconds', help: 'client inactivity' }),
+  spec({ key: 'timeoutServer', flag: '--timeout-server', kind: 'seconds', help: 'backend inactivity' }),
+  spec({ key: 'timeoutTunnel', flag: '--timeout-tunnel', kind: 'seconds', help: 'TCP and WebSocket inactivity' }),
+  spec({ key: 'timeoutHttpRequest', flag: '--timeout-http-request', kind: 'seconds', help: 'receiving a complete request head' }),
+  spec({ key: 'timeoutHttpKeepAlive', flag: '--timeout-http-keep-alive', kind: 'seconds', help: 'idle client keep-alive connection' }),
+  spec({ key: 'drainTimeout', flag: '--drain-timeout', kind: 'seconds', help: 'on shutdown or removal, how long in-flight work may finish' }),
+  spec({ key: 'maxconn', flag: '--maxconn', kind: 'int', help: 'client connections open at once, all listeners' }),
+  spec({ key: 'maxconnPerService', flag: '--maxconn-per-service', kind: 'int', help: 'requests or connections in flight per service (0: no limit)' }),
+  spec({ key: 'activeHealthChecks', flag: '--active-health-checks', kind: 'bool', help: "run the apps' Marathon health checks from Turbine too" }),
+  spec({ key: 'ejectAfterFailures', flag: '--eject-after-failures', kind: 'int', help: 'consecutive connect errors, resets or timeouts before a backend is ejected' }),
+  spec({ key: 'ejectSeconds', flag: '--eject-seconds', kind: 'seconds', help: 'how long an ejected backend stays out before it is tried again' }),
+];
+
+/** marathon-lb flags that have no meaning here; accepted so existing command lines keep working. */
+const IGNORED_FLAGS: Record<string, boolean> = {
+  '--sse': false, '-s': false, '--haproxy-config': true, '--command': true, '--reload-interval': true,
+  '--max-reload-retries': true, '--haproxy-map': false, '--skip-validation': false, '--archive-versions': false,
+  '--syslog-socket': true, '--lru-cache-capacity': true, '--group-https-by-vhost': false,
+};
+
+export function envName(s: Spec): string {
+  return 'TURBINE_' + s.flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
+}
+
+function convert(s: Spec, raw: unknown, source: string): unknown {
+  const where = `${s.flag} (${source})`;
+  switch (s.kind) {
+    case 'bool':
+      if (typeof raw === 'boolean') return raw;
+      if (typeof raw === 'string' && /^(true|1|yes|on)$/i.test(raw)) return true;
+      if (typeof raw === 'string' && /^(false|0|no|off)$/i.test(raw)) return false;
+      throw new ConfigError(`${where}: expected true or false, got ${JSON.stringify(raw)}`);
+    case 'list': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : null;
+      if (!items || items.some((x) => typeof x !== 'string')) throw new ConfigError(`${where}: expected a list of strings`);
+      return (items as string[]).map((x) => x.trim()).filter((x) => x !== '');
+    }
+    case 'port':
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      const max = s.kind === 'port' ? 65535 : 1_000_000_000;
+      if (!Number.isInteger(n) || n < 0 || n > max) {
+        throw new ConfigError(`${where}: expected ${s.kind === 'port' ? 'a port number 0-65535' : 'a whole number'}, got ${JSON.stringify(raw)}`);
+      }
+      return n;
+    }
+    case 'seconds': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${where}: expected a number of seconds > 0, got ${JSON.stringify(raw)}`);
+      return n;
+    }
+    case 'string':
+      if (typeof raw !== 'string' || raw === '') throw new ConfigError(`${where}: expected a non-empty string`);
+      if (s.choices && !s.choices.includes(raw)) throw new ConfigError(`${where}: expected one of ${s.choices.join(', ')}, got ${JSON.stringify(raw)}`);
+      return raw;
+  }
+}
+
+interface ParsedArgs {
+  values: Map<keyof Options, unknown>;
+  configFile: string | null;
+  help: boolean;
+  ignored: string[];
+}
+
+function parseArgv(argv: readonly string[]): ParsedArgs {
+  const byFlag = new Map<string, Spec>();
+  for (const s of SPECS) {
+    byFlag.set(s.flag, s);
+    for (const a of s.aliases ?? []) byFlag.set(a, s);
+  }
+  const values = new Map<keyof Options, unknown>();
+  let configFile: string | null = null;
+  let help = false;
+  const ignored: string[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
+    const takeValue = (): string => {
+      if (inline !== undefined) return inline;
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith('-') && next.length > 1)) throw new ConfigError(`${name}: needs a value`);
+      i += 1;
+      return next;
+    };
+    if (name === '--help' || name === '-h') { help = true; continue; }
+    if (name === '--config') { configFile = takeValue(); continue; }
+    if (name in IGNORED_FLAGS) {
+      if (IGNORED_FLAGS[name]) takeValue();
+      ignored.push(name);
+      continue;
+    }
+    const negated = name.startsWith('--no-') ? byFlag.get('--' + name.slice(5)) : undefined;
+    if (negated?.kind === 'bool') { values.set(negated.key, false); continue; }
+    const s = byFlag.get(name);
+    if (!s) throw new ConfigError(`${name}: unknown flag (see --help)`);
+    if (s.kind === 'bool') {
+      values.set(s.key, inline === undefined ? true : convert(s, inline, 'flag'));
+    } else if (s.kind === 'list') {
+      const prev = (values.get(s.key) as string[] | undefined) ?? [];
+      values.set(s.key, [...prev, ...(convert(s, takeValue(), 'flag') as string[])]);
+    } else {
+      values.set(s.key, convert(s, takeValue(), 'flag'));
+    }
+  }
+  return { values, configFile, help, ignored };
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--config: cannot read ${path}: ${(err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`--config: ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ConfigError(`--config: ${path} must hold a JSON object`);
+  const known = new Set(SPECS.map((s) => s.key as string));
+  for (const key of Object.keys(data)) {
+    if (!known.has(key) && !key.startsWith('//')) throw new ConfigError(`--config: unknown key "${key}" in ${path}`);
+  }
+  return data as Record<string, unknown>;
+}
+
+export interface LoadedOptions {
+  options: Options;
+  help: boolean;
+  /** marathon-lb flags accepted for compatibility that do nothing here. */
+  ignoredFlags: string[];
+}
+
+export function loadOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): LoadedOptions {
+  const args = parseArgv(argv);
+  const configFile = args.configFile ?? env.TURBINE_CONFIG ?? null;
+  const file = configFile ? readConfigFile(configFile) : {};
+  const options: Record<string, unknown> = { ...DEFAULTS };
+  for (const s of SPECS) {
+    if (args.values.has(s.key)) options[s.key] = args.values.get(s.key);
+    else if (env[envName(s)] !== undefined) options[s.key] = convert(s, env[envName(s)], `env ${envName(s)}`);
+    else if (s.key in file) options[s.key] = convert(s, file[s.key], `config key "${s.key}"`);
+  }
+  const result = options as unknown as Options;
+  if (!args.help) validate(result);
+  if (result.workers === 0) result.workers = availableParallelism();
+  return { options: result, help: args.help, ignoredFlags: args.ignored };
+}
+
+function validate(o: Options): void {
+  for (const url of o.marathon) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ConfigError(`--marathon: not a URL: ${JSON.stringify(url)}`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`--marathon: must be http or https: ${url}`);
+  }
+  if (o.group.length === 0) throw new ConfigError("--group: at least one group is required (use '*' for every app)");
+  if (o.authCredentials !== null && !o.authCredentials.includes(':')) throw new ConfigError('--auth-credentials: expected user:password');
+  if (o.workers > 64) throw new ConfigError('--workers: at most 64');
+}
+
+export function usage(): string {
+  const lines = SPECS.map((s) => {
+    const flag = `${s.flag}${s.kind === 'bool' ? '' : ' ' + s.kind.toUpperCase()}`;
+    return `  ${flag.padEnd(40)} ${s.help} [env ${envName(s)}, default ${JSON.stringify(DEFAULTS[s.key])}]`;
+  });
+  return ['Usage: turbine --marathon URL --group NAME [options]', '', ...lines,
+    `  ${'--config FILE'.padEnd(40)} JSON file with any of the keys above [env TURBINE_CONFIG]`].join('\n');
+}

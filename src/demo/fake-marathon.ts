@@ -1,0 +1,348 @@
+// A fake Marathon that speaks the real wire format: /v2/apps?embed=apps.tasks and /v2/apps/{id}
+// shapes, /v2/events as SSE framed like Marathon (`event: TYPE`, `data: JSON`, blank line, starting
+// with event_stream_attached), event payloads as in Marathon's docs. A control API (methods, and
+// HTTP under /_control/) scales apps, kills tasks, flips health, drops, stalls or breaks the stream.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface FakeTask {
+  id: string;
+  appId: string;
+  host: string;
+  ports: number[];
+  ipAddresses: { ipAddress: string; protocol: 'IPv4' }[];
+  state: string;
+  alive: boolean | null;
+  stagedAt: string;
+  startedAt: string;
+  version: string;
+  slaveId: string;
+}
+
+export type AppDefinition = Record<string, unknown> & { id: string };
+
+/** Starts a real process or server for a task of the app; returns where it listens. */
+export type Launcher = (appId: string) => Promise<{ host: string; ports: number[]; stop?: () => Promise<void> | void }>;
+
+export interface FakeMarathonOptions {
+  launcher?: Launcher;
+  /** When set, every request must carry this Authorization header (401 otherwise). */
+  authorization?: string;
+}
+
+const iso = () => new Date().toISOString();
+
+export function taskIdFor(appId: string): string {
+  return `${appId.replace(/^\//, '').replace(/\//g, '_')}.instance-${randomUUID()}._app.1`;
+}
+
+export class FakeMarathon {
+  private readonly server: Server;
+  private readonly apps = new Map<string, AppDefinition>();
+  private readonly tasks = new Map<string, FakeTask[]>();
+  private readonly stoppers = new Map<string, () => Promise<void> | void>();
+  private readonly streams = new Set<ServerResponse>();
+  private readonly sockets = new Set<Socket>();
+  private stalled = false;
+  private failures: { status: number; remaining: number; body?: string } | null = null;
+  private redirectEvents: string | null = null;
+  port = 0;
+  /** Counts of REST and stream requests, for tests that check resync behaviour. */
+  readonly requests = { apps: 0, app: 0, events: 0 };
+
+  constructor(private readonly options: FakeMarathonOptions = {}) {
+    this.server = createServer((req, res) => this.handle(req, res));
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async listen(port = 0, host = '127.0.0.1'): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`fake Marathon cannot listen on ${host}:${port}: ${err.code ?? err.message}`)));
+      this.server.listen(port, host, resolve);
+    });
+    this.port = (this.server.address() as AddressInfo).port;
+    return this.port;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.streams) s.destroy();
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.all([...this.stoppers.values()].map((stop) => stop()));
+  }
+
+  // ---- control ----
+
+  /** Adds or replaces an app; tasks given here are running from the start. */
+  putApp(app: AppDefinition, tasks: Partial<FakeTask>[] = []): void {
+    const id = app.id.startsWith('/') ? app.id : `/${app.id}`;
+    const def = { ...app, id, version: iso() };
+    const existed = this.apps.has(id);
+    this.apps.set(id, def);
+    if (!existed) this.tasks.set(id, []);
+    for (const t of tasks) this.addTask(id, t);
+    this.emit('api_post_event', { clientIp: '127.0.0.1', uri: `/v2/apps${id}`, appDefinition: def });
+    this.emit('deployment_info', {
+      plan: { id: randomUUID(), steps: [{ actions: [{ action: existed ? 'RestartApplication' : 'StartApplication', app: id }] }], version: iso() },
+      currentStep: { actions: [{ action: existed ? 'RestartApplication' : 'StartApplication', app: id }] },
+    });
+  }
+
+  removeApp(appId: string): void {
+    this.apps.delete(appId);
+    for (const t of this.tasks.get(appId) ?? []) void this.stoppers.get(t.id)?.();
+    this.tasks.delete(appId);
+    this.emit('app_terminated_event', { appId });
+  }
+
+  /** Adds a running task silently (as if it had been there before a resync). */
+  addTask(appId: string, partial: Partial<FakeTask>): FakeTask {
+    const app = this.apps.get(appId);
+    if (!app) throw new Error(`no app ${appId}`);
+    const task: FakeTask = {
+      id: partial.id ?? taskIdFor(appId), appId, host: partial.host ?? '127.0.0.1', ports: partial.ports ?? [],
+      ipAddresses: partial.ipAddresses ?? [{ ipAddress: partial.host ?? '127.0.0.1', protocol: 'IPv4' }],
+      state: partial.state ?? 'TASK_RUNNING', alive: partial.alive ?? (Array.isArray(app.healthChecks) && app.healthChecks.length > 0 ? true : null),
+      stagedAt: iso(), startedAt: iso(), version: String(app.version), slaveId: 'agent-1',
+    };
+    this.tasks.get(appId)!.push(task);
+    return task;
+  }
+
+  /** A task comes up: TASK_STAGING, TASK_STARTING, TASK_RUNNING events, as Mesos reports them. */
+  startTask(appId: string, where: { host: string; ports: number[] }, options: { alive?: boolean | null; stages?: boolean } = {}): FakeTask {
+    const task = this.addTask(appId, { ...where, state: options.stages === false ? 'TASK_RUNNING' : 'TASK_STAGING', alive: options.alive ?? null });
+    if (options.stages !== false) {
+      this.statusUpdate(task, 'TASK_STAGING');
+      this.statusUpdate(task, 'TASK_STARTING');
+    }
+    this.statusUpdate(task, 'TASK_RUNNING');
+    if (options.alive !== undefined && options.alive !== null) this.setHealth(task.id, options.alive);
+    return task;
+  }
+
+  /** Kills a task: TASK_KILLING then TASK_KILLED, and it leaves the app. */
+  killTask(taskId: string, options: { killing?: boolean } = {}): void {
+    const task = this.findTask(taskId);
+    if (!task) throw new Error(`no task ${taskId}`);
+    if (options.killing !== false) this.statusUpdate(task, 'TASK_KILLING');
+    this.statusUpdate(task, 'TASK_KILLED');
+    const list = this.tasks.get(task.appId)!;
+    list.splice(list.indexOf(task), 1);
+    void this.stoppers.get(taskId)?.();
+    this.stoppers.delete(taskId);
+  }
+
+  setHealth(taskId: string, alive: boolean): void {
+    const task = this.findTask(taskId);
+    if (!task) throw new Error(`no task ${taskId}`);
+    task.alive = alive;
+    this.emit('health_status_changed_event', { appId: task.appId, instanceId: task.id.replace(/\._app\.\d+$/, ''), version: task.version, alive });
+  }
+
+  /** Scales with the launcher: new tasks start real backends, removed ones are killed. */
+  async scale(appId: string, instances: number): Promise<FakeTask[]> {
+    const launcher = this.options.launcher;
+    if (!launcher) throw new Error('scale needs a launcher');
+    const list = this.tasks.get(appId);
+    if (!list) throw new Error(`no app ${appId}`);
+    while (list.length > instances) this.killTask(list[list.length - 1]!.id);
+    const started: FakeTask[] = [];
+    while (list.length < instances) {
+      const where = await launcher(appId);
+      const app = this.apps.get(appId)!;
+      const hasChecks = Array.isArray(app.healthChecks) && app.healthChecks.length > 0;
+      const task = this.startTask(appId, where, { alive: hasChecks ? true : null });
+      if (where.stop) this.stoppers.set(task.id, where.stop);
+      started.push(task);
+    }
+    return started;
+  }
+
+  tasksOf(appId: string): FakeTask[] {
+    return [...(this.tasks.get(appId) ?? [])];
+  }
+
+  statusUpdate(task: FakeTask, state: string, overrides: Record<string, unknown> = {}): void {
+    task.state = state;
+    this.emit('status_update_event', {
+      slaveId: task.slaveId, taskId: task.id, taskStatus: state, message: '', appId: task.appId, host: task.host,
+      ports: task.ports, ipAddresses: task.ipAddresses, version: task.version, ...overrides,
+    });
+  }
+
+  /** Sends one event to every open stream, framed as Marathon frames it. */
+  emit(eventType: string, payload: Record<string, unknown>): void {
+    this.writeRaw(`event: ${eventType}\ndata: ${JSON.stringify({ ...payload, eventType, timestamp: (payload.timestamp as string) ?? iso() })}\n\n`);
+  }
+
+  /** Bytes as they are, for malformed-stream tests. */
+  writeRaw(text: string): void {
+    if (this.stalled) return;
+    for (const s of this.streams) s.write(text);
+  }
+
+  dropStreams(): void {
+    for (const s of this.streams) s.destroy();
+    this.streams.clear();
+  }
+
+  /** A stalled stream stays open but sends nothing (no event, no byte). */
+  stall(on: boolean): void {
+    this.stalled = on;
+  }
+
+  /** The next `count` REST calls answer `status` (and `body`, e.g. truncated JSON). */
+  failRest(status: number, count: number, body?: string): void {
+    this.failures = { status, remaining: count, ...(body !== undefined ? { body } : {}) };
+  }
+
+  /** Answers /v2/events with a redirect, as a non-leader Marathon does. */
+  redirectEventsTo(url: string | null): void {
+    this.redirectEvents = url;
+  }
+
+  streamCount(): number {
+    return this.streams.size;
+  }
+
+  private findTask(taskId: string): FakeTask | undefined {
+    for (const list of this.tasks.values()) {
+      const t = list.find((x) => x.id === taskId);
+      if (t) return t;
+    }
+    return undefined;
+  }
+
+  // ---- Marathon's REST API ----
+
+  private appJson(id: string): Record<string, unknown> {
+    const app = this.apps.get(id)!;
+    const tasks = this.tasks.get(id) ?? [];
+    return {
+      ...app,
+      tasksRunning: tasks.filter((t) => t.state === 'TASK_RUNNING').length,
+      tasks: tasks.map(({ alive, ...t }) => ({
+        ...t,
+        servicePorts: [],
+        ...(alive === null ? {} : {
+          healthCheckResults: [{ alive, consecutiveFailures: alive ? 0 : 3, firstSuccess: t.startedAt, lastSuccess: alive ? iso() : null, lastFailure: alive ? null : iso(), instanceId: t.id.replace(/\._app\.\d+$/, '') }],
+        }),
+      })),
+    };
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    if (url.pathname.startsWith('/_control/')) {
+      void this.control(req, res, url);
+      return;
+    }
+    if (this.options.authorization && req.headers.authorization !== this.options.authorization) {
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"message":"Unauthorized"}');
+      return;
+    }
+    if (url.pathname === '/ping') {
+      res.end('pong');
+      return;
+    }
+    if (url.pathname === '/v2/events') {
+      this.requests.events += 1;
+      if (this.redirectEvents) {
+        res.writeHead(307, { location: this.redirectEvents + url.pathname + url.search }).end();
+        return;
+      }
+      if (!(req.headers.accept ?? '').includes('text/event-stream')) {
+        res.writeHead(406).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(`event: event_stream_attached\ndata: ${JSON.stringify({ remoteAddress: req.socket.remoteAddress, eventType: 'event_stream_attached', timestamp: iso() })}\n\n`);
+      this.streams.add(res);
+      res.once('close', () => this.streams.delete(res));
+      return;
+    }
+    if (this.failures && this.failures.remaining > 0 && url.pathname.startsWith('/v2/apps')) {
+      this.failures.remaining -= 1;
+      res.writeHead(this.failures.status, { 'content-type': 'application/json' }).end(this.failures.body ?? '{"message":"failure injected"}');
+      return;
+    }
+    if (url.pathname === '/v2/apps' || url.pathname === '/v2/apps/') {
+      this.requests.apps += 1;
+      const body = JSON.stringify({ apps: [...this.apps.keys()].map((id) => this.appJson(id)) });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      return;
+    }
+    if (url.pathname.startsWith('/v2/apps/')) {
+      this.requests.app += 1;
+      const id = decodeURI(url.pathname.slice('/v2/apps'.length));
+      if (!this.apps.has(id)) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `App '${id}' does not exist` }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ app: this.appJson(id) }));
+      return;
+    }
+    res.writeHead(404).end();
+  }
+
+  private async control(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    let body: Record<string, unknown> = {};
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      if (chunks.length > 0) body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      const parts = url.pathname.split('/').filter(Boolean).slice(1);
+      const reply = (value: unknown): void => {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value) + '\n');
+      };
+      if (parts[0] === 'apps' && parts.length === 1 && req.method === 'POST') {
+        this.putApp(body as AppDefinition);
+        return reply({ ok: true });
+      }
+      if (parts[0] === 'apps' && parts[parts.length - 1] === 'scale') {
+        const id = '/' + parts.slice(1, -1).join('/');
+        const started = await this.scale(id, Number(body.instances));
+        return reply({ tasks: this.tasksOf(id).map((t) => t.id), started: started.map((t) => t.id) });
+      }
+      if (parts[0] === 'apps' && req.method === 'DELETE') {
+        this.removeApp('/' + parts.slice(1).join('/'));
+        return reply({ ok: true });
+      }
+      if (parts[0] === 'apps' && parts[parts.length - 1] === 'tasks') {
+        return reply(this.tasksOf('/' + parts.slice(1, -1).join('/')));
+      }
+      if (parts[0] === 'tasks' && parts[2] === 'kill') {
+        this.killTask(decodeURIComponent(parts[1]!));
+        return reply({ ok: true });
+      }
+      if (parts[0] === 'tasks' && parts[2] === 'health') {
+        this.setHealth(decodeURIComponent(parts[1]!), body.alive === true);
+        return reply({ ok: true });
+      }
+      if (parts[0] === 'stream' && parts[1] === 'drop') {
+        this.dropStreams();
+        return reply({ ok: true });
+      }
+      if (parts[0] === 'stream' && parts[1] === 'stall') {
+        this.stall(body.on !== false);
+        return reply({ ok: true });
+      }
+      if (parts[0] === 'rest' && parts[1] === 'fail') {
+        this.failRest(Number(body.status ?? 500), Number(body.count ?? 1), body.body as string | undefined);
+        return reply({ ok: true });
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('unknown control path\n');
+    } catch (err) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
+    }
+  }
+}

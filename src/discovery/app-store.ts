@@ -1,0 +1,169 @@
+// AppStore: the apps and tasks as Marathon last told us. Full snapshots replace it; task and health
+// events update it incrementally. Apps are immutable values: a change copies the one app it
+// touches, so unchanged apps keep their identity and routing rebuilds only what changed.
+import {
+  TERMINAL_STATES, instanceIdOfTask, type MarathonApp, type MarathonEvent, type MarathonTask,
+} from '../marathon/types.js';
+
+type TaskEvent = Extract<MarathonEvent, { type: 'status_update_event' }>;
+type HealthEvent = Extract<MarathonEvent, { type: 'health_status_changed_event' }>;
+
+export type ApplyResult = 'changed' | 'unchanged' | 'stale' | 'unknown-app';
+
+/** How long a task that reached a terminal state is remembered, to refuse stale events for it. */
+const TOMBSTONE_MS = 10 * 60 * 1000;
+const TOMBSTONE_MAX = 100_000;
+
+export class AppStore {
+  private apps = new Map<string, MarathonApp>();
+  private list: readonly MarathonApp[] | null = [];
+  /** Last health result per task, carried over when Marathon omits the results (marathon-lb's cache). */
+  private readonly health = new Map<string, boolean>();
+  private readonly tombstones = new Map<string, number>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  snapshot(): readonly MarathonApp[] {
+    this.list ??= [...this.apps.values()];
+    return this.list;
+  }
+
+  get size(): number {
+    return this.apps.size;
+  }
+
+  get(appId: string): MarathonApp | undefined {
+    return this.apps.get(appId);
+  }
+
+  /** Replaces everything with a full snapshot from Marathon. */
+  replaceAll(apps: readonly MarathonApp[]): void {
+    const next = new Map<string, MarathonApp>();
+    const liveTasks = new Set<string>();
+    for (const app of apps) {
+      const withHealth = this.withRememberedHealth(app);
+      const prev = this.apps.get(app.id);
+      next.set(app.id, prev && sameApp(prev, withHealth) ? prev : withHealth);
+      for (const t of app.tasks) liveTasks.add(t.id);
+    }
+    for (const taskId of this.health.keys()) if (!liveTasks.has(taskId)) this.health.delete(taskId);
+    this.apps = next;
+    this.list = null;
+  }
+
+  /** Replaces or removes one app after a per-app refetch. */
+  upsertApp(app: MarathonApp): boolean {
+    const withHealth = this.withRememberedHealth(app);
+    const prev = this.apps.get(app.id);
+    if (prev && sameApp(prev, withHealth)) return false;
+    this.apps.set(app.id, withHealth);
+    this.list = null;
+    return true;
+  }
+
+  removeApp(appId: string): boolean {
+    const app = this.apps.get(appId);
+    if (!app) return false;
+    for (const t of app.tasks) this.health.delete(t.id);
+    this.apps.delete(appId);
+    this.list = null;
+    return true;
+  }
+
+  applyTaskStatus(event: TaskEvent): ApplyResult {
+    const app = this.apps.get(event.appId);
+    if (!app) return 'unknown-app';
+    if (this.tombstones.has(event.taskId)) return 'stale';
+    const index = app.tasks.findIndex((t) => t.id === event.taskId);
+    const prev = index >= 0 ? app.tasks[index]! : null;
+    const at = event.at ?? this.now();
+    if (prev && at < prev.stateAt) return 'stale';
+
+    if (TERMINAL_STATES.has(event.state)) {
+      this.bury(event.taskId, at);
+      if (!prev) return 'unchanged';
+      this.health.delete(event.taskId);
+      this.replaceTasks(app, app.tasks.filter((_, i) => i !== index));
+      return 'changed';
+    }
+    const task: MarathonTask = {
+      id: event.taskId,
+      appId: app.id,
+      host: event.host || prev?.host || '',
+      ports: event.ports.length > 0 ? event.ports : prev?.ports ?? [],
+      ipAddresses: event.ipAddresses.length > 0 ? event.ipAddresses : prev?.ipAddresses ?? [],
+      state: event.state,
+      healthAlive: prev?.healthAlive ?? this.health.get(event.taskId) ?? null,
+      stateAt: at,
+    };
+    if (prev && sameTask(prev, task)) return 'unchanged';
+    const tasks = [...app.tasks];
+    if (index >= 0) tasks[index] = task;
+    else tasks.push(task);
+    this.replaceTasks(app, tasks);
+    return 'changed';
+  }
+
+  applyHealth(event: HealthEvent): ApplyResult {
+    const app = this.apps.get(event.appId);
+    if (!app) return 'unknown-app';
+    const matches = (t: MarathonTask) => (event.taskId !== null ? t.id === event.taskId : instanceIdOfTask(t.id) === event.instanceId);
+    let changed = false;
+    const tasks = app.tasks.map((t) => {
+      if (!matches(t)) return t;
+      this.health.set(t.id, event.alive);
+      if (t.healthAlive === event.alive) return t;
+      changed = true;
+      return { ...t, healthAlive: event.alive };
+    });
+    if (!changed) return 'unchanged';
+    this.replaceTasks(app, tasks);
+    return 'changed';
+  }
+
+  private replaceTasks(app: MarathonApp, tasks: MarathonTask[]): void {
+    this.apps.set(app.id, { ...app, tasks });
+    this.list = null;
+  }
+
+  /** Carries health over from earlier results and drops tasks already seen terminal (Mesos never revives one). */
+  private withRememberedHealth(app: MarathonApp): MarathonApp {
+    let changed = false;
+    const alive = app.tasks.filter((t) => !this.tombstones.has(t.id));
+    if (alive.length !== app.tasks.length) changed = true;
+    const tasks = alive.map((t) => {
+      if (t.healthAlive !== null) {
+        this.health.set(t.id, t.healthAlive);
+        return t;
+      }
+      const remembered = this.health.get(t.id);
+      if (remembered === undefined) return t;
+      changed = true;
+      return { ...t, healthAlive: remembered };
+    });
+    return changed ? { ...app, tasks } : app;
+  }
+
+  private bury(taskId: string, at: number): void {
+    this.tombstones.set(taskId, at);
+    if (this.tombstones.size <= TOMBSTONE_MAX) return;
+    const cutoff = this.now() - TOMBSTONE_MS;
+    for (const [id, when] of this.tombstones) {
+      if (when < cutoff || this.tombstones.size > TOMBSTONE_MAX) this.tombstones.delete(id);
+      else break;
+    }
+  }
+}
+
+function sameTask(a: MarathonTask, b: MarathonTask): boolean {
+  return a.state === b.state && a.host === b.host && a.healthAlive === b.healthAlive
+    && a.ports.join(',') === b.ports.join(',') && a.ipAddresses.join(',') === b.ipAddresses.join(',');
+}
+
+/** Equal for routing purposes: a resync that brings nothing new keeps the old object (and the cache). */
+function sameApp(a: MarathonApp, b: MarathonApp): boolean {
+  if (a.tasks.length !== b.tasks.length || a.version !== b.version) return false;
+  if (JSON.stringify(a.labels) !== JSON.stringify(b.labels) || JSON.stringify(a.ports) !== JSON.stringify(b.ports)
+    || JSON.stringify(a.healthChecks) !== JSON.stringify(b.healthChecks) || a.ipPerTask !== b.ipPerTask) return false;
+  return a.tasks.every((t, i) => t.id === b.tasks[i]!.id && sameTask(t, b.tasks[i]!));
+}

@@ -1,0 +1,264 @@
+// Keeps the AppStore in step with Marathon: a full resync on every (re)connect of the event stream,
+// task and health events applied at once, app-definition changes refetched (debounced, coalesced),
+// reconnects with capped exponential backoff over the Marathon URLs. Errors are logged once per
+// change of state, not per retry; the store is never emptied because Marathon is unreachable.
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { MarathonClient, MarathonError } from '../marathon/client.js';
+import { openEventStream, type EventStreamHandle, type StreamEndReason } from '../marathon/events.js';
+import { MalformedEvent, decodeEvent, splitEventData, type DecodeProblem, type MarathonEvent } from '../marathon/types.js';
+import { AppStore } from './app-store.js';
+
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
+
+export interface SyncStatus {
+  state: ConnectionState;
+  url: string;
+  synced: boolean;
+  lastSyncAt: number | null;
+  lastEventAt: number | null;
+  lastError: string | null;
+  events: number;
+}
+
+export interface MarathonSyncOptions {
+  client: MarathonClient;
+  store: AppStore;
+  logger: Logger;
+  metrics: Metrics;
+  stallTimeoutMs: number;
+  /** Called after the store changed; `arrivedAt` is when the causing input arrived (performance.now()). */
+  onChange(arrivedAt: number): void;
+  /** Called after each successful full sync, with the store's apps (for the state file). */
+  onFullSync?(): void;
+  backoff?: { initialMs: number; maxMs: number };
+  refetchDelayMs?: number;
+}
+
+/** More app ids than this in one debounce window: one full resync is cheaper than many app fetches. */
+const MAX_APP_REFETCHES = 16;
+
+export class MarathonSync {
+  private stream: EventStreamHandle | null = null;
+  private stopped = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private refetchTimer: NodeJS.Timeout | null = null;
+  private attempt = 0;
+  private resyncing: MarathonEvent[] | null = null;
+  private pendingApps = new Set<string>();
+  private pendingFull = false;
+  private readonly log: Logger;
+  private readonly status: SyncStatus;
+  private loggedError: string | null = null;
+
+  constructor(private readonly options: MarathonSyncOptions) {
+    this.log = options.logger.child({ component: 'marathon' });
+    this.status = { state: 'connecting', url: options.client.url, synced: false, lastSyncAt: null, lastEventAt: null, lastError: null, events: 0 };
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of [this.reconnectTimer, this.resyncTimer, this.refetchTimer]) if (t) clearTimeout(t);
+    this.stream?.close();
+  }
+
+  getStatus(): Readonly<SyncStatus> {
+    return this.status;
+  }
+
+  /** A full refetch now (SIGHUP, /_mlb_signal/hup), whether or not the stream is up. */
+  requestResync(): Promise<void> {
+    return this.resync();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const { client } = this.options;
+    this.setState('connecting', null);
+    this.stream = openEventStream({
+      baseUrl: client.url,
+      headers: client.headers(),
+      dispatcher: client.dispatcher,
+      stallTimeoutMs: this.options.stallTimeoutMs,
+      onOpen: () => {
+        this.setState('connected', null);
+        this.options.metrics.marathonConnected.set(1);
+        void this.resync();
+      },
+      onEvent: (type, data) => this.onRawEvent(type, data),
+      onEnd: (reason, detail) => this.onStreamEnd(reason, detail),
+    });
+    // Routing must not wait for the stream: fetch now too, so a broken /v2/events still serves.
+    if (!this.status.synced) void this.resync();
+  }
+
+  private onStreamEnd(reason: StreamEndReason, detail: string): void {
+    this.options.metrics.marathonConnected.set(0);
+    this.stream = null;
+    if (this.stopped) return;
+    this.options.metrics.marathonReconnects.inc({ reason });
+    const wasConnected = this.status.state === 'connected';
+    this.setState('disconnected', `event stream from ${this.options.client.url}: ${reason}: ${detail}`);
+    if (!wasConnected) this.options.client.rotate();
+    const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
+    const delay = wasConnected ? initialMs : Math.min(maxMs, initialMs * 2 ** this.attempt);
+    this.attempt = wasConnected ? 0 : this.attempt + 1;
+    this.reconnectTimer = setTimeout(() => this.connect(), delay * (0.75 + Math.random() * 0.5));
+  }
+
+  private onRawEvent(sseType: string, data: string): void {
+    const arrivedAt = performance.now();
+    this.status.lastEventAt = Date.now();
+    for (const doc of splitEventData(data)) {
+      let event: MarathonEvent;
+      try {
+        event = decodeEvent(JSON.parse(doc), sseType);
+      } catch (err) {
+        this.options.metrics.marathonMalformed.inc({ what: 'event' });
+        this.log.warn({ eventType: sseType, err: (err as Error).message, data: doc.slice(0, 200) },
+          err instanceof MalformedEvent ? 'malformed Marathon event skipped' : 'Marathon event is not JSON; skipped');
+        continue;
+      }
+      this.status.events += 1;
+      this.options.metrics.marathonEvents.inc({ type: event.type === 'ignored' ? event.cause : sseType });
+      if (this.resyncing) this.resyncing.push(event);
+      if (this.apply(event)) this.options.onChange(arrivedAt);
+    }
+  }
+
+  /** Applies one event to the store; true when routing may have changed. */
+  private apply(event: MarathonEvent): boolean {
+    const { store } = this.options;
+    switch (event.type) {
+      case 'status_update_event': {
+        const result = store.applyTaskStatus(event);
+        if (result === 'stale') this.options.metrics.marathonStaleEvents.inc();
+        if (result === 'unknown-app') this.scheduleRefetch([event.appId]);
+        if (result === 'changed') this.log.debug({ appId: event.appId, taskId: event.taskId, state: event.state }, 'task state applied');
+        return result === 'changed';
+      }
+      case 'health_status_changed_event': {
+        const result = store.applyHealth(event);
+        if (result === 'unknown-app') this.scheduleRefetch([event.appId]);
+        return result === 'changed';
+      }
+      case 'app_terminated_event':
+        return store.removeApp(event.appId);
+      case 'app_changed':
+        this.scheduleRefetch(event.appIds);
+        return false;
+      case 'ignored':
+        return false;
+    }
+  }
+
+  private scheduleRefetch(appIds: readonly string[]): void {
+    if (appIds.length === 0) this.pendingFull = true;
+    for (const id of appIds) this.pendingApps.add(id);
+    if (this.refetchTimer || this.stopped) return;
+    this.refetchTimer = setTimeout(() => {
+      this.refetchTimer = null;
+      void this.flushRefetch();
+    }, this.options.refetchDelayMs ?? 50);
+  }
+
+  private async flushRefetch(): Promise<void> {
+    const ids = [...this.pendingApps];
+    const full = this.pendingFull || ids.length > MAX_APP_REFETCHES;
+    this.pendingApps.clear();
+    this.pendingFull = false;
+    if (full) return this.resync();
+    const arrivedAt = performance.now();
+    const results = await Promise.allSettled(ids.map(async (id) => {
+      const end = this.options.metrics.marathonFetchDuration.startTimer({ scope: 'app' });
+      try {
+        const { app, problems } = await this.options.client.fetchApp(id);
+        this.reportProblems(problems);
+        return app ? this.options.store.upsertApp(app) : this.options.store.removeApp(id);
+      } finally {
+        end();
+      }
+    }));
+    let changed = false;
+    for (const [i, r] of results.entries()) {
+      this.options.metrics.marathonResyncs.inc({ scope: 'app', result: r.status === 'fulfilled' ? 'ok' : 'error' });
+      if (r.status === 'fulfilled') changed ||= r.value;
+      else {
+        this.log.warn({ appId: ids[i], err: (r.reason as Error).message }, 'app refetch failed; full resync scheduled');
+        this.pendingFull = true;
+      }
+    }
+    if (this.pendingFull) this.scheduleRefetch([]);
+    if (changed) this.options.onChange(arrivedAt);
+  }
+
+  private async resync(): Promise<void> {
+    if (this.stopped) return;
+    if (this.resyncing) return; // one in flight; events meanwhile are replayed after it
+    this.resyncing = [];
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    const end = this.options.metrics.marathonFetchDuration.startTimer({ scope: 'full' });
+    const arrivedAt = performance.now();
+    try {
+      const { apps, problems } = await this.options.client.fetchApps();
+      end();
+      this.reportProblems(problems);
+      const replay = this.resyncing;
+      this.resyncing = null;
+      this.options.store.replaceAll(apps);
+      for (const event of replay) this.apply(event);
+      this.status.synced = true;
+      this.status.lastSyncAt = Date.now();
+      this.status.url = this.options.client.url;
+      this.options.metrics.marathonResyncs.inc({ scope: 'full', result: 'ok' });
+      this.options.metrics.marathonLastSync.set(Date.now() / 1000);
+      this.options.metrics.marathonUrl.reset();
+      this.options.metrics.marathonUrl.set({ url: this.options.client.url }, 1);
+      if (this.status.state === 'connected') this.setState('connected', null);
+      this.log.info({ apps: apps.length, url: this.options.client.url }, 'full sync with Marathon');
+      this.options.onChange(arrivedAt);
+      this.options.onFullSync?.();
+    } catch (err) {
+      end();
+      this.resyncing = null;
+      this.options.metrics.marathonResyncs.inc({ scope: 'full', result: 'error' });
+      const message = err instanceof MarathonError ? `${err.kind}: ${err.message}` : (err as Error).message;
+      this.status.lastError = message;
+      this.logErrorOnce(`full sync failed; serving the last good routing table: ${message}`);
+      const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
+      this.resyncTimer = setTimeout(() => void this.resync(), Math.min(maxMs, initialMs * 8));
+    }
+  }
+
+  private reportProblems(problems: readonly DecodeProblem[]): void {
+    for (const p of problems) {
+      this.options.metrics.marathonMalformed.inc({ what: p.what });
+      this.log.warn({ appId: p.what === 'app' || p.what === 'label' ? p.id : undefined, taskId: p.what === 'task' ? p.id : undefined, reason: p.reason }, `malformed Marathon ${p.what} skipped`);
+    }
+  }
+
+  private setState(state: ConnectionState, error: string | null): void {
+    const changed = state !== this.status.state;
+    this.status.state = state;
+    if (error) {
+      this.status.lastError = error;
+      this.logErrorOnce(error);
+    } else if (changed) {
+      if (state === 'connected') this.loggedError = null;
+      this.log.info({ state, url: this.options.client.url }, `Marathon event stream ${state}`);
+    }
+  }
+
+  private logErrorOnce(message: string): void {
+    // The retry loop repeats the same failure; only a new one is worth a line.
+    const key = message.replace(/\d+ ms/g, '');
+    if (key === this.loggedError) return;
+    this.loggedError = key;
+    this.log.error({ url: this.options.client.url }, message);
+  }
+}

@@ -1,0 +1,102 @@
+// Active health checks run by Turbine, derived from each app's Marathon healthChecks: HTTP(S) GET
+// of the path (2xx-3xx is up) or a TCP connect, every intervalSeconds, each backend at its own
+// offset in the interval so checks are spread out. After maxConsecutiveFailures failures the
+// backend is marked down in the overlay; one success brings it back.
+import { connect } from 'node:net';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Logger } from '../observability/logger.js';
+import type { ActiveCheck, Backend, RoutingTable } from '../routing/table.js';
+import { hash } from '../proxy/balancer.js';
+import type { BackendHealth } from './backend-health.js';
+
+interface Target {
+  key: string;
+  backend: Backend;
+  check: ActiveCheck;
+  service: string;
+  timer: NodeJS.Timeout;
+  failures: number;
+}
+
+export function probe(backend: Backend, check: ActiveCheck): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (check.protocol === 'tcp') {
+      const socket = connect({ host: backend.host, port: backend.checkPort });
+      socket.setTimeout(check.timeoutMs, () => { socket.destroy(); resolve(false); });
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+      return;
+    }
+    const request = check.protocol === 'https' ? httpsRequest : httpRequest;
+    const req = request({
+      host: backend.host, port: backend.checkPort, path: check.path, method: 'GET', agent: false,
+      timeout: check.timeoutMs, rejectUnauthorized: false, headers: { 'user-agent': 'turbine-health-check', connection: 'close' },
+    }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+export class ActiveHealthChecker {
+  private readonly targets = new Map<string, Target>();
+  private readonly log: Logger;
+
+  constructor(private readonly health: BackendHealth, logger: Logger) {
+    this.log = logger.child({ component: 'health' });
+  }
+
+  /** Starts checks for new (backend, check) pairs and stops those that left the table. */
+  update(table: RoutingTable): void {
+    const wanted = new Map<string, { backend: Backend; check: ActiveCheck; service: string }>();
+    for (const service of table.services) {
+      if (!service.healthCheck) continue;
+      for (const backend of service.backends) {
+        const key = `${backend.address}|${backend.checkPort}|${JSON.stringify(service.healthCheck)}`;
+        wanted.set(key, { backend, check: service.healthCheck, service: service.id });
+      }
+    }
+    for (const [key, target] of this.targets) {
+      if (wanted.has(key)) continue;
+      clearTimeout(target.timer);
+      this.targets.delete(key);
+      this.health.setActive(target.backend.address, true);
+    }
+    for (const [key, w] of wanted) {
+      if (this.targets.has(key)) continue;
+      const offset = hash(key) % w.check.intervalMs;
+      const target: Target = { key, ...w, failures: 0, timer: setTimeout(() => this.run(target), offset) };
+      target.timer.unref();
+      this.targets.set(key, target);
+    }
+  }
+
+  private async run(target: Target): Promise<void> {
+    const up = await probe(target.backend, target.check);
+    if (this.targets.get(target.key) !== target) return;
+    if (up) {
+      if (target.failures >= target.check.maxConsecutiveFailures) {
+        this.log.info({ service: target.service, appId: target.backend.appId, taskId: target.backend.taskId, backend: target.backend.address }, 'active health check passes again');
+      }
+      target.failures = 0;
+      this.health.setActive(target.backend.address, true);
+    } else {
+      target.failures += 1;
+      if (target.failures === target.check.maxConsecutiveFailures) {
+        this.log.warn({ service: target.service, appId: target.backend.appId, taskId: target.backend.taskId, backend: target.backend.address, failures: target.failures }, 'active health check failing; backend taken out');
+        this.health.setActive(target.backend.address, false);
+      }
+    }
+    target.timer = setTimeout(() => void this.run(target), target.check.intervalMs);
+    target.timer.unref();
+  }
+
+  stop(): void {
+    for (const t of this.targets.values()) clearTimeout(t.timer);
+    this.targets.clear();
+  }
+}

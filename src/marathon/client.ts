@@ -1,0 +1,134 @@
+// Marathon REST: the only module (with events.ts) that speaks HTTP to Marathon. Fails over across
+// the configured URLs in order and remembers the one that answered.
+import { readFileSync } from 'node:fs';
+import { Agent, request, type Dispatcher } from 'undici';
+import { decodeApp, decodeAppList, type DecodeProblem, type MarathonApp } from './types.js';
+
+export type MarathonErrorKind = 'unreachable' | 'auth' | 'server' | 'malformed' | 'not-found';
+
+export class MarathonError extends Error {
+  override readonly name = 'MarathonError';
+  constructor(readonly kind: MarathonErrorKind, message: string, readonly url: string | null = null) {
+    super(message);
+  }
+}
+
+export interface MarathonClientOptions {
+  urls: readonly string[];
+  /** Value of the Authorization header, or null. */
+  authorization: string | null;
+  caCertFile: string | null;
+  timeoutMs: number;
+}
+
+export function basicAuthorization(credentials: string | null): string | null {
+  return credentials ? 'Basic ' + Buffer.from(credentials.trim()).toString('base64') : null;
+}
+
+/** `path` (with its query) under the base URL, which may itself have a path prefix. */
+export function marathonUrl(base: string, path: string): URL {
+  const parsed = new URL(base);
+  return new URL(parsed.pathname.replace(/\/$/, '') + path, parsed.origin);
+}
+
+export interface FetchedApps {
+  apps: MarathonApp[];
+  problems: DecodeProblem[];
+}
+
+export class MarathonClient {
+  private current = 0;
+  readonly dispatcher: Dispatcher;
+
+  constructor(private readonly options: MarathonClientOptions) {
+    if (options.urls.length === 0) throw new Error('no Marathon URL');
+    const ca = options.caCertFile ? readFileSync(options.caCertFile) : undefined;
+    this.dispatcher = new Agent({ connect: { timeout: options.timeoutMs, ...(ca ? { ca } : {}) }, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+  }
+
+  /** The URL that answered last (the first one until one did). */
+  get url(): string {
+    return this.options.urls[this.current]!;
+  }
+
+  /** Moves on to the next URL, for callers (the event stream) that found the current one dead. */
+  rotate(): void {
+    this.current = (this.current + 1) % this.options.urls.length;
+  }
+
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.options.authorization ? { authorization: this.options.authorization, ...extra } : extra;
+  }
+
+  async fetchApps(): Promise<FetchedApps> {
+    const body = await this.getJson('/v2/apps?embed=apps.tasks&embed=apps.readiness');
+    const problems: DecodeProblem[] = [];
+    try {
+      return { apps: decodeAppList(body, problems), problems };
+    } catch (err) {
+      throw new MarathonError('malformed', `/v2/apps: ${(err as Error).message}`, this.url);
+    }
+  }
+
+  /** One app with its tasks; null when Marathon no longer has it. */
+  async fetchApp(appId: string): Promise<{ app: MarathonApp | null; problems: DecodeProblem[] }> {
+    const problems: DecodeProblem[] = [];
+    try {
+      const body = await this.getJson(`/v2/apps${encodeURI(appId)}?embed=app.tasks`);
+      const app = decodeApp((body as { app?: unknown } | null)?.app, problems);
+      if (!app) throw new MarathonError('malformed', `/v2/apps${appId}: no app in the answer`, this.url);
+      return { app, problems };
+    } catch (err) {
+      if (err instanceof MarathonError && err.kind === 'not-found') return { app: null, problems };
+      throw err;
+    }
+  }
+
+  /** GET a path from the first URL that answers, starting with the one that answered last. */
+  private async getJson(path: string): Promise<unknown> {
+    const urls = this.options.urls;
+    const failures: string[] = [];
+    let last: MarathonError | null = null;
+    for (let attempt = 0; attempt < urls.length; attempt += 1) {
+      const index = (this.current + attempt) % urls.length;
+      const base = urls[index]!;
+      try {
+        const result = await this.getOnce(base, path);
+        this.current = index;
+        return result;
+      } catch (err) {
+        last = err instanceof MarathonError ? err : new MarathonError('unreachable', (err as Error).message, base);
+        // A 404 or a body that does not parse is an answer about the resource, not about the URL.
+        if (last.kind === 'not-found') throw last;
+        failures.push(`${base}: ${last.message}`);
+      }
+    }
+    throw new MarathonError(last?.kind ?? 'unreachable', failures.join('; '), null);
+  }
+
+  private async getOnce(base: string, path: string): Promise<unknown> {
+    const url = marathonUrl(base, path);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(url, { method: 'GET', headers: this.headers({ accept: 'application/json' }), dispatcher: this.dispatcher });
+    } catch (err) {
+      throw new MarathonError('unreachable', `${(err as { code?: string }).code ?? ''} ${(err as Error).message}`.trim(), base);
+    }
+    const text = await response.body.text().catch((err: Error) => {
+      throw new MarathonError('malformed', `body cut short: ${err.message}`, base);
+    });
+    const status = response.statusCode;
+    if (status === 401 || status === 403) throw new MarathonError('auth', `HTTP ${status} (check --auth-credentials)`, base);
+    if (status === 404) throw new MarathonError('not-found', `HTTP 404 for ${path}`, base);
+    if (status < 200 || status >= 300) throw new MarathonError('server', `HTTP ${status}`, base);
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new MarathonError('malformed', `invalid JSON (${text.length} bytes): ${(err as Error).message}`, base);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}

@@ -1,0 +1,116 @@
+// The only place metric names are declared. Control-plane metrics are prom-client objects (they
+// change a few times a second at most); traffic metrics are read at scrape time from StatsSnapshot,
+// which the request path fills with plain additions and which workers send to the primary.
+import client from 'prom-client';
+import { DURATION_BUCKETS, STATUS_CLASSES, type StatsSnapshot } from './stats.js';
+
+type MetricType = 'counter' | 'gauge' | 'histogram';
+interface Sample { metricName?: string; labels: Record<string, string | number>; value: number }
+
+/** A metric whose samples are computed from the traffic snapshot when Prometheus scrapes. */
+class SnapshotMetric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: MetricType,
+    private readonly samples: (snapshot: StatsSnapshot) => Sample[],
+    private readonly source: () => StatsSnapshot,
+  ) {}
+
+  get() {
+    return { name: this.name, help: this.help, type: this.type, values: this.samples(this.source()), aggregator: 'sum' as const };
+  }
+}
+
+export class Metrics {
+  readonly registry = new client.Registry();
+
+  readonly marathonEvents = this.counter('turbine_marathon_events_total', 'Marathon events received, by type.', ['type']);
+  readonly marathonMalformed = this.counter('turbine_marathon_malformed_total',
+    'Marathon input skipped because it was malformed, by what it was (event, app, task).', ['what']);
+  readonly marathonStaleEvents = this.counter('turbine_marathon_stale_events_total',
+    'Task events ignored because a newer or terminal state of the task was already known.', []);
+  readonly marathonReconnects = this.counter('turbine_marathon_stream_reconnects_total',
+    'Event stream reconnections, by the reason the previous stream ended.', ['reason']);
+  readonly marathonResyncs = this.counter('turbine_marathon_resyncs_total',
+    'Refetches from Marathon, by scope (full, app) and result (ok, error).', ['scope', 'result']);
+  readonly marathonFetchDuration = new client.Histogram({
+    name: 'turbine_marathon_fetch_duration_seconds', help: 'Duration of REST calls to Marathon, by scope.',
+    labelNames: ['scope'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly marathonLastSync = this.gauge('turbine_marathon_last_sync_timestamp_seconds',
+    'Unix time of the last successful full sync with Marathon.', []);
+  readonly marathonConnected = this.gauge('turbine_marathon_stream_connected', '1 while the event stream is open.', []);
+  readonly marathonUrl = this.gauge('turbine_marathon_url_info', 'The Marathon URL in use (value 1).', ['url']);
+
+  readonly tableGeneration = this.gauge('turbine_routing_table_generation', 'Generation of the routing table serving traffic.', []);
+  readonly tableApps = this.gauge('turbine_routing_apps', 'Apps known from Marathon.', []);
+  readonly tableServices = this.gauge('turbine_routing_services', 'Services in the routing table.', []);
+  readonly tableBackends = this.gauge('turbine_routing_backends', 'Backends in the routing table.', []);
+  readonly labelWarnings = this.gauge('turbine_routing_label_warnings',
+    'Labels ignored or ports skipped while building the current table.', []);
+  readonly convergence = new client.Histogram({
+    name: 'turbine_routing_convergence_seconds',
+    help: 'Time from a Marathon event arriving to the new routing table serving traffic.',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly listenerErrors = this.counter('turbine_listener_errors_total',
+    'Listeners that could not be opened, by reason (in-use, privileged, other).', ['reason']);
+  readonly backendUp = this.gauge('turbine_backend_up',
+    '1 when a backend gets new traffic, 0 when it is out (see turbine_backend_down_reason).', ['service', 'backend']);
+  readonly backendDownReason = this.gauge('turbine_backend_down_reason',
+    '1 for each reason a backend is out of rotation: active-check, ejected.', ['service', 'backend', 'reason']);
+
+  constructor(traffic: () => StatsSnapshot, options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
+    if (options.defaultMetrics) client.collectDefaultMetrics({ register: this.registry });
+    const add = (name: string, help: string, type: MetricType, samples: (s: StatsSnapshot) => Sample[]) =>
+      this.registry.registerMetric(new SnapshotMetric(name, help, type, samples, traffic) as unknown as client.Metric);
+
+    add('turbine_requests_total', 'HTTP requests forwarded, by service, backend and status class.', 'counter', (s) =>
+      Object.entries(s.services).flatMap(([service, c]) =>
+        Object.entries(c.backends).flatMap(([backend, b]) =>
+          STATUS_CLASSES.map((code, i) => ({ labels: { service, backend, code }, value: b.responses[i]! }))
+            .filter((sample) => sample.value > 0))));
+    add('turbine_tcp_connections_total', 'TCP connections forwarded, by service and backend.', 'counter', (s) =>
+      Object.entries(s.services).flatMap(([service, c]) =>
+        Object.entries(c.backends).filter(([, b]) => b.tcpConnections > 0)
+          .map(([backend, b]) => ({ labels: { service, backend }, value: b.tcpConnections }))));
+    add('turbine_received_bytes_total', 'Bytes received from clients, by service.', 'counter', (s) =>
+      Object.entries(s.services).map(([service, c]) => ({ labels: { service }, value: c.receivedBytes })));
+    add('turbine_sent_bytes_total', 'Bytes sent to clients, by service.', 'counter', (s) =>
+      Object.entries(s.services).map(([service, c]) => ({ labels: { service }, value: c.sentBytes })));
+    add('turbine_errors_total', 'Proxy failures by service and kind (connect, timeout, reset, no-backend, maxconn).', 'counter', (s) =>
+      Object.entries(s.services).flatMap(([service, c]) =>
+        Object.entries(c.errors).map(([kind, n]) => ({ labels: { service, kind }, value: n ?? 0 }))));
+    add('turbine_request_duration_seconds', 'Time from a request to the end of its response, by service.', 'histogram', (s) =>
+      Object.entries(s.services).flatMap(([service, c]) => {
+        let cumulative = 0;
+        const buckets = c.durationBuckets.map((n, i) => {
+          cumulative += n;
+          const le = i < DURATION_BUCKETS.length ? DURATION_BUCKETS[i]! : '+Inf';
+          return { metricName: 'turbine_request_duration_seconds_bucket', labels: { service, le }, value: cumulative };
+        });
+        return [...buckets,
+          { metricName: 'turbine_request_duration_seconds_sum', labels: { service }, value: c.durationSum },
+          { metricName: 'turbine_request_duration_seconds_count', labels: { service }, value: c.durationCount }];
+      }));
+    add('turbine_active_connections', 'Client connections open, by listener.', 'gauge', (s) =>
+      Object.entries(s.activeConnections).map(([listener, n]) => ({ labels: { listener }, value: n })));
+    add('turbine_client_errors_total',
+      'Client requests refused before routing, by listener and reason (bad-request, header-timeout, unknown-host, ...).', 'counter', (s) =>
+        Object.entries(s.clientErrors).map(([key, n]) => {
+          const [listener, reason] = key.split('|');
+          return { labels: { listener: listener!, reason: reason! }, value: n };
+        }));
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: L[]) {
+    return new client.Counter<L>({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private gauge<L extends string>(name: string, help: string, labelNames: L[]) {
+    return new client.Gauge<L>({ name, help, labelNames, registers: [this.registry] });
+  }
+}

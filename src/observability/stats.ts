@@ -1,0 +1,148 @@
+// Traffic counters kept as plain numbers: the request path only adds to fields of objects it
+// already holds. /metrics and the status page read them; with workers, each worker's snapshot is
+// plain data that crosses the process boundary and is summed by the primary.
+import type { FailureKind } from './failure.js';
+
+export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+export interface BackendCounters {
+  /** HTTP responses by status class, indexed as STATUS_CLASSES. */
+  responses: number[];
+  tcpConnections: number;
+}
+
+export interface ServiceCounters {
+  backends: Record<string, BackendCounters>;
+  receivedBytes: number;
+  sentBytes: number;
+  errors: Partial<Record<FailureKind, number>>;
+  /** Cumulative-free bucket counts (one per DURATION_BUCKETS entry, plus +Inf last). */
+  durationBuckets: number[];
+  durationSum: number;
+  durationCount: number;
+}
+
+export interface StatsSnapshot {
+  services: Record<string, ServiceCounters>;
+  activeConnections: Record<string, number>;
+  clientErrors: Record<string, number>;
+}
+
+export function emptyServiceCounters(): ServiceCounters {
+  return {
+    backends: {}, receivedBytes: 0, sentBytes: 0, errors: {},
+    durationBuckets: new Array(DURATION_BUCKETS.length + 1).fill(0), durationSum: 0, durationCount: 0,
+  };
+}
+
+function backendCounters(service: ServiceCounters, backend: string): BackendCounters {
+  let counters = service.backends[backend];
+  if (!counters) {
+    counters = { responses: [0, 0, 0, 0, 0], tcpConnections: 0 };
+    service.backends[backend] = counters;
+  }
+  return counters;
+}
+
+export class ProxyStats {
+  private data: StatsSnapshot = { services: {}, activeConnections: {}, clientErrors: {} };
+
+  service(id: string): ServiceCounters {
+    let counters = this.data.services[id];
+    if (!counters) {
+      counters = emptyServiceCounters();
+      this.data.services[id] = counters;
+    }
+    return counters;
+  }
+
+  request(service: ServiceCounters, backend: string, status: number, seconds: number): void {
+    const index = Math.min(Math.max(Math.floor(status / 100) - 1, 0), 4);
+    backendCounters(service, backend).responses[index]! += 1;
+    let bucket = 0;
+    while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]!) bucket += 1;
+    service.durationBuckets[bucket]! += 1;
+    service.durationSum += seconds;
+    service.durationCount += 1;
+  }
+
+  tcpConnection(service: ServiceCounters, backend: string): void {
+    backendCounters(service, backend).tcpConnections += 1;
+  }
+
+  error(service: ServiceCounters, kind: FailureKind): void {
+    service.errors[kind] = (service.errors[kind] ?? 0) + 1;
+  }
+
+  connectionOpened(listener: string): void {
+    this.data.activeConnections[listener] = (this.data.activeConnections[listener] ?? 0) + 1;
+  }
+
+  connectionClosed(listener: string): void {
+    this.data.activeConnections[listener] = (this.data.activeConnections[listener] ?? 1) - 1;
+  }
+
+  clientError(listener: string, reason: string): void {
+    const key = `${listener}|${reason}`;
+    this.data.clientErrors[key] = (this.data.clientErrors[key] ?? 0) + 1;
+  }
+
+  /** Keeps only services (and their backends) that are still routed, so label sets stay bounded. */
+  retain(live: ReadonlyMap<string, ReadonlySet<string>>): void {
+    for (const [id, counters] of Object.entries(this.data.services)) {
+      const backends = live.get(id);
+      if (!backends) {
+        delete this.data.services[id];
+        continue;
+      }
+      for (const backend of Object.keys(counters.backends)) {
+        if (!backends.has(backend)) delete counters.backends[backend];
+      }
+    }
+  }
+
+  snapshot(): StatsSnapshot {
+    return this.data;
+  }
+}
+
+/** Sums snapshots (the primary's own and each worker's) into one, for /metrics and the status page. */
+export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapshot {
+  if (snapshots.length === 1) return snapshots[0]!;
+  const out: StatsSnapshot = { services: {}, activeConnections: {}, clientErrors: {} };
+  for (const snap of snapshots) {
+    for (const [id, s] of Object.entries(snap.services)) {
+      const t = (out.services[id] ??= emptyServiceCounters());
+      t.receivedBytes += s.receivedBytes;
+      t.sentBytes += s.sentBytes;
+      t.durationSum += s.durationSum;
+      t.durationCount += s.durationCount;
+      s.durationBuckets.forEach((n, i) => { t.durationBuckets[i]! += n; });
+      for (const [kind, n] of Object.entries(s.errors)) {
+        t.errors[kind as FailureKind] = (t.errors[kind as FailureKind] ?? 0) + n;
+      }
+      for (const [backend, b] of Object.entries(s.backends)) {
+        const tb = backendCounters(t, backend);
+        tb.tcpConnections += b.tcpConnections;
+        b.responses.forEach((n, i) => { tb.responses[i]! += n; });
+      }
+    }
+    for (const [k, n] of Object.entries(snap.activeConnections)) out.activeConnections[k] = (out.activeConnections[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(snap.clientErrors)) out.clientErrors[k] = (out.clientErrors[k] ?? 0) + n;
+  }
+  return out;
+}
+
+/** The duration below which `quantile` of the observations fall, read off the buckets (upper bound). */
+export function quantileFromBuckets(buckets: readonly number[], quantile: number): number | null {
+  const total = buckets.reduce((a, b) => a + b, 0);
+  if (total === 0) return null;
+  const rank = quantile * total;
+  let seen = 0;
+  for (let i = 0; i < buckets.length; i += 1) {
+    seen += buckets[i]!;
+    if (seen >= rank) return i < DURATION_BUCKETS.length ? DURATION_BUCKETS[i]! : Infinity;
+  }
+  return Infinity;
+}

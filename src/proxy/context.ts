@@ -1,0 +1,39 @@
+// What the HTTP and TCP forwarders share: settings, the health overlay, counters, backend pools,
+// and the per-service runtime state that survives routing-table swaps.
+import type { Logger } from '../observability/logger.js';
+import type { ProxyStats, ServiceCounters } from '../observability/stats.js';
+import type { BackendHealth } from '../health/backend-health.js';
+import type { Service } from '../routing/table.js';
+import type { Balancer } from './balancer.js';
+import type { BackendPools } from './pools.js';
+
+export interface ProxySettings {
+  connectTimeoutMs: number;
+  clientTimeoutMs: number;
+  serverTimeoutMs: number;
+  tunnelTimeoutMs: number;
+  httpRequestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  drainTimeoutMs: number;
+  maxconn: number;
+  maxconnPerService: number;
+  accessLog: boolean;
+}
+
+export interface ServiceRuntime {
+  service: Service;
+  balancer: Balancer;
+  counters: ServiceCounters;
+  /** Requests (HTTP) or connections (TCP) in flight, for maxconn per service. */
+  inFlight: number;
+}
+
+export interface ProxyContext {
+  settings: ProxySettings;
+  health: BackendHealth;
+  stats: ProxyStats;
+  pools: BackendPools;
+  log: Logger;
+  /** Streams (TCP, WebSocket) per backend address, closed after the drain timeout when it leaves. */
+  trackStream(address: string, close: () => void): () => void;
+}

@@ -1,0 +1,231 @@
+// The data plane: holds one compiled routing table and swaps it atomically; owns the listeners,
+// the backend pools and per-service runtime (balancer state) that outlives a swap. It works from
+// the plain-data table alone, so it runs the same in a worker process.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../observability/logger.js';
+import type { ProxyStats } from '../observability/stats.js';
+import type { BackendHealth } from '../health/backend-health.js';
+import { normaliseAppId } from '../marathon/types.js';
+import type { RoutingTable, Service } from '../routing/table.js';
+import { Balancer } from './balancer.js';
+import type { ProxyContext, ProxySettings, ServiceRuntime } from './context.js';
+import { HttpForwarder } from './http.js';
+import { ListenError, Listeners, type ListenerSpec } from './listeners.js';
+import { BackendPools } from './pools.js';
+import { compileRoutes, listenerKey, routeVhost, type RouteIndex } from './routes.js';
+import { forwardTcp } from './tcp.js';
+import type { Certificates } from './tls.js';
+
+export interface FixedPorts {
+  bind: string;
+  httpPort: number | null;
+  httpsPort: number | null;
+  appidPort: number | null;
+}
+
+export interface ListenerStatus {
+  key: string;
+  kind: string;
+  error: string | null;
+}
+
+export class Proxy {
+  private index: RouteIndex | null = null;
+  private readonly runtimes = new Map<string, ServiceRuntime>();
+  private readonly listeners: Listeners;
+  private readonly http: HttpForwarder;
+  private readonly context: ProxyContext;
+  private readonly streams = new Map<string, Set<() => void>>();
+  private readonly fixedKeys = new Set<string>();
+  private readonly failedListeners = new Map<string, ListenError>();
+  private openConnections = 0;
+  private applying: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly settings: ProxySettings,
+    private readonly fixed: FixedPorts,
+    readonly health: BackendHealth,
+    readonly stats: ProxyStats,
+    private readonly log: Logger,
+    certificates: Certificates | null,
+  ) {
+    const pools = new BackendPools({ connectTimeoutMs: settings.connectTimeoutMs, serverTimeoutMs: settings.serverTimeoutMs, drainTimeoutMs: settings.drainTimeoutMs });
+    this.context = { settings, health, stats, pools, log: log.child({ component: 'proxy' }), trackStream: (a, c) => this.trackStream(a, c) };
+    this.http = new HttpForwarder(this.context);
+    this.listeners = new Listeners({
+      request: (spec, req, res) => this.onRequest(spec, req, res),
+      upgrade: (spec, req, socket, head) => this.onUpgrade(spec, req, socket, head),
+      connection: (spec, socket) => forwardTcp(this.context, socket, this.serviceRuntime(this.index?.byListener.get(spec.key))),
+      admit: (spec) => {
+        if (this.openConnections >= settings.maxconn) {
+          stats.clientError(spec.key, 'maxconn');
+          return false;
+        }
+        this.openConnections += 1;
+        stats.connectionOpened(spec.key);
+        return true;
+      },
+      closed: (spec) => {
+        this.openConnections -= 1;
+        stats.connectionClosed(spec.key);
+      },
+      clientError: (spec, reason) => stats.clientError(spec.key, reason),
+    }, {
+      clientTimeoutMs: settings.clientTimeoutMs,
+      httpRequestTimeoutMs: settings.httpRequestTimeoutMs,
+      keepAliveTimeoutMs: settings.keepAliveTimeoutMs,
+      drainTimeoutMs: settings.drainTimeoutMs,
+    }, certificates);
+  }
+
+  /** Opens the fixed listeners (virtual hosts, app id). A failure here is fatal for the caller. */
+  async start(): Promise<void> {
+    const specs: ListenerSpec[] = [];
+    const add = (port: number | null, kind: ListenerSpec['kind']) => {
+      if (port === null) return;
+      const key = listenerKey(this.fixed.bind, port) + (port === 0 ? `#${kind}` : '');
+      specs.push({ key, address: this.fixed.bind, port, kind });
+      this.fixedKeys.add(key);
+    };
+    add(this.fixed.httpPort, 'vhost-http');
+    add(this.fixed.httpsPort, 'vhost-https');
+    add(this.fixed.appidPort, 'appid');
+    for (const spec of specs) await this.listeners.listen(spec);
+  }
+
+  /** The port a fixed listener is bound to (tests ask for port 0). */
+  port(kind: 'vhost-http' | 'vhost-https' | 'appid'): number | null {
+    for (const key of this.fixedKeys) if (key.endsWith(`#${kind}`) || this.kindOf(key) === kind) return this.listeners.boundPort(key);
+    return null;
+  }
+
+  private kindOf(key: string): string | null {
+    const port = Number(key.slice(key.lastIndexOf(':') + 1).split('#')[0]);
+    if (port === this.fixed.httpPort) return 'vhost-http';
+    if (port === this.fixed.httpsPort) return 'vhost-https';
+    if (port === this.fixed.appidPort) return 'appid';
+    return null;
+  }
+
+  current(): RoutingTable | null {
+    return this.index?.table ?? null;
+  }
+
+  listenerStatus(): ListenerStatus[] {
+    const open = this.listeners.keys().map((key) => ({ key, kind: this.index?.byListener.get(key)?.mode ?? this.kindOf(key) ?? 'fixed', error: null }));
+    const failed = [...this.failedListeners.values()].map((e) => ({ key: e.spec.key, kind: e.spec.kind, error: e.message }));
+    return [...open, ...failed];
+  }
+
+  /**
+   * Swaps in a new table. The swap itself is one assignment: a request sees either the old or the
+   * new table. Listener changes follow; applies are serialised so listeners never race.
+   */
+  apply(table: RoutingTable): Promise<void> {
+    const index = compileRoutes(table, this.fixed.bind);
+    const live = new Map<string, Set<string>>();
+    for (const service of table.services) {
+      live.set(service.id, new Set(service.backends.map((b) => b.address)));
+      const runtime = this.runtimes.get(service.id);
+      if (runtime) {
+        runtime.service = service;
+        runtime.balancer.balance = service.balance;
+      } else {
+        this.runtimes.set(service.id, { service, balancer: new Balancer(service.balance), counters: this.stats.service(service.id), inFlight: 0 });
+      }
+    }
+    this.index = index;
+    for (const id of this.runtimes.keys()) if (!live.has(id)) this.runtimes.delete(id);
+    this.stats.retain(live);
+    this.retireBackends(table);
+    this.applying = this.applying.then(() => this.reconcileListeners(table));
+    return this.applying;
+  }
+
+  private async reconcileListeners(table: RoutingTable): Promise<void> {
+    if (this.index?.table !== table) return; // a newer table is queued; it reconciles
+    const specs: ListenerSpec[] = table.services.map((s) => {
+      const address = s.bindAddr ?? this.fixed.bind;
+      return { key: listenerKey(address, s.servicePort), address, port: s.servicePort, kind: s.mode === 'http' ? 'service-http' : 'service-tcp' };
+    });
+    const failures = await this.listeners.reconcile(specs, (key) => this.fixedKeys.has(key));
+    const wanted = new Set(specs.map((s) => s.key));
+    for (const key of this.failedListeners.keys()) if (!wanted.has(key)) this.failedListeners.delete(key);
+    for (const failure of failures) {
+      if (!this.failedListeners.has(failure.spec.key)) {
+        this.log.error({ listener: failure.spec.key, service: table.services.find((s) => listenerKey(s.bindAddr ?? this.fixed.bind, s.servicePort) === failure.spec.key)?.id, reason: failure.reason }, failure.message);
+      }
+      this.failedListeners.set(failure.spec.key, failure);
+    }
+    for (const spec of specs) if (!failures.some((f) => f.spec.key === spec.key)) this.failedListeners.delete(spec.key);
+  }
+
+  /** Failures to bind service ports in the last reconcile, by reason (for metrics). */
+  listenFailures(): ListenError[] {
+    return [...this.failedListeners.values()];
+  }
+
+  private retireBackends(table: RoutingTable): void {
+    const addresses = new Set<string>();
+    for (const s of table.services) for (const b of s.backends) addresses.add(b.address);
+    for (const address of [...this.context.pools.addresses()]) {
+      if (!addresses.has(address)) this.context.pools.retire(address);
+    }
+    for (const [address, closers] of this.streams) {
+      if (addresses.has(address)) continue;
+      this.streams.delete(address);
+      const timer = setTimeout(() => { for (const close of closers) close(); }, this.settings.drainTimeoutMs);
+      timer.unref();
+    }
+  }
+
+  private trackStream(address: string, close: () => void): () => void {
+    let set = this.streams.get(address);
+    if (!set) {
+      set = new Set();
+      this.streams.set(address, set);
+    }
+    const owner = set;
+    owner.add(close);
+    return () => { owner.delete(close); };
+  }
+
+  private serviceRuntime(service: Service | null | undefined): ServiceRuntime | null {
+    return service ? this.runtimes.get(service.id) ?? null : null;
+  }
+
+  private route(spec: ListenerSpec, req: IncomingMessage): ServiceRuntime | null {
+    const index = this.index;
+    if (!index) return null;
+    switch (spec.kind) {
+      case 'service-http':
+        return this.serviceRuntime(index.byListener.get(spec.key));
+      case 'vhost-http':
+      case 'vhost-https':
+        return this.serviceRuntime(routeVhost(index, req.headers.host, req.url ?? '/'));
+      case 'appid': {
+        const header = req.headers['x-marathon-app-id'];
+        return typeof header === 'string' ? this.serviceRuntime(index.byAppId.get(normaliseAppId(header))) : null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  private onRequest(spec: ListenerSpec, req: IncomingMessage, res: ServerResponse): void {
+    const runtime = this.route(spec, req);
+    if (runtime === null && spec.kind !== 'service-http') this.stats.clientError(spec.key, spec.kind === 'appid' ? 'unknown-app-id' : 'unknown-host');
+    this.http.handle(req, res, runtime, spec.kind === 'vhost-https' ? 'https' : 'http',
+      spec.kind === 'appid' ? 'Not Found: no HTTP service for this X-Marathon-App-Id\n' : 'Not Found: no service for this host and path\n');
+  }
+
+  private onUpgrade(spec: ListenerSpec, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.http.upgrade(req, socket, head, this.route(spec, req), spec.kind === 'vhost-https' ? 'https' : 'http');
+  }
+
+  async stop(drainMs: number): Promise<void> {
+    await this.listeners.closeAll(drainMs);
+    await this.context.pools.closeAll();
+  }
+}
