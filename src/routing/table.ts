@@ -110,6 +110,10 @@ function servicesOfApp(app: MarathonApp, options: RoutingOptions): AppResult {
   const services: Service[] = [];
   const deploymentGroups: (string | null)[] = [];
   const filterByHealth = options.healthCheck && app.healthChecks.length > 0;
+  if (app.ports.length === 0) {
+    const portLabel = Object.keys(app.labels).find((l) => /^HAPROXY_\d+_/.test(l));
+    if (portLabel) warnings.push({ appId: app.id, label: portLabel, reason: 'the app defines no ports (portDefinitions or portMappings): nothing to serve' });
+  }
 
   app.ports.forEach((spec, index) => {
     const labels = readPortLabels(app.id, app.labels, index, warnings);

@@ -1,0 +1,135 @@
+// Traffic through Turbine over real sockets: service ports (HTTP and TCP), virtual hosts and paths,
+// app-id routing, group filtering and strict mode.
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { app, startHarness, type Harness } from '../support/harness.js';
+import { freePort, get, tcpRoundTrip } from '../support/net.js';
+
+describe('routing through Turbine', () => {
+  let h: Harness;
+  const ports: Record<string, number> = {};
+
+  before(async () => {
+    h = await startHarness({ strictMode: false });
+    for (const name of ['web', 'echo', 'internal', 'api', 'site', 'disabled']) ports[name] = await freePort();
+    const [w1, w2, echo, internal, api, site] = await Promise.all([
+      h.httpBackend('web-1'), h.httpBackend('web-2'), h.tcpBackend('echo-1'), h.httpBackend('internal-1'), h.httpBackend('api-1'), h.httpBackend('site-1'),
+    ]);
+    const m = h.marathon;
+    m.putApp(app('/web', ports.web!, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http', HAPROXY_0_VHOST: 'web.example.com' }), [
+      { host: w1!.host, ports: [w1!.port] }, { host: w2!.host, ports: [w2!.port] }]);
+    m.putApp(app('/echo', ports.echo!, { HAPROXY_GROUP: 'external' }), [{ host: echo!.host, ports: [echo!.port] }]);
+    m.putApp(app('/internal', ports.internal!, { HAPROXY_GROUP: 'internal' }), [{ host: internal!.host, ports: [internal!.port] }]);
+    m.putApp(app('/api', ports.api!, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'web.example.com', HAPROXY_0_PATH: '-i /api /v2' }), [{ host: api!.host, ports: [api!.port] }]);
+    m.putApp(app('/site', ports.site!, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'Site.Example.com,other.example.com' }), [{ host: site!.host, ports: [site!.port] }]);
+    m.putApp(app('/disabled', ports.disabled!, { HAPROXY_GROUP: 'external', HAPROXY_0_ENABLED: 'false' }), [{ host: site!.host, ports: [site!.port] }]);
+    await h.waitTable((t) => t.services.length === 4 && t.appCount === 6, 'four services of six apps');
+  });
+  after(() => h.close());
+
+  it('an HTTP service port balances round robin over the app\'s tasks', async () => {
+    const seen = [];
+    for (let i = 0; i < 4; i += 1) seen.push((await get(`http://127.0.0.1:${ports.web}/hello`)).json().backend);
+    assert.deepEqual(seen.sort(), ['web-1', 'web-1', 'web-2', 'web-2']);
+  });
+
+  it('the backend sees X-Forwarded-For, -Proto, -Host and the original Host', async () => {
+    // node:http sends a Connection header as given (undici's client will not name other headers in it).
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: ports.web, path: '/hdr', agent: false,
+        headers: { 'x-forwarded-for': '203.0.113.9', connection: 'keep-alive, x-secret', 'x-secret': 'hop' } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => { body += c; });
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const headers = (JSON.parse(text) as { headers: Record<string, string> }).headers;
+    assert.equal(headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
+    assert.equal(headers['x-forwarded-proto'], 'http');
+    assert.equal(headers['x-forwarded-host'], `127.0.0.1:${ports.web}`);
+    assert.equal(headers.host, `127.0.0.1:${ports.web}`);
+    assert.equal(headers['x-secret'], undefined, 'headers named in Connection are hop-by-hop');
+  });
+
+  it('a request body streams to the backend', async () => {
+    const body = 'x'.repeat(200_000);
+    const res = await get(`http://127.0.0.1:${ports.web}/upload`, { 'content-type': 'text/plain' }, 'POST', body);
+    assert.equal(res.json().bodyBytes, 200_000);
+    assert.equal(res.json().method, 'POST');
+  });
+
+  it('a TCP service port pipes bytes both ways, half-close included', async () => {
+    assert.equal(await tcpRoundTrip(ports.echo!, 'ping'), 'echo-1:ping');
+  });
+
+  it('the virtual host on the HTTP port reaches the app labelled with it', async () => {
+    const res = await get(`http://127.0.0.1:${h.httpPort}/`, { host: 'web.example.com' });
+    assert.equal(res.status, 200);
+    assert.match(res.json().backend as string, /^web-/);
+  });
+
+  it('host names match without case and port', async () => {
+    assert.equal((await get(`http://127.0.0.1:${h.httpPort}/`, { host: 'SITE.example.com:80' })).json().backend, 'site-1');
+    assert.equal((await get(`http://127.0.0.1:${h.httpPort}/`, { host: 'other.example.com' })).json().backend, 'site-1');
+  });
+
+  it('a path prefix on the same host goes to its own app, case-insensitively with -i', async () => {
+    assert.equal((await get(`http://127.0.0.1:${h.httpPort}/api/users`, { host: 'web.example.com' })).json().backend, 'api-1');
+    assert.equal((await get(`http://127.0.0.1:${h.httpPort}/API/users`, { host: 'web.example.com' })).json().backend, 'api-1');
+    assert.equal((await get(`http://127.0.0.1:${h.httpPort}/v2/x`, { host: 'web.example.com' })).json().backend, 'api-1');
+    assert.match((await get(`http://127.0.0.1:${h.httpPort}/other`, { host: 'web.example.com' })).json().backend as string, /^web-/);
+  });
+
+  it('an unknown virtual host gets 404', async () => {
+    const res = await get(`http://127.0.0.1:${h.httpPort}/`, { host: 'nobody.example.com' });
+    assert.equal(res.status, 404);
+    assert.match(res.text, /no service for this host/);
+  });
+
+  it('X-Marathon-App-Id on the app-id port reaches that app', async () => {
+    assert.equal((await get(`http://127.0.0.1:${h.appidPort}/`, { 'x-marathon-app-id': '/site' })).json().backend, 'site-1');
+    assert.equal((await get(`http://127.0.0.1:${h.appidPort}/`, { 'x-marathon-app-id': '/nope' })).status, 404);
+  });
+
+  it('an app of another group gets no listener', async () => {
+    await assert.rejects(get(`http://127.0.0.1:${ports.internal}/`), /ECONNREFUSED/);
+  });
+
+  it('HAPROXY_0_ENABLED=false gets no listener', async () => {
+    await assert.rejects(get(`http://127.0.0.1:${ports.disabled}/`), /ECONNREFUSED/);
+  });
+
+  it('/routes shows the table with backends and their state', async () => {
+    const routes = (await get(`${h.admin}/routes`)).json<{ services: { id: string; mode: string; backends: { state: string }[] }[] }>();
+    const web = routes.services.find((s) => s.id === '/web:0')!;
+    assert.equal(web.mode, 'http');
+    assert.deepEqual(web.backends.map((b) => b.state), ['up', 'up']);
+  });
+
+  it('marathon-lb admin endpoints answer with their meaning', async () => {
+    assert.equal((await get(`${h.admin}/_haproxy_health_check`)).status, 200);
+    assert.match((await get(`${h.admin}/_haproxy_getvhostmap`)).text, /^web\.example\.com\t\/web:0$/m);
+    assert.match((await get(`${h.admin}/_haproxy_getappmap`)).text, /^\/site\t\/site:0$/m);
+    assert.equal((await get(`${h.admin}/_haproxy_getpids`)).text.trim(), String(process.pid));
+  });
+});
+
+describe('strict mode', () => {
+  it('serves only ports with HAPROXY_{n}_ENABLED=true', async () => {
+    const h = await startHarness({ strictMode: true });
+    try {
+      const [on, off] = [await freePort(), await freePort()];
+      const b = await h.httpBackend('b');
+      h.marathon.putApp(app('/on', on, { HAPROXY_GROUP: 'external', HAPROXY_0_ENABLED: 'true', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
+      h.marathon.putApp(app('/off', off, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
+      await h.waitTable((t) => t.appCount === 2, 'both apps');
+      assert.equal((await get(`http://127.0.0.1:${on}/`)).json().backend, 'b');
+      await assert.rejects(get(`http://127.0.0.1:${off}/`), /ECONNREFUSED/);
+    } finally {
+      await h.close();
+    }
+  });
+});
