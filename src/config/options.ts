@@ -1,7 +1,6 @@
 // Options: one table of specs drives flags, environment variables, config-file keys, defaults and
 // validation, so the three sources cannot drift apart. Precedence: flag > env > file > default.
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 
 export interface Options {
   marathon: string[];
@@ -22,8 +21,6 @@ export interface Options {
   logFormat: 'json' | 'pretty';
   accessLog: boolean;
   dry: boolean;
-  workers: number;
-  stateFile: string | null;
   eventStallTimeout: number;
   timeoutConnect: number;
   timeoutClient: number;
@@ -78,8 +75,6 @@ export const DEFAULTS: Options = {
   logFormat: 'json',
   accessLog: false,
   dry: false,
-  workers: 1,
-  stateFile: null,
   eventStallTimeout: 300,
   timeoutConnect: 3,
   timeoutClient: 30,
@@ -114,8 +109,6 @@ export const SPECS: readonly Spec[] = [
   spec({ key: 'logFormat', flag: '--log-format', kind: 'string', choices: ['json', 'pretty'], help: 'json lines, or pretty (needs pino-pretty)' }),
   spec({ key: 'accessLog', flag: '--access-log', kind: 'bool', help: 'one log line per request or TCP connection' }),
   spec({ key: 'dry', flag: '--dry', aliases: ['-d'], kind: 'bool', help: 'fetch once, print the routing table as JSON, exit' }),
-  spec({ key: 'workers', flag: '--workers', kind: 'int', help: 'proxy worker processes (0: one per CPU)' }),
-  spec({ key: 'stateFile', flag: '--state-file', kind: 'string', help: 'keep the last good Marathon snapshot here; load it when Marathon is down at start' }),
   spec({ key: 'eventStallTimeout', flag: '--event-stall-timeout', kind: 'seconds', help: 'reconnect the event stream after this long without a byte' }),
   spec({ key: 'timeoutConnect', flag: '--timeout-connect', kind: 'seconds', help: 'connecting to a backend' }),
   spec({ key: 'timeoutClient', flag: '--timeout-client', kind: 'seconds', help: 'client inactivity' }),
@@ -264,11 +257,10 @@ export function loadOptions(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   for (const s of SPECS) {
     if (args.values.has(s.key)) options[s.key] = args.values.get(s.key);
     else if (env[envName(s)] !== undefined) options[s.key] = convert(s, env[envName(s)], `env ${envName(s)}`);
-    else if (s.key in file) options[s.key] = convert(s, file[s.key], `config key "${s.key}"`);
+    else if (s.key in file && file[s.key] !== null) options[s.key] = convert(s, file[s.key], `config key "${s.key}"`);
   }
   const result = options as unknown as Options;
   if (!args.help) validate(result);
-  if (result.workers === 0) result.workers = availableParallelism();
   return { options: result, help: args.help, ignoredFlags: args.ignored };
 }
 
@@ -284,7 +276,6 @@ function validate(o: Options): void {
   }
   if (o.group.length === 0) throw new ConfigError("--group: at least one group is required (use '*' for every app)");
   if (o.authCredentials !== null && !o.authCredentials.includes(':')) throw new ConfigError('--auth-credentials: expected user:password');
-  if (o.workers > 64) throw new ConfigError('--workers: at most 64');
 }
 
 export function usage(): string {

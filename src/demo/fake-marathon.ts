@@ -48,6 +48,8 @@ export class FakeMarathon {
   private failures: { status: number; remaining: number; body?: string } | null = null;
   private redirectEvents: string | null = null;
   port = 0;
+  /** App JSON served verbatim in /v2/apps after the managed apps (malformed-input tests). */
+  readonly rawApps: unknown[] = [];
   /** Counts of REST and stream requests, for tests that check resync behaviour. */
   readonly requests = { apps: 0, app: 0, events: 0 };
 
@@ -277,7 +279,7 @@ export class FakeMarathon {
     }
     if (url.pathname === '/v2/apps' || url.pathname === '/v2/apps/') {
       this.requests.apps += 1;
-      const body = JSON.stringify({ apps: [...this.apps.keys()].map((id) => this.appJson(id)) });
+      const body = JSON.stringify({ apps: [...[...this.apps.keys()].map((id) => this.appJson(id)), ...this.rawApps] });
       res.writeHead(200, { 'content-type': 'application/json' }).end(body);
       return;
     }

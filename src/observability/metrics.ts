@@ -64,7 +64,14 @@ export class Metrics {
     '1 for each reason a backend is out of rotation: active-check, ejected.', ['service', 'backend', 'reason']);
 
   constructor(traffic: () => StatsSnapshot, options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
-    if (options.defaultMetrics) client.collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics) {
+      client.collectDefaultMetrics({ register: this.registry });
+      // prom-client names these gauges *_total, which promtool rejects (a _total suffix means a
+      // counter); the same information is in nodejs_active_{handles,requests,resources}.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        this.registry.removeSingleMetric(name);
+      }
+    }
     const add = (name: string, help: string, type: MetricType, samples: (s: StatsSnapshot) => Sample[]) =>
       this.registry.registerMetric(new SnapshotMetric(name, help, type, samples, traffic) as unknown as client.Metric);
 

@@ -1,0 +1,85 @@
+// The turbine command as a user runs it: exit status 2 and one line naming the flag for bad input,
+// --dry printing the routing table, SIGTERM draining and exiting 0.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { FakeMarathon } from '../../src/demo/fake-marathon.js';
+import { app } from '../support/harness.js';
+import { freePort, get, until } from '../support/net.js';
+
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
+
+describe('turbine command line', () => {
+  for (const [args, flag] of [
+    [['--marathon', 'http://m:8080', '--group', 'external', '--http-port', 'eighty'], '--http-port'],
+    [['--marathon', 'ftp://m', '--group', 'external'], '--marathon'],
+    [['--marathon', 'http://m:8080'], '--group'],
+    [['--marathon', 'http://m:8080', '--group', 'x', '--bogus'], '--bogus'],
+  ] as const) {
+    it(`${args.join(' ')} exits 2 naming ${flag}`, () => {
+      const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(r.status, 2);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1);
+      assert.match(lines[0]!, new RegExp(`^turbine: ${flag}`));
+    });
+  }
+
+  it('--help lists every flag with its environment variable', () => {
+    const r = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /--strict-mode .*TURBINE_STRICT_MODE/);
+  });
+
+  it('--dry prints the routing table as JSON and exits', async () => {
+    const m = new FakeMarathon();
+    await m.listen();
+    try {
+      m.putApp(app('/web', 10100, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'web.example.com' }), [{ host: '10.0.0.1', ports: [31000] }]);
+      const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--dry']);
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => { out += c; });
+      const code = await new Promise((r) => child.on('exit', r));
+      assert.equal(code, 0);
+      const table = JSON.parse(out);
+      assert.equal(table.services[0].servicePort, 10100);
+      assert.deepEqual(table.services[0].backends.map((b: { address: string }) => b.address), ['10.0.0.1:31000']);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('SIGTERM: health turns 503, the in-flight request completes, exit 0', async () => {
+    const m = new FakeMarathon();
+    await m.listen();
+    const slow = await new Promise<{ port: number; close: () => void }>((resolveSlow) => {
+      import('node:http').then(({ createServer }) => {
+        const s = createServer((_req, res) => setTimeout(() => res.end('finished'), 700));
+        s.listen(0, '127.0.0.1', () => resolveSlow({ port: (s.address() as { port: number }).port, close: () => s.close() }));
+      });
+    });
+    const [port, admin, http, appid] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    m.putApp(app('/slow', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: '127.0.0.1', ports: [slow.port] }]);
+    const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1',
+      '--admin-port', String(admin), '--http-port', String(http), '--appid-port', String(appid), '--log-level', 'warn']);
+    try {
+      await until(async () => (await get(`http://127.0.0.1:${admin}/_haproxy_health_check`)).status === 200, 'ready', 10_000);
+      await until(async () => { try { await get(`http://127.0.0.1:${port}/`); return true; } catch { return false; } }, 'listener', 10_000);
+      const inFlight = get(`http://127.0.0.1:${port}/upload`);
+      await new Promise((r) => setTimeout(r, 100));
+      const exited = new Promise((r) => child.on('exit', r));
+      child.kill('SIGTERM');
+      await until(async () => (await get(`http://127.0.0.1:${admin}/_haproxy_health_check`)).status === 503, 'health 503 while draining');
+      const res = await inFlight;
+      assert.equal(res.text, 'finished');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+      slow.close();
+      await m.close();
+    }
+  });
+
+});
