@@ -73,20 +73,6 @@ export class BackendHealth {
     if (!s.activeDown && s.ejectedUntil === 0) this.states.delete(address);
   }
 
-  forget(address: string): void {
-    this.states.delete(address);
-  }
-
-  /** Plain data, for sending active-check results to workers and showing state on the status page. */
-  downSet(): Record<string, DownReason[]> {
-    const out: Record<string, DownReason[]> = {};
-    for (const address of this.states.keys()) {
-      const r = this.reasons(address);
-      if (r.length > 0) out[address] = r;
-    }
-    return out;
-  }
-
   private state(address: string): State {
     let s = this.states.get(address);
     if (!s) {

@@ -56,14 +56,8 @@ export class Listeners {
     private readonly certificates: Certificates | null,
   ) {}
 
-  /** Bound ports by key (port 0 specs resolve to the port the OS chose). */
-  boundPort(key: string): number | null {
-    const address = this.open.get(key)?.server.address();
-    return address && typeof address === 'object' ? address.port : null;
-  }
-
-  keys(): string[] {
-    return [...this.open.keys()];
+  specs(): ListenerSpec[] {
+    return [...this.open.values()].map((l) => l.spec);
   }
 
   /** Opens the listeners in `wanted` that are not open, drains the ones not wanted. Returns bind failures. */

@@ -84,7 +84,7 @@ export class Proxy {
     const specs: ListenerSpec[] = [];
     const add = (port: number | null, kind: ListenerSpec['kind']) => {
       if (port === null) return;
-      const key = listenerKey(this.fixed.bind, port) + (port === 0 ? `#${kind}` : '');
+      const key = listenerKey(this.fixed.bind, port);
       specs.push({ key, address: this.fixed.bind, port, kind });
       this.fixedKeys.add(key);
     };
@@ -94,26 +94,12 @@ export class Proxy {
     for (const spec of specs) await this.listeners.listen(spec);
   }
 
-  /** The port a fixed listener is bound to (tests ask for port 0). */
-  port(kind: 'vhost-http' | 'vhost-https' | 'appid'): number | null {
-    for (const key of this.fixedKeys) if (key.endsWith(`#${kind}`) || this.kindOf(key) === kind) return this.listeners.boundPort(key);
-    return null;
-  }
-
-  private kindOf(key: string): string | null {
-    const port = Number(key.slice(key.lastIndexOf(':') + 1).split('#')[0]);
-    if (port === this.fixed.httpPort) return 'vhost-http';
-    if (port === this.fixed.httpsPort) return 'vhost-https';
-    if (port === this.fixed.appidPort) return 'appid';
-    return null;
-  }
-
   current(): RoutingTable | null {
     return this.index?.table ?? null;
   }
 
   listenerStatus(): ListenerStatus[] {
-    const open = this.listeners.keys().map((key) => ({ key, kind: this.index?.byListener.get(key)?.mode ?? this.kindOf(key) ?? 'fixed', error: null }));
+    const open = this.listeners.specs().map((spec) => ({ key: spec.key, kind: spec.kind, error: null }));
     const failed = [...this.failedListeners.values()].map((e) => ({ key: e.spec.key, kind: e.spec.kind, error: e.message }));
     return [...open, ...failed];
   }
