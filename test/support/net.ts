@@ -1,13 +1,57 @@
 // Small real-socket helpers for tests: free ports, waiting for a condition, a TCP round trip.
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
 
-export async function freePort(): Promise<number> {
+// Test files run in parallel processes. A port found free and released can be handed to another
+// process before we bind it again, so ports come from below the kernel's ephemeral range (port-0
+// binds never land there) and each one is claimed with an exclusive lock file naming our pid.
+const PORT_LOW = 20_000;
+const PORT_HIGH = 32_000;
+const LOCK_DIR = join(tmpdir(), 'turbine-test-ports');
+mkdirSync(LOCK_DIR, { recursive: true });
+
+function claim(port: number): boolean {
+  const lock = join(LOCK_DIR, String(port));
+  try {
+    writeFileSync(lock, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    const owner = Number(readFileSync(lock, 'utf8'));
+    if (owner === process.pid || isAlive(owner)) return false;
+    rmSync(lock, { force: true }); // a finished test run left it behind
+    return claim(port);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function bindable(port: number): Promise<boolean> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (ok) await new Promise<void>((resolve) => server.close(() => resolve()));
+  return ok;
+}
+
+/** A port on 127.0.0.1 that no other test process will use while this one runs. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 1000; attempt += 1) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW));
+    if (claim(port) && await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${PORT_LOW}-${PORT_HIGH}`);
 }
 
 /** Polls until `check` returns a truthy value; fails with `what` after the timeout. */
