@@ -14,7 +14,7 @@ import { ProxyStats, quantileFromBuckets } from './observability/stats.js';
 import { Proxy } from './proxy/proxy.js';
 import { loadCertificates } from './proxy/tls.js';
 import { diffTables, isEmptyDiff } from './routing/diff.js';
-import { createTableBuilder, type RoutingTable } from './routing/table.js';
+import { createTableBuilder, type RoutingOptions, type RoutingTable } from './routing/table.js';
 
 export interface Turbine {
   readonly logger: Logger;
@@ -26,6 +26,14 @@ export interface Turbine {
   /** Resolves once the next table (after this call) is serving. */
   nextTable(): Promise<RoutingTable>;
   stop(): Promise<void>;
+}
+
+export function routingOptions(options: Options): RoutingOptions {
+  return { groups: options.group, strictMode: options.strictMode, healthCheck: options.healthCheck };
+}
+
+export function createMarathonClient(options: Options): MarathonClient {
+  return new MarathonClient({ urls: options.marathon, authorization: marathonAuthorization(options), caCertFile: options.marathonCaCert, timeoutMs: 30_000 });
 }
 
 function marathonAuthorization(options: Options): string | null {
@@ -70,7 +78,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   const checker = options.activeHealthChecks ? new ActiveHealthChecker(health, logger) : null;
 
   const store = new AppStore();
-  const build = createTableBuilder({ groups: options.group, strictMode: options.strictMode, healthCheck: options.healthCheck });
+  const build = createTableBuilder(routingOptions(options));
   let current: RoutingTable | null = null;
   let generation = 0;
   let draining = false;
@@ -111,7 +119,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     for (const resolve of w) resolve(candidate);
   };
 
-  const client = new MarathonClient({ urls: options.marathon, authorization: marathonAuthorization(options), caCertFile: options.marathonCaCert, timeoutMs: 30_000 });
+  const client = createMarathonClient(options);
   const sync = new MarathonSync({
     client, store, logger, metrics,
     stallTimeoutMs: options.eventStallTimeout * 1000,

@@ -274,7 +274,9 @@ function validate(o: Options): void {
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`--marathon: must be http or https: ${url}`);
   }
-  if (o.group.length === 0) throw new ConfigError("--group: at least one group is required (use '*' for every app)");
+  // No Marathon means the built-in demo, which brings its own apps and group.
+  if (o.marathon.length > 0 && o.group.length === 0) throw new ConfigError("--group: at least one group is required (use '*' for every app)");
+  if (o.dry && o.marathon.length === 0) throw new ConfigError('--dry: needs --marathon');
   if (o.authCredentials !== null && !o.authCredentials.includes(':')) throw new ConfigError('--auth-credentials: expected user:password');
 }
 

@@ -2,11 +2,12 @@
 // servers and Turbine, in one process tree; prints curl commands that show routing; Ctrl-C stops.
 import { DEFAULTS, type Options } from '../config/options.js';
 import { startTurbine } from '../app.js';
-import { installSignals } from '../cli.js';
+import { installSignals } from '../signals.js';
 import { startHttpBackend, startTcpBackend, type RunningBackend } from './backends.js';
 import { FakeMarathon } from './fake-marathon.js';
 
-export async function runDemo(overrides: Partial<Options> = {}): Promise<void> {
+/** The demo keeps its own ports and group (its sample apps are "external"); logging is the caller's. */
+export async function runDemo(logging: Pick<Options, 'logLevel' | 'logFormat' | 'accessLog'>): Promise<void> {
   const backends: RunningBackend[] = [];
   let counter = 0;
   const marathon = new FakeMarathon({
@@ -32,7 +33,7 @@ export async function runDemo(overrides: Partial<Options> = {}): Promise<void> {
   await marathon.scale('/billing', 1);
 
   const options: Options = {
-    ...DEFAULTS, bind: '127.0.0.1', httpPort: 8080, adminPort: 9090, appidPort: 9091, group: ['external'], ...overrides,
+    ...DEFAULTS, ...logging, bind: '127.0.0.1', httpPort: 8080, adminPort: 9090, appidPort: 9091, group: ['external'],
     marathon: [marathon.url],
   };
   const turbine = await startTurbine(options);

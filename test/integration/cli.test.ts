@@ -2,7 +2,9 @@
 // --dry printing the routing table, SIGTERM draining and exiting 0.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
@@ -48,6 +50,50 @@ describe('turbine command line', () => {
       assert.deepEqual(table.services[0].backends.map((b: { address: string }) => b.address), ['10.0.0.1:31000']);
     } finally {
       await m.close();
+    }
+  });
+
+  it('--dry authenticates with --marathon-auth-credential-file, as Turbine does', async () => {
+    const m = new FakeMarathon({ authorization: 'Basic ' + Buffer.from('ops:s3cret').toString('base64') });
+    await m.listen();
+    const dir = mkdtempSync(join(tmpdir(), 'turbine-cred-'));
+    writeFileSync(join(dir, 'cred'), 'ops:s3cret\n');
+    try {
+      m.putApp(app('/web', 10100, { HAPROXY_GROUP: 'external' }), [{ host: '10.0.0.1', ports: [31000] }]);
+      // Not spawnSync: the fake Marathon answers from this process's event loop.
+      const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--dry',
+        '--marathon-auth-credential-file', join(dir, 'cred')]);
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (c: Buffer) => { out += c; });
+      child.stderr.on('data', (c: Buffer) => { err += c; });
+      assert.equal(await new Promise((r) => child.on('exit', r)), 0, err);
+      assert.equal(JSON.parse(out).services[0].appId, '/web');
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('--dry without --marathon exits 2', () => {
+    const r = spawnSync(process.execPath, [CLI, '--dry'], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^turbine: --dry: needs --marathon/);
+  });
+
+  it('with no arguments it runs the demo: the sample apps are served; SIGTERM stops it', async () => {
+    const child = spawn(process.execPath, [CLI], { env: { ...process.env, TURBINE_LOG_LEVEL: 'warn' } });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => { stderr += c; });
+    try {
+      await until(() => stderr.includes('Ctrl-C stops everything'), 'the demo banner', 15_000);
+      assert.match((await get('http://127.0.0.1:10000/hello')).json().backend as string, /^web-/);
+      assert.match((await get('http://127.0.0.1:8080/', { host: 'web.example.com' })).json().backend as string, /^web-/);
+      await assert.rejects(get('http://127.0.0.1:10002/'), /ECONNREFUSED/);
+      const exited = new Promise((r) => child.on('exit', r));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 

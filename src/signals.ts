@@ -1,0 +1,21 @@
+// Process signals for a running Turbine: SIGTERM/SIGINT drain and exit 0, SIGHUP resyncs.
+import type { Turbine } from './app.js';
+
+export function installSignals(turbine: Turbine): void {
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    turbine.logger.info({ signal }, 'shutting down: draining in-flight work');
+    turbine.stop().then(() => process.exit(0), (err: Error) => {
+      turbine.logger.error({ err: err.message }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => {
+    turbine.logger.info('SIGHUP: full resync from Marathon');
+    void turbine.sync.requestResync();
+  });
+}
