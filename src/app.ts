@@ -14,6 +14,7 @@ import { ProxyStats, quantileFromBuckets } from './observability/stats.js';
 import { Proxy } from './proxy/proxy.js';
 import { loadCertificates } from './proxy/tls.js';
 import { diffTables, isEmptyDiff } from './routing/diff.js';
+import type { LabelWarning } from './routing/labels.js';
 import { createTableBuilder, type RoutingOptions, type RoutingTable } from './routing/table.js';
 
 export interface Turbine {
@@ -90,17 +91,16 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     pendingSince = null;
     const candidate = build(store.snapshot(), generation + 1);
     const diff = diffTables(current, candidate);
-    if (current !== null && isEmptyDiff(diff) && candidate.warnings.length === current.warnings.length) {
-      const w = waiters;
-      waiters = [];
-      for (const resolve of w) resolve(current);
+    const known = new Set(current?.warnings.map(warningKey));
+    const newWarnings = candidate.warnings.filter((w) => !known.has(warningKey(w)));
+    if (current !== null && isEmptyDiff(diff) && newWarnings.length === 0 && candidate.warnings.length === current.warnings.length) {
+      settle(current);
       return;
     }
     generation += 1;
-    const previous = current;
     current = candidate;
-    void proxy.apply(candidate).then(() => {
-      for (const failure of proxy.listenFailures()) metrics.listenerErrors.inc({ reason: failure.reason });
+    void proxy.apply(candidate).then((failures) => {
+      for (const failure of failures) metrics.listenerErrors.inc({ reason: failure.reason });
     });
     metrics.convergence.observe((performance.now() - arrivedAt) / 1000);
     checker?.update(candidate);
@@ -110,13 +110,13 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     metrics.tableBackends.set(candidate.services.reduce((n, s) => n + s.backends.length, 0));
     metrics.labelWarnings.set(candidate.warnings.length);
     if (!isEmptyDiff(diff)) log.info({ generation, ...summarise(diff) }, 'routing table changed');
-    const known = new Set(previous?.warnings.map((w) => `${w.appId}|${w.label}|${w.reason}`));
-    for (const w of candidate.warnings) {
-      if (!known.has(`${w.appId}|${w.label}|${w.reason}`)) log.warn({ appId: w.appId, label: w.label, reason: w.reason }, 'label ignored');
-    }
-    const w = waiters;
+    for (const w of newWarnings) log.warn({ appId: w.appId, label: w.label, reason: w.reason }, 'label ignored');
+    settle(candidate);
+  };
+  const settle = (table: RoutingTable) => {
+    const resolved = waiters;
     waiters = [];
-    for (const resolve of w) resolve(candidate);
+    for (const resolve of resolved) resolve(table);
   };
 
   const client = createMarathonClient(options);
@@ -165,6 +165,8 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     },
   };
 }
+
+const warningKey = (w: LabelWarning) => `${w.appId}|${w.label}|${w.reason}`;
 
 function summarise(diff: ReturnType<typeof diffTables>) {
   return {

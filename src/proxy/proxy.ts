@@ -17,6 +17,8 @@ import { compileRoutes, listenerKey, routeVhost, type RouteIndex } from './route
 import { forwardTcp } from './tcp.js';
 import type { Certificates } from './tls.js';
 
+const LISTENER_RETRY_MS = 1000;
+
 export interface FixedPorts {
   bind: string;
   httpPort: number | null;
@@ -38,9 +40,10 @@ export class Proxy {
   private readonly context: ProxyContext;
   private readonly streams = new Map<string, Set<() => void>>();
   private readonly fixedKeys = new Set<string>();
-  private readonly failedListeners = new Map<string, ListenError>();
+  private failedListeners = new Map<string, ListenError>();
   private openConnections = 0;
   private applying: Promise<void> = Promise.resolve();
+  private listenerRetry: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly settings: ProxySettings,
@@ -107,8 +110,9 @@ export class Proxy {
   /**
    * Swaps in a new table. The swap itself is one assignment: a request sees either the old or the
    * new table. Listener changes follow; applies are serialised so listeners never race.
+   * Resolves with the listeners that newly failed to open.
    */
-  apply(table: RoutingTable): Promise<void> {
+  apply(table: RoutingTable): Promise<ListenError[]> {
     const index = compileRoutes(table, this.fixed.bind);
     const live = new Map<string, Set<string>>();
     for (const service of table.services) {
@@ -125,31 +129,35 @@ export class Proxy {
     for (const id of this.runtimes.keys()) if (!live.has(id)) this.runtimes.delete(id);
     this.stats.retain(live);
     this.retireBackends(table);
-    this.applying = this.applying.then(() => this.reconcileListeners(table));
-    return this.applying;
+    const applied = this.applying.then(() => this.reconcileListeners(table));
+    this.applying = applied.then(() => undefined);
+    return applied;
   }
 
-  private async reconcileListeners(table: RoutingTable): Promise<void> {
-    if (this.index?.table !== table) return; // a newer table is queued; it reconciles
+  private async reconcileListeners(table: RoutingTable): Promise<ListenError[]> {
+    if (this.index?.table !== table) return []; // a newer table is queued; it reconciles
     const specs: ListenerSpec[] = table.services.map((s) => {
       const address = s.bindAddr ?? this.fixed.bind;
       return { key: listenerKey(address, s.servicePort), address, port: s.servicePort, kind: s.mode === 'http' ? 'service-http' : 'service-tcp' };
     });
+    // reconcile() retries every listener that is not open, so its failures are exactly the ones failing now.
     const failures = await this.listeners.reconcile(specs, (key) => this.fixedKeys.has(key));
-    const wanted = new Set(specs.map((s) => s.key));
-    for (const key of this.failedListeners.keys()) if (!wanted.has(key)) this.failedListeners.delete(key);
-    for (const failure of failures) {
-      if (!this.failedListeners.has(failure.spec.key)) {
-        this.log.error({ listener: failure.spec.key, service: table.services.find((s) => listenerKey(s.bindAddr ?? this.fixed.bind, s.servicePort) === failure.spec.key)?.id, reason: failure.reason }, failure.message);
-      }
-      this.failedListeners.set(failure.spec.key, failure);
-    }
-    for (const spec of specs) if (!failures.some((f) => f.spec.key === spec.key)) this.failedListeners.delete(spec.key);
+    const fresh = failures.filter((f) => !this.failedListeners.has(f.spec.key));
+    for (const f of fresh) this.log.error({ listener: f.spec.key, service: this.index?.byListener.get(f.spec.key)?.id, reason: f.reason }, f.message);
+    this.failedListeners = new Map(failures.map((f) => [f.spec.key, f]));
+    if (failures.length > 0) this.retryListenersLater();
+    return fresh;
   }
 
-  /** Failures to bind service ports in the last reconcile, by reason (for metrics). */
-  listenFailures(): ListenError[] {
-    return [...this.failedListeners.values()];
+  /** A port held by someone else may be freed: try again without waiting for a Marathon change. */
+  private retryListenersLater(): void {
+    if (this.listenerRetry) return;
+    this.listenerRetry = setTimeout(() => {
+      this.listenerRetry = null;
+      const table = this.index?.table;
+      if (table) this.applying = this.applying.then(() => this.reconcileListeners(table)).then(() => undefined);
+    }, LISTENER_RETRY_MS);
+    this.listenerRetry.unref();
   }
 
   private retireBackends(table: RoutingTable): void {
@@ -211,6 +219,7 @@ export class Proxy {
   }
 
   async stop(drainMs: number): Promise<void> {
+    if (this.listenerRetry) clearTimeout(this.listenerRetry);
     await this.listeners.closeAll(drainMs);
     await this.context.pools.closeAll();
   }

@@ -1,0 +1,37 @@
+// A service port that cannot be bound: the error names it, is counted once, and other services serve.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { describe, it } from 'node:test';
+import { app, startHarness } from '../support/harness.js';
+import { freePort, get, until } from '../support/net.js';
+
+describe('listeners', () => {
+  it('a service port held by another process is reported once; the other services are served; it is taken when freed, with no Marathon change', async () => {
+    const h = await startHarness();
+    const squatter = createServer();
+    const [busy, fine] = [await freePort(), await freePort()];
+    await new Promise<void>((r) => squatter.listen(busy, '127.0.0.1', r));
+    try {
+      const b = await h.httpBackend('b');
+      h.marathon.putApp(app('/busy', busy, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
+      h.marathon.putApp(app('/fine', fine, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
+      await until(async () => (await get(`http://127.0.0.1:${fine}/`)).status === 200, 'the other service served');
+      const health = await until(async () => {
+        const body = (await get(`${h.admin}/_haproxy_health_check`)).json<{ listeners: { key: string; error: string }[] }>();
+        return body.listeners.length > 0 ? body : null;
+      }, 'the listener error in the health detail');
+      assert.equal(health.listeners[0]!.key, `127.0.0.1:${busy}`);
+      assert.match(health.listeners[0]!.error, /EADDRINUSE.*another process or listener holds it/);
+      // More table changes retry the port; the counter still counts the failure once.
+      // (Addresses that take no traffic: nothing is sent to /fine after this.)
+      for (let i = 1; i <= 3; i += 1) h.marathon.startTask('/fine', { host: `10.255.0.${i}`, ports: [31000] });
+      await h.waitTable((t) => t.services.find((s) => s.appId === '/fine')!.backends.length === 4, 'three more tables');
+      assert.equal(await h.metric('turbine_listener_errors_total', { reason: 'in-use' }), 1);
+      await new Promise<void>((r) => squatter.close(() => r()));
+      await until(async () => { try { return (await get(`http://127.0.0.1:${busy}/`)).status === 200; } catch { return false; } }, 'the freed port taken');
+    } finally {
+      squatter.close();
+      await h.close();
+    }
+  });
+});
