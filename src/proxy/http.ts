@@ -2,12 +2,13 @@
 // The request path allocates one handler object per request and reads the routing state it was
 // given; it never waits on the control plane.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { classifyBackendError, type FailureKind } from '../observability/failure.js';
 import type { Backend } from '../routing/table.js';
 import type { ProxyContext, ServiceRuntime } from './context.js';
+import { tunnel } from './tunnel.js';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) and ones Turbine sets itself. */
 const REQUEST_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
@@ -221,41 +222,13 @@ export class HttpForwarder {
       socket.end(`HTTP/1.1 ${runtime ? 503 : 404} ${runtime ? 'Service Unavailable' : 'Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
-    const upstream: Socket = connect({ host: backend.host, port: backend.port });
-    upstream.setTimeout(ctx.settings.connectTimeoutMs);
-    runtime.balancer.acquire(backend.address);
-    let closed = false;
-    const untrack = ctx.trackStream(backend.address, () => { socket.destroy(); upstream.destroy(); });
-    const close = () => {
-      if (closed) return;
-      closed = true;
-      untrack();
-      runtime.balancer.release(backend.address);
-      socket.destroy();
-      upstream.destroy();
-    };
-    upstream.once('connect', () => {
-      upstream.setTimeout(ctx.settings.tunnelTimeoutMs);
-      const headers = forwardedHeaders(req, client, true);
-      let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
-      for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-      upstream.write(text + '\r\n');
-      if (head.length > 0) upstream.write(head);
-      socket.pipe(upstream).pipe(socket);
-      ctx.health.reportSuccess(backend.address);
-      ctx.stats.tcpConnection(runtime.counters, backend.address);
+    const headers = forwardedHeaders(req, client, true);
+    let requestHead = `${req.method} ${req.url} HTTP/1.1\r\n`;
+    for (let i = 0; i < headers.length; i += 2) requestHead += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    socket.on('error', () => socket.destroy());
+    tunnel(ctx, runtime, backend, socket as Socket, {
+      preamble: head.length > 0 ? [requestHead + '\r\n', head] : [requestHead + '\r\n'],
+      onConnectFailure: () => socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'),
     });
-    upstream.on('timeout', close);
-    upstream.on('error', (err) => {
-      if (!upstream.readyState || upstream.connecting) {
-        ctx.health.reportFailure(backend.address);
-        ctx.stats.error(runtime.counters, classifyBackendError(err));
-        socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      }
-      close();
-    });
-    upstream.on('close', close);
-    socket.on('error', close);
-    socket.on('close', close);
   }
 }

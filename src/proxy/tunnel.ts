@@ -1,0 +1,71 @@
+// A byte tunnel between a client socket and one backend: TCP services and HTTP upgrades
+// (WebSocket) both end in one. Connect timeout, then the tunnel timeout; half-close preserved;
+// the stream is tracked so it can be closed after the drain timeout when its backend leaves.
+import { connect, type Socket } from 'node:net';
+import { classifyBackendError } from '../observability/failure.js';
+import type { Backend } from '../routing/table.js';
+import type { ProxyContext, ServiceRuntime } from './context.js';
+
+export interface TunnelHooks {
+  /** Bytes the backend must see before the client's (an upgrade's replayed request head). */
+  preamble?: (string | Buffer)[];
+  /** The backend could not be reached; nothing moved and the tunnel released everything. */
+  onConnectFailure(err: Error): void;
+}
+
+export function tunnel(ctx: ProxyContext, runtime: ServiceRuntime, backend: Backend, client: Socket, hooks: TunnelHooks): void {
+  runtime.balancer.acquire(backend.address);
+  const upstream = connect({ host: backend.host, port: backend.port, allowHalfOpen: true });
+  upstream.setTimeout(ctx.settings.connectTimeoutMs);
+  let connected = false;
+  let released = false;
+  const untrack = ctx.trackStream(backend.address, () => { client.destroy(); upstream.destroy(); });
+  const release = (): boolean => {
+    if (released) return false;
+    released = true;
+    untrack();
+    runtime.balancer.release(backend.address);
+    return true;
+  };
+  const finish = () => {
+    if (!release()) return;
+    client.destroy();
+    upstream.destroy();
+    runtime.counters.receivedBytes += client.bytesRead;
+    runtime.counters.sentBytes += client.bytesWritten;
+    if (ctx.settings.accessLog) {
+      ctx.log.info({ service: runtime.service.id, appId: backend.appId, taskId: backend.taskId, backend: backend.address,
+        client: client.remoteAddress, bytesIn: client.bytesRead, bytesOut: client.bytesWritten }, 'tunnel closed');
+    }
+  };
+  const fail = (err: Error) => {
+    if (connected || released) {
+      finish();
+      return;
+    }
+    const kind = classifyBackendError(err);
+    ctx.health.reportFailure(backend.address);
+    ctx.stats.error(runtime.counters, kind);
+    ctx.log.warn({ appId: backend.appId, taskId: backend.taskId, backend: backend.address, service: runtime.service.id, kind, err: err.message }, 'backend connect failed');
+    release();
+    upstream.destroy();
+    hooks.onConnectFailure(err);
+  };
+  upstream.once('connect', () => {
+    connected = true;
+    upstream.setTimeout(ctx.settings.tunnelTimeoutMs);
+    client.setTimeout(ctx.settings.tunnelTimeoutMs);
+    ctx.health.reportSuccess(backend.address);
+    ctx.stats.tcpConnection(runtime.counters, backend.address);
+    for (const chunk of hooks.preamble ?? []) upstream.write(chunk);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+  });
+  upstream.on('error', fail);
+  upstream.on('timeout', () => fail(Object.assign(new Error(connected ? 'tunnel idle timeout' : 'connect timeout'), { code: 'ERR_TURBINE_TIMEOUT' })));
+  // Both halves closed, or either side destroyed: release everything.
+  upstream.on('close', () => { if (connected) finish(); });
+  client.on('close', finish);
+  client.on('timeout', finish);
+}
