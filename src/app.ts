@@ -53,7 +53,15 @@ function marathonAuthorization(options: Options): string | null {
 export async function startTurbine(options: Options, logger: Logger = createLogger({ level: options.logLevel, format: options.logFormat })): Promise<Turbine> {
   const log = logger.child({ component: 'turbine' });
   const stats = new ProxyStats();
-  const metrics = new Metrics(() => stats.snapshot());
+  const metrics = new Metrics({
+    traffic: () => stats.snapshot(),
+    backends: () => (current?.services ?? []).flatMap((s) => [
+      ...s.backends.map((b) => ({ service: s.id, backend: b.address, reasons: health.reasons(b.address) })),
+      // Running tasks Marathon calls unhealthy are backends that are down, not absent.
+      ...s.excluded.filter((e) => e.reason === 'marathon-health' && e.address !== null)
+        .map((e) => ({ service: s.id, backend: e.address!, reasons: ['marathon-health'] })),
+    ]),
+  });
   const health = new BackendHealth({
     ejectAfterFailures: options.ejectAfterFailures,
     ejectMs: options.ejectSeconds * 1000,

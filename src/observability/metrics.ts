@@ -7,19 +7,30 @@ import { DURATION_BUCKETS, STATUS_CLASSES, type StatsSnapshot } from './stats.js
 type MetricType = 'counter' | 'gauge' | 'histogram';
 interface Sample { metricName?: string; labels: Record<string, string | number>; value: number }
 
-/** A metric whose samples are computed from the traffic snapshot when Prometheus scrapes. */
-class SnapshotMetric {
+/** A metric whose samples are computed when Prometheus scrapes. */
+class ScrapeTimeMetric {
   constructor(
     readonly name: string,
     readonly help: string,
     readonly type: MetricType,
-    private readonly samples: (snapshot: StatsSnapshot) => Sample[],
-    private readonly source: () => StatsSnapshot,
+    private readonly samples: () => Sample[],
   ) {}
 
   get() {
-    return { name: this.name, help: this.help, type: this.type, values: this.samples(this.source()), aggregator: 'sum' as const };
+    return { name: this.name, help: this.help, type: this.type, values: this.samples(), aggregator: 'sum' as const };
   }
+}
+
+/** A backend's state as the balancer sees it; `reasons` say what takes it out of rotation. */
+export interface BackendState {
+  service: string;
+  backend: string;
+  reasons: string[];
+}
+
+export interface MetricSources {
+  traffic(): StatsSnapshot;
+  backends(): BackendState[];
 }
 
 export class Metrics {
@@ -58,12 +69,7 @@ export class Metrics {
   });
   readonly listenerErrors = this.counter('turbine_listener_errors_total',
     'Listeners that could not be opened, by reason (in-use, privileged, other).', ['reason']);
-  readonly backendUp = this.gauge('turbine_backend_up',
-    '1 when a backend gets new traffic, 0 when it is out (see turbine_backend_down_reason).', ['service', 'backend']);
-  readonly backendDownReason = this.gauge('turbine_backend_down_reason',
-    '1 for each reason a backend is out of rotation: active-check, ejected.', ['service', 'backend', 'reason']);
-
-  constructor(traffic: () => StatsSnapshot, options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
+  constructor(sources: MetricSources, options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
     if (options.defaultMetrics) {
       client.collectDefaultMetrics({ register: this.registry });
       // prom-client names these gauges *_total, which promtool rejects (a _total suffix means a
@@ -73,7 +79,15 @@ export class Metrics {
       }
     }
     const add = (name: string, help: string, type: MetricType, samples: (s: StatsSnapshot) => Sample[]) =>
-      this.registry.registerMetric(new SnapshotMetric(name, help, type, samples, traffic) as unknown as client.Metric);
+      this.registry.registerMetric(new ScrapeTimeMetric(name, help, type, () => samples(sources.traffic())) as unknown as client.Metric);
+    const addBackends = (name: string, help: string, samples: (states: BackendState[]) => Sample[]) =>
+      this.registry.registerMetric(new ScrapeTimeMetric(name, help, 'gauge', () => samples(sources.backends())) as unknown as client.Metric);
+
+    addBackends('turbine_backend_up', '1 when a backend gets new traffic, 0 when it is out (see turbine_backend_down_reason).', (states) =>
+      states.map((b) => ({ labels: { service: b.service, backend: b.backend }, value: b.reasons.length === 0 ? 1 : 0 })));
+    addBackends('turbine_backend_down_reason',
+      '1 for each reason a backend is out of rotation: marathon-health, task-state, active-check, ejected.', (states) =>
+        states.flatMap((b) => b.reasons.map((reason) => ({ labels: { service: b.service, backend: b.backend, reason }, value: 1 }))));
 
     add('turbine_requests_total', 'HTTP requests forwarded, by service, backend and status class.', 'counter', (s) =>
       Object.entries(s.services).flatMap(([service, c]) =>

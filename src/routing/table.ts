@@ -24,6 +24,8 @@ export type ExclusionReason = 'task-state' | 'marathon-health' | 'no-address';
 
 export interface ExcludedTask {
   taskId: string;
+  /** host:port where the task would be reached; null when Marathon gave none. */
+  address: string | null;
   reason: ExclusionReason;
   detail: string;
 }
@@ -132,20 +134,20 @@ function servicesOfApp(app: MarathonApp, options: RoutingOptions): AppResult {
     const excluded: ExcludedTask[] = [];
     const seen = new Set<string>();
     for (const task of app.tasks) {
+      const address = taskAddress(app, task, index);
+      const key = address ? `${address.host}:${address.port}` : null;
       if (task.state !== null && !BACKEND_STATES.has(task.state)) {
-        excluded.push({ taskId: task.id, reason: 'task-state', detail: task.state });
+        excluded.push({ taskId: task.id, address: key, reason: 'task-state', detail: task.state });
         continue;
       }
       if (filterByHealth && task.healthAlive !== true) {
-        excluded.push({ taskId: task.id, reason: 'marathon-health', detail: task.healthAlive === false ? 'failing' : 'no result yet' });
+        excluded.push({ taskId: task.id, address: key, reason: 'marathon-health', detail: task.healthAlive === false ? 'failing' : 'no result yet' });
         continue;
       }
-      const address = taskAddress(app, task, index);
-      if (!address) {
-        excluded.push({ taskId: task.id, reason: 'no-address', detail: app.ipPerTask ? 'no task IP or container port' : 'no host or host port' });
+      if (!address || !key) {
+        excluded.push({ taskId: task.id, address: null, reason: 'no-address', detail: app.ipPerTask ? 'no task IP or container port' : 'no host or host port' });
         continue;
       }
-      const key = `${address.host}:${address.port}`;
       if (seen.has(key)) continue;
       seen.add(key);
       backends.push({

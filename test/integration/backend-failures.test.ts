@@ -45,6 +45,8 @@ describe('a dead backend among live ones', () => {
     const routes = (await get(`${h.admin}/routes`)).json<{ services: { id: string; backends: { address: string; reasons: string[] }[] }[] }>();
     const post = routes.services.find((s) => s.id === '/post:0')!;
     assert.deepEqual(post.backends.find((b) => b.address === `127.0.0.1:${deadForPost}`)!.reasons, ['ejected']);
+    assert.equal(await h.metric('turbine_backend_down_reason', { service: '/post:0', backend: `127.0.0.1:${deadForPost}`, reason: 'ejected' }), 1);
+    assert.equal(await h.metric('turbine_backend_up', { service: '/post:0', backend: `127.0.0.1:${deadForPost}` }), 0);
   });
 
   it('an upgrade to a backend that refuses gets 503', async () => {

@@ -81,6 +81,8 @@ describe('Marathon changes reach traffic', () => {
     const before = a.hits();
     for (let i = 0; i < 6; i += 1) assert.equal((await get(`http://127.0.0.1:${p}/`)).json().backend, 'hc-b');
     assert.equal(a.hits(), before);
+    assert.equal(await h.metric('turbine_backend_down_reason', { service: '/checked:0', reason: 'marathon-health', backend: `${a.host}:${a.port}` }), 1);
+    assert.equal(await h.metric('turbine_backend_up', { service: '/checked:0' }), 1);
     h.marathon.setHealth(ta!.id, true);
     await h.waitTable((t) => t.services.find((s) => s.appId === '/checked')?.backends.length === 2, 'back in');
   });
