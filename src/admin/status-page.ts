@@ -1,2 +1,145 @@
-// Placeholder replaced by the full status page (issue 5); kept tiny so the admin port links work.
-export const STATUS_PAGE = '<!doctype html><title>Turbine</title><p>See <a href="/routes">/routes</a> and <a href="/metrics">/metrics</a>.';
+// The status page (GET / on the admin port): one self-contained HTML document, no external
+// resources (the machine may be offline). It polls /routes and /stats and redraws; rates come from
+// the difference between two polls. Marathon data (app ids, hosts, labels) is untrusted: the page
+// builds DOM nodes with textContent and never parses it as HTML.
+export const STATUS_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Turbine status</title>
+<style>
+  :root { --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --muted: #57606a; --line: #d0d7de; }
+  body { font: 14px/1.45 system-ui, sans-serif; margin: 0 1.5rem 2rem; color: #1f2328; }
+  header { display: flex; flex-wrap: wrap; gap: .5rem 2rem; align-items: baseline; padding: 1rem 0; border-bottom: 1px solid var(--line); }
+  h1 { font-size: 1.3rem; margin: 0; }
+  h2 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
+  .pill { display: inline-block; padding: 0 .5rem; border-radius: 1rem; font-weight: 600; color: #fff; }
+  .up, .connected { background: var(--ok); } .down, .disconnected { background: var(--bad); } .connecting { background: var(--warn); }
+  .muted { color: var(--muted); }
+  table { border-collapse: collapse; width: 100%; margin-bottom: .5rem; }
+  th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+  th { font-weight: 600; background: #f6f8fa; }
+  td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  .service { border: 1px solid var(--line); border-radius: 6px; padding: .2rem .8rem .6rem; margin: .8rem 0; }
+  .service h3 { font-size: 1rem; margin: .5rem 0; }
+  code { font-size: 13px; }
+  #error { color: var(--bad); }
+</style>
+</head>
+<body>
+<header>
+  <h1>Turbine</h1>
+  <div>Marathon: <span id="marathon-state" class="pill connecting">…</span> <code id="marathon-url"></code></div>
+  <div class="muted">last event <span id="last-event">–</span> · last sync <span id="last-sync">–</span> · table generation <span id="generation">–</span></div>
+  <div id="error"></div>
+</header>
+<div id="marathon-error" class="muted"></div>
+<h2>Services <span class="muted" id="service-count"></span></h2>
+<div id="services"></div>
+<h2>Label warnings <span class="muted" id="warning-count"></span></h2>
+<table><thead><tr><th>app</th><th>label</th><th>reason</th></tr></thead><tbody id="warnings"></tbody></table>
+<script>
+"use strict";
+const POLL_MS = 2000;
+let previous = null;
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(c == null ? "" : String(c)));
+  return node;
+}
+
+function ago(ms) {
+  if (!ms) return "never";
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 60 ? s + " s ago" : s < 3600 ? Math.round(s / 60) + " min ago" : Math.round(s / 3600) + " h ago";
+}
+
+function fmtRate(n) { return n == null ? "–" : n < 10 ? n.toFixed(2) : n.toFixed(0); }
+// null: no request yet, or slower than the largest bucket (JSON has no Infinity).
+function fmtP99(s) { return s == null ? "–" : s < 1 ? (s * 1000).toFixed(1) + " ms" : s.toFixed(2) + " s"; }
+
+function rates(stats) {
+  const out = new Map();
+  if (!previous) return out;
+  const seconds = (stats.now - previous.now) / 1000;
+  const before = new Map(previous.services.map((s) => [s.id, s]));
+  for (const s of stats.services) {
+    const p = before.get(s.id);
+    if (!p || seconds <= 0) continue;
+    out.set(s.id, { rps: Math.max(0, s.requests - p.requests) / seconds, eps: Math.max(0, s.errors - p.errors) / seconds });
+  }
+  return out;
+}
+
+function serviceCard(service, stat, rate) {
+  const where = [service.vhosts.join(", "), service.paths.length ? service.paths.join(" ") + (service.pathsCaseInsensitive ? " (-i)" : "") : ""].filter(Boolean).join(" ");
+  const backends = el("tbody");
+  for (const b of service.backends) {
+    backends.append(el("tr", { "data-backend": b.address },
+      el("td", {}, el("code", {}, b.address)),
+      el("td", {}, el("span", { class: "pill " + b.state }, b.state)),
+      el("td", {}, b.reasons.join(", ")),
+      el("td", { class: "muted" }, b.taskId)));
+  }
+  for (const e of service.excluded) {
+    backends.append(el("tr", { "data-excluded": e.taskId },
+      el("td", {}, el("code", {}, e.address || "–")),
+      el("td", {}, el("span", { class: "pill down" }, "out")),
+      el("td", {}, e.reason + ": " + e.detail),
+      el("td", { class: "muted" }, e.taskId)));
+  }
+  return el("section", { class: "service", "data-service": service.id },
+    el("h3", {}, service.id, " ", el("span", { class: "muted" }, ":" + service.servicePort + " " + service.mode + " " + service.balance + (where ? " · " + where : ""))),
+    el("table", {},
+      el("thead", {}, el("tr", {}, el("th", {}, "req/s"), el("th", {}, "errors/s"), el("th", {}, "p99"), el("th", {}, "requests"), el("th", {}, "backends up"))),
+      el("tbody", {}, el("tr", {},
+        el("td", { class: "num" }, fmtRate(rate && rate.rps)),
+        el("td", { class: "num" }, fmtRate(rate && rate.eps)),
+        el("td", { class: "num" }, fmtP99(stat ? stat.p99 : null)),
+        el("td", { class: "num" }, stat ? stat.requests : 0),
+        el("td", { class: "num", "data-up": "" }, (service.backends.length - (stat ? stat.backendsDown : 0)) + " / " + service.backends.length)))),
+    el("table", {},
+      el("thead", {}, el("tr", {}, el("th", {}, "backend"), el("th", {}, "state"), el("th", {}, "why"), el("th", {}, "task"))),
+      backends));
+}
+
+function draw(routes, stats) {
+  const m = stats.marathon;
+  const state = document.getElementById("marathon-state");
+  state.textContent = m.state;
+  state.className = "pill " + m.state;
+  document.getElementById("marathon-url").textContent = m.url;
+  document.getElementById("last-event").textContent = ago(m.lastEventAt);
+  document.getElementById("last-sync").textContent = ago(m.lastSyncAt);
+  document.getElementById("generation").textContent = routes.generation;
+  document.getElementById("marathon-error").textContent = m.lastError && m.state !== "connected" ? "last error: " + m.lastError : "";
+  const byId = new Map(stats.services.map((s) => [s.id, s]));
+  const r = rates(stats);
+  document.getElementById("services").replaceChildren(...routes.services.map((s) => serviceCard(s, byId.get(s.id), r.get(s.id))));
+  document.getElementById("service-count").textContent = "(" + routes.services.length + ")";
+  document.getElementById("warnings").replaceChildren(...routes.warnings.map((w) => el("tr", {}, el("td", {}, w.appId), el("td", {}, el("code", {}, w.label)), el("td", {}, w.reason))));
+  document.getElementById("warning-count").textContent = "(" + routes.warnings.length + ")";
+}
+
+async function poll() {
+  try {
+    const [routes, stats] = await Promise.all([fetch("routes").then((r) => r.json()), fetch("stats").then((r) => r.json())]);
+    draw(routes, stats);
+    previous = stats;
+    document.getElementById("error").textContent = "";
+  } catch (err) {
+    document.getElementById("error").textContent = "Turbine is not answering: " + err.message;
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+poll();
+</script>
+</body>
+</html>
+`;

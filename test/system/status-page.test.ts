@@ -1,0 +1,55 @@
+// The status page in a real browser (Debian chromium driven by playwright-core): it shows Marathon's
+// state and the services, follows a scale-up without a reload, and renders Marathon data as text.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
+import { app, startHarness } from '../support/harness.js';
+import { freePort, get } from '../support/net.js';
+
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe('status page', () => {
+  it('shows services and backends, follows a scale-up, and never renders Marathon data as HTML', async () => {
+    const h = await startHarness();
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    try {
+      const port = await freePort();
+      const first = await h.httpBackend('first');
+      h.marathon.putApp(app('/web', port, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'web.example.com' }), [{ host: first.host, ports: [first.port] }]);
+      h.marathon.putApp(app('/<img src=x onerror=alert(1)>', await freePort(), { HAPROXY_GROUP: 'external' }), [{ host: first.host, ports: [first.port] }]);
+      await h.waitTable((t) => t.services.length === 2, 'two services');
+      for (let i = 0; i < 5; i += 1) await get(`http://127.0.0.1:${port}/`);
+
+      const page = await browser.newPage();
+      const dialogs: string[] = [];
+      page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+      await page.goto(`${h.admin}/`);
+      await page.locator('#marathon-state', { hasText: 'connected' }).waitFor();
+      const web = page.locator('[data-service="/web:0"]');
+      await web.waitFor();
+      assert.match(await web.locator('h3').innerText(), /:\d+ http roundrobin · web\.example\.com/);
+      await web.locator(`[data-backend="${first.host}:${first.port}"]`).waitFor();
+
+      const scaled = await h.httpBackend('scaled');
+      h.marathon.startTask('/web', { host: scaled.host, ports: [scaled.port] });
+      const row = web.locator(`[data-backend="${scaled.host}:${scaled.port}"]`);
+      await row.waitFor({ timeout: 10_000 });
+      assert.equal(await row.locator('.pill').innerText(), 'up');
+      assert.equal((await web.locator('[data-up]').innerText()).trim(), '2 / 2');
+
+      const hostile = page.locator('[data-service="/<img src=x onerror=alert(1)>:0"]');
+      await hostile.waitFor();
+      assert.equal(await hostile.locator('img').count(), 0, 'an app id is text, not markup');
+      assert.deepEqual(dialogs, []);
+
+      mkdirSync('test-output', { recursive: true });
+      await page.screenshot({ path: 'test-output/status-page.png', fullPage: true });
+      process.stdout.write('# screenshot: test-output/status-page.png\n');
+    } finally {
+      await browser.close();
+      await h.close();
+    }
+  });
+});
