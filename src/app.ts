@@ -60,7 +60,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
       // Running tasks Marathon calls unhealthy are backends that are down, not absent.
       ...s.excluded.filter((e) => e.reason === 'marathon-health' && e.address !== null)
         .map((e) => ({ service: s.id, backend: e.address!, reasons: ['marathon-health'] })),
-    ]),
+    ]).concat(proxy.drainingBackends().map((d) => ({ ...d, reasons: ['draining'] }))),
   });
   const health = new BackendHealth({
     ejectAfterFailures: options.ejectAfterFailures,
@@ -146,7 +146,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
       draining,
       detail: { generation, marathon: sync.getStatus(), listeners: proxy.listenerStatus().filter((l) => l.error !== null) },
     }),
-    routes: () => routesView(current, health),
+    routes: () => ({ ...routesView(current, health), draining: proxy.drainingBackends() }),
     stats: () => statsView(current, stats, sync.getStatus(), health),
     vhostMap: () => (current?.services ?? []).flatMap((s) => s.vhosts.map((v): [string, string] => [v, s.id])),
     appMap: () => (current?.services ?? []).filter((s) => s.mode === 'http').map((s): [string, string] => [s.appId, s.id]),

@@ -76,7 +76,7 @@ function rates(stats) {
   return out;
 }
 
-function serviceCard(service, stat, rate) {
+function serviceCard(service, stat, rate, draining) {
   const where = [service.vhosts.join(", "), service.paths.length ? service.paths.join(" ") + (service.pathsCaseInsensitive ? " (-i)" : "") : ""].filter(Boolean).join(" ");
   const backends = el("tbody");
   for (const b of service.backends) {
@@ -85,6 +85,13 @@ function serviceCard(service, stat, rate) {
       el("td", {}, el("span", { class: "pill " + b.state }, b.state)),
       el("td", {}, b.reasons.join(", ")),
       el("td", { class: "muted" }, b.taskId)));
+  }
+  for (const d of draining) {
+    backends.append(el("tr", { "data-draining": d.backend },
+      el("td", {}, el("code", {}, d.backend)),
+      el("td", {}, el("span", { class: "pill connecting" }, "draining")),
+      el("td", {}, "left the table; in-flight work finishing"),
+      el("td", { class: "muted" }, "")));
   }
   for (const e of service.excluded) {
     backends.append(el("tr", { "data-excluded": e.taskId },
@@ -120,7 +127,8 @@ function draw(routes, stats) {
   document.getElementById("marathon-error").textContent = m.lastError && m.state !== "connected" ? "last error: " + m.lastError : "";
   const byId = new Map(stats.services.map((s) => [s.id, s]));
   const r = rates(stats);
-  document.getElementById("services").replaceChildren(...routes.services.map((s) => serviceCard(s, byId.get(s.id), r.get(s.id))));
+  const draining = routes.draining || [];
+  document.getElementById("services").replaceChildren(...routes.services.map((s) => serviceCard(s, byId.get(s.id), r.get(s.id), draining.filter((d) => d.service === s.id))));
   document.getElementById("service-count").textContent = "(" + routes.services.length + ")";
   document.getElementById("warnings").replaceChildren(...routes.warnings.map((w) => el("tr", {}, el("td", {}, w.appId), el("td", {}, el("code", {}, w.label)), el("td", {}, w.reason))));
   document.getElementById("warning-count").textContent = "(" + routes.warnings.length + ")";

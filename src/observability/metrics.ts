@@ -86,7 +86,7 @@ export class Metrics {
     addBackends('turbine_backend_up', '1 when a backend gets new traffic, 0 when it is out (see turbine_backend_down_reason).', (states) =>
       states.map((b) => ({ labels: { service: b.service, backend: b.backend }, value: b.reasons.length === 0 ? 1 : 0 })));
     addBackends('turbine_backend_down_reason',
-      '1 for each reason a backend is out of rotation: marathon-health, task-state, active-check, ejected.', (states) =>
+      '1 for each reason a backend gets no new traffic: marathon-health, active-check, ejected, draining.', (states) =>
         states.flatMap((b) => b.reasons.map((reason) => ({ labels: { service: b.service, backend: b.backend, reason }, value: 1 }))));
 
     add('turbine_requests_total', 'HTTP requests forwarded, by service, backend and status class.', 'counter', (s) =>

@@ -31,13 +31,14 @@ export class BackendPools {
     return pool;
   }
 
-  retire(address: string): void {
+  /** Resolves when the retired pool has finished (or been cut off at the drain timeout); null when there was none. */
+  retire(address: string): Promise<void> | null {
     const pool = this.pools.get(address);
-    if (!pool) return;
+    if (!pool) return null;
     this.pools.delete(address);
     const timer = setTimeout(() => void pool.destroy().catch(() => {}), this.settings.drainTimeoutMs);
     timer.unref();
-    pool.close().then(() => clearTimeout(timer), () => {});
+    return pool.close().then(() => clearTimeout(timer), () => clearTimeout(timer));
   }
 
   addresses(): IterableIterator<string> {

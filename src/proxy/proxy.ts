@@ -13,11 +13,18 @@ import type { ProxyContext, ProxySettings, ServiceRuntime } from './context.js';
 import { HttpForwarder } from './http.js';
 import { ListenError, Listeners, type ListenerSpec } from './listeners.js';
 import { BackendPools } from './pools.js';
+import { DrainingBackends, type DrainingBackend } from './draining.js';
 import { compileRoutes, listenerKey, routeVhost, type RouteIndex } from './routes.js';
 import { forwardTcp } from './tcp.js';
 import type { Certificates } from './tls.js';
 
 const LISTENER_RETRY_MS = 1000;
+
+/** An open TCP or WebSocket stream to a backend; onEnd is set once its backend is draining. */
+interface TrackedStream {
+  close(): void;
+  onEnd: (() => void) | null;
+}
 
 export interface FixedPorts {
   bind: string;
@@ -38,7 +45,8 @@ export class Proxy {
   private readonly listeners: Listeners;
   private readonly http: HttpForwarder;
   private readonly context: ProxyContext;
-  private readonly streams = new Map<string, Set<() => void>>();
+  private readonly streams = new Map<string, Set<TrackedStream>>();
+  private readonly draining = new DrainingBackends();
   private readonly fixedKeys = new Set<string>();
   private failedListeners = new Map<string, ListenError>();
   private openConnections = 0;
@@ -125,10 +133,11 @@ export class Proxy {
         this.runtimes.set(service.id, { service, balancer: new Balancer(service.balance), counters: this.stats.service(service.id), inFlight: 0 });
       }
     }
+    const previous = this.index?.table ?? null;
     this.index = index;
     for (const id of this.runtimes.keys()) if (!live.has(id)) this.runtimes.delete(id);
     this.stats.retain(live);
-    this.retireBackends(table);
+    this.retireBackends(previous, table);
     const applied = this.applying.then(() => this.reconcileListeners(table));
     this.applying = applied.then(() => undefined);
     return applied;
@@ -160,18 +169,31 @@ export class Proxy {
     this.listenerRetry.unref();
   }
 
-  private retireBackends(table: RoutingTable): void {
-    const addresses = new Set<string>();
-    for (const s of table.services) for (const b of s.backends) addresses.add(b.address);
-    for (const address of [...this.context.pools.addresses()]) {
-      if (!addresses.has(address)) this.context.pools.retire(address);
-    }
-    for (const [address, closers] of this.streams) {
-      if (addresses.has(address)) continue;
+  /** Backends of `previous` that are gone from `table`: no new work; what they have finishes, then they close. */
+  private retireBackends(previous: RoutingTable | null, table: RoutingTable): void {
+    const live = new Set<string>();
+    for (const s of table.services) for (const b of s.backends) live.add(b.address);
+    const retired = new Map<string, string>();
+    for (const s of previous?.services ?? []) for (const b of s.backends) if (!live.has(b.address)) retired.set(b.address, s.id);
+    // A pool can outlive the table it came from (two swaps in a row): retired, but not attributable.
+    for (const address of [...this.context.pools.addresses()]) if (!live.has(address) && !retired.has(address)) retired.set(address, '');
+    const hold = (address: string, service: string) => (service ? this.draining.hold(address, service) : null);
+    for (const [address, service] of retired) {
+      const poolDone = this.context.pools.retire(address);
+      const release = poolDone && hold(address, service);
+      if (poolDone && release) void poolDone.then(release);
+      const streams = this.streams.get(address);
+      if (!streams) continue;
       this.streams.delete(address);
-      const timer = setTimeout(() => { for (const close of closers) close(); }, this.settings.drainTimeoutMs);
+      for (const stream of streams) stream.onEnd = hold(address, service);
+      const timer = setTimeout(() => { for (const stream of streams) stream.close(); }, this.settings.drainTimeoutMs);
       timer.unref();
     }
+  }
+
+  /** Backends that left the table and still have requests or streams on them. */
+  drainingBackends(): DrainingBackend[] {
+    return this.draining.list();
   }
 
   private trackStream(address: string, close: () => void): () => void {
@@ -181,8 +203,12 @@ export class Proxy {
       this.streams.set(address, set);
     }
     const owner = set;
-    owner.add(close);
-    return () => { owner.delete(close); };
+    const stream: TrackedStream = { close, onEnd: null };
+    owner.add(stream);
+    return () => {
+      owner.delete(stream);
+      stream.onEnd?.();
+    };
   }
 
   private serviceRuntime(service: Service | null | undefined): ServiceRuntime | null {

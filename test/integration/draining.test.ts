@@ -1,0 +1,65 @@
+// A task that leaves Marathon while work is on it: the work finishes (up to the drain timeout),
+// the backend is shown as draining meanwhile, and gets no new traffic.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { app, startHarness } from '../support/harness.js';
+import { freePort, get, until } from '../support/net.js';
+
+interface Routes { draining: { service: string; backend: string }[] }
+
+describe('draining', () => {
+  it('a request in flight on a killed task completes; the backend is draining until it does', async () => {
+    const h = await startHarness();
+    let release: (() => void) | null = null;
+    const slow: Server = createServer((_req, res) => { release = () => res.end('finished'); });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const address = `127.0.0.1:${(slow.address() as AddressInfo).port}`;
+    try {
+      const port = await freePort();
+      h.marathon.putApp(app('/slow', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: '127.0.0.1', ports: [(slow.address() as AddressInfo).port] }]);
+      await h.waitTable((t) => t.services.length === 1, 'the service');
+      const inFlight = get(`http://127.0.0.1:${port}/`);
+      await until(() => release !== null, 'the request at the backend');
+      h.marathon.killTask(h.marathon.tasksOf('/slow')[0]!.id);
+      await h.waitTable((t) => t.services[0]!.backends.length === 0, 'the task gone');
+      assert.deepEqual((await get(`${h.admin}/routes`)).json<Routes>().draining, [{ service: '/slow:0', backend: address }]);
+      assert.equal(await h.metric('turbine_backend_down_reason', { backend: address, reason: 'draining' }), 1);
+      assert.equal((await get(`http://127.0.0.1:${port}/`)).status, 503, 'no new request goes to it');
+      release!();
+      const res = await inFlight;
+      assert.equal(res.status, 200);
+      assert.equal(res.text, 'finished');
+      await until(async () => (await get(`${h.admin}/routes`)).json<Routes>().draining.length === 0, 'draining over');
+    } finally {
+      slow.closeAllConnections();
+      slow.close();
+      await h.close();
+    }
+  });
+
+  it('a TCP stream on a killed task keeps working, and is closed at the drain timeout', async () => {
+    const h = await startHarness({ drainTimeout: 0.5 });
+    try {
+      const echo = await h.tcpBackend('echo');
+      const port = await freePort();
+      h.marathon.putApp(app('/tcp', port, { HAPROXY_GROUP: 'external' }), [{ host: echo.host, ports: [echo.port] }]);
+      await h.waitTable((t) => t.services.length === 1, 'the service');
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      socket.on('data', (d: Buffer) => { received += d; });
+      const closed = new Promise<void>((r) => socket.on('close', () => r()));
+      await until(() => received === 'echo:', 'the greeting');
+      h.marathon.killTask(h.marathon.tasksOf('/tcp')[0]!.id);
+      await h.waitTable((t) => t.services.length === 1 && t.services[0]!.backends.length === 0, 'the task gone');
+      socket.write('still here');
+      await until(() => received === 'echo:still here', 'the stream still working after the kill');
+      assert.deepEqual((await get(`${h.admin}/routes`)).json<Routes>().draining.map((d) => d.backend), [`${echo.host}:${echo.port}`]);
+      await closed; // the drain timeout (0.5 s) closes it
+      await until(async () => (await get(`${h.admin}/routes`)).json<Routes>().draining.length === 0, 'draining over');
+    } finally {
+      await h.close();
+    }
+  });
+});
