@@ -65,7 +65,12 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   const health = new BackendHealth({
     ejectAfterFailures: options.ejectAfterFailures,
     ejectMs: options.ejectSeconds * 1000,
-    onChange: (address, up, reasons) => log.info({ backend: address, up, reasons }, up ? 'backend back in rotation' : 'backend out of rotation'),
+    // Failures per request are debug lines and metrics; the change of state is the line worth reading.
+    onChange: (address, up, reasons) => {
+      const where = (current?.services ?? []).flatMap((s) => s.backends.filter((b) => b.address === address).map((b) => ({ service: s.id, appId: b.appId, taskId: b.taskId })));
+      log[up ? 'info' : 'warn']({ backend: address, up, reasons, appId: where[0]?.appId, taskId: where[0]?.taskId, services: where.map((w) => w.service) },
+        up ? 'backend back in rotation' : 'backend out of rotation');
+    },
   });
   const proxy = new Proxy({
     connectTimeoutMs: options.timeoutConnect * 1000,

@@ -136,7 +136,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
     ctx.health.reportFailure(this.backend.address);
     ctx.stats.error(this.runtime.counters, kind);
-    ctx.log.warn({ appId: this.backend.appId, taskId: this.backend.taskId, backend: this.backend.address, service: this.runtime.service.id, kind, err: err.message }, 'backend request failed');
+    ctx.log.debug({ appId: this.backend.appId, taskId: this.backend.taskId, backend: this.backend.address, service: this.runtime.service.id, kind, err: err.message }, 'backend request failed');
     if (kind === 'connect' && this.attempt === 0 && !this.res.headersSent && IDEMPOTENT.has(this.req.method ?? '') && !hasBody(this.req)) {
       // HAProxy's retries + option redispatch: nothing reached the backend, so another may take it.
       this.release();

@@ -46,7 +46,7 @@ export function tunnel(ctx: ProxyContext, runtime: ServiceRuntime, backend: Back
     const kind = classifyBackendError(err);
     ctx.health.reportFailure(backend.address);
     ctx.stats.error(runtime.counters, kind);
-    ctx.log.warn({ appId: backend.appId, taskId: backend.taskId, backend: backend.address, service: runtime.service.id, kind, err: err.message }, 'backend connect failed');
+    ctx.log.debug({ appId: backend.appId, taskId: backend.taskId, backend: backend.address, service: runtime.service.id, kind, err: err.message }, 'backend connect failed');
     release();
     upstream.destroy();
     hooks.onConnectFailure(err);

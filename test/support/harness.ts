@@ -3,7 +3,7 @@ import { DEFAULTS, type Options } from '../../src/config/options.js';
 import { startTurbine, type Turbine } from '../../src/app.js';
 import { startHttpBackend, startTcpBackend, type RunningBackend } from '../../src/demo/backends.js';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
-import { silentLogger } from '../../src/observability/logger.js';
+import { silentLogger, type Logger } from '../../src/observability/logger.js';
 import { freePort, get, until } from './net.js';
 
 export interface Harness {
@@ -21,7 +21,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(overrides: Partial<Options> = {}, marathon = new FakeMarathon()): Promise<Harness> {
+export async function startHarness(overrides: Partial<Options> = {}, marathon = new FakeMarathon(), logger: Logger = silentLogger()): Promise<Harness> {
   if (!marathon.port) await marathon.listen();
   const backends: RunningBackend[] = [];
   const options: Options = {
@@ -29,7 +29,7 @@ export async function startHarness(overrides: Partial<Options> = {}, marathon = 
     group: ['external'], logLevel: 'silent', drainTimeout: 2, eventStallTimeout: 60, ...overrides,
     marathon: overrides.marathon ?? [marathon.url],
   };
-  const turbine = await startTurbine(options, silentLogger());
+  const turbine = await startTurbine(options, logger);
   const admin = `http://127.0.0.1:${turbine.adminPort}`;
   const harness: Harness = {
     marathon, turbine, backends, admin,

@@ -1,0 +1,40 @@
+// Logs as an operator reads them: JSON lines, one per change of state, with app, task and backend
+// in fields; a storm of failed requests is not a storm of lines.
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { FakeMarathon } from '../../src/demo/fake-marathon.js';
+import { app, startHarness } from '../support/harness.js';
+import { freePort, get, until } from '../support/net.js';
+
+interface Line { level: number; msg: string; [field: string]: unknown }
+
+describe('logs', () => {
+  it('one line per change of state, with app, task and backend fields', async () => {
+    const lines: Line[] = [];
+    const sink = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); done(); } });
+    const h = await startHarness({ ejectAfterFailures: 3, ejectSeconds: 60, activeHealthChecks: false }, new FakeMarathon(), pino({ level: 'info' }, sink));
+    try {
+      const [port, dead] = [await freePort(), await freePort()];
+      const live = await h.httpBackend('live');
+      h.marathon.putApp(app('/web', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }),
+        [{ host: '127.0.0.1', ports: [dead] }, { host: live.host, ports: [live.port] }]);
+      await h.waitTable((t) => t.services.length === 1, 'the service');
+      for (let i = 0; i < 20; i += 1) assert.equal((await get(`http://127.0.0.1:${port}/`)).status, 200);
+      await until(() => lines.some((l) => l.msg === 'backend out of rotation'), 'the ejection line');
+
+      assert.ok(lines.some((l) => l.msg === 'Marathon event stream connected' && l.component === 'marathon'));
+      const change = lines.find((l) => l.msg === 'routing table changed' && (l.servicesAdded as string[]).includes('/web:0'))!;
+      assert.equal((change.backendsAdded as string[]).length, 2);
+      const out = lines.filter((l) => l.msg === 'backend out of rotation');
+      assert.equal(out.length, 1, 'one line for the change of state, not one per failed request');
+      const task = h.marathon.tasksOf('/web')[0]!;
+      assert.deepEqual({ backend: out[0]!.backend, appId: out[0]!.appId, taskId: out[0]!.taskId, reasons: out[0]!.reasons },
+        { backend: `127.0.0.1:${dead}`, appId: '/web', taskId: task.id, reasons: ['ejected'] });
+      assert.equal(lines.filter((l) => l.level >= 40 && l.msg !== 'backend out of rotation').length, 0, JSON.stringify(lines.filter((l) => l.level >= 40)));
+    } finally {
+      await h.close();
+    }
+  });
+});
