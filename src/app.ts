@@ -5,6 +5,7 @@ import type { Options } from './config/options.js';
 import { AdminServer } from './admin/server.js';
 import { AppStore } from './discovery/app-store.js';
 import { MarathonSync } from './discovery/marathon-sync.js';
+import { StateFileError, readStateFile, writeStateFile } from './discovery/state-file.js';
 import { ActiveHealthChecker } from './health/active.js';
 import { BackendHealth } from './health/backend-health.js';
 import { MarathonClient, basicAuthorization } from './marathon/client.js';
@@ -132,15 +133,23 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     for (const resolve of resolved) resolve(table);
   };
 
+  const state = options.stateFile ? stateFileKeeper(options.stateFile, store, metrics, log) : null;
   const client = createMarathonClient(options);
-  const sync = new MarathonSync({
-    client, store, logger, metrics,
+  const onChange = (arrivedAt: number) => {
+    state?.saveSoon();
+    // Coalesce a burst (one chunk of the stream can hold many events) into one rebuild.
+    if (pendingSince !== null) return;
+    pendingSince = arrivedAt;
+    setImmediate(rebuild);
+  };
+  const sync: MarathonSync = new MarathonSync({
+    client, store, logger, metrics, onChange,
     stallTimeoutMs: options.eventStallTimeout * 1000,
-    onChange: (arrivedAt) => {
-      // Coalesce a burst (one chunk of the stream can hold many events) into one rebuild.
-      if (pendingSince !== null) return;
-      pendingSince = arrivedAt;
-      setImmediate(rebuild);
+    onFullSync: () => state?.saveNow(),
+    onFullSyncFailed: () => {
+      // Only at start: once Marathon has answered, its data (even old) beats the file's.
+      if (!state || sync.getStatus().synced || current !== null) return;
+      if (state.load()) onChange(performance.now());
     },
   });
 
@@ -170,11 +179,62 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
       // Report unhealthy first so a load balancer in front stops sending, then drain.
       draining = true;
       sync.stop();
+      state?.stop();
       checker?.stop();
       await proxy.stop(options.drainTimeout * 1000);
       await admin.close();
       await client.close();
       log.info('Turbine stopped');
+    },
+  };
+}
+
+/** Saves the store to the state file (now, or debounced) and loads it back when asked. */
+function stateFileKeeper(path: string, store: AppStore, metrics: Metrics, log: Logger) {
+  let timer: NodeJS.Timeout | null = null;
+  let failing = false;
+  let loaded = false;
+  const saveNow = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    try {
+      writeStateFile(path, store.snapshot());
+      if (failing) log.info({ path }, 'state file written again');
+      failing = false;
+    } catch (err) {
+      metrics.stateFileErrors.inc({ op: 'write' });
+      if (!failing) log.error({ path, err: (err as Error).message }, 'cannot write the state file');
+      failing = true;
+    }
+  };
+  return {
+    saveNow,
+    saveSoon() {
+      if (timer) return;
+      timer = setTimeout(saveNow, 2000);
+      timer.unref();
+    },
+    /** Once per process: a file that failed to load will not get better by retrying. */
+    load(): boolean {
+      if (loaded) return false;
+      loaded = true;
+      try {
+        const { apps, savedAt } = readStateFile(path);
+        store.replaceAll(apps);
+        log.warn({ path, savedAt, apps: apps.length }, 'Marathon unreachable: serving the snapshot from the state file');
+        return true;
+      } catch (err) {
+        if (err instanceof StateFileError && err.missing) {
+          log.info({ path }, 'no state file yet; waiting for Marathon');
+          return false;
+        }
+        metrics.stateFileErrors.inc({ op: 'read' });
+        log.error({ path, err: (err as Error).message }, 'state file ignored: it cannot be trusted');
+        return false;
+      }
+    },
+    stop() {
+      if (timer) saveNow();
     },
   };
 }

@@ -21,6 +21,7 @@ export interface Options {
   logFormat: 'json' | 'pretty';
   accessLog: boolean;
   dry: boolean;
+  stateFile: string | null;
   eventStallTimeout: number;
   timeoutConnect: number;
   timeoutClient: number;
@@ -75,6 +76,7 @@ export const DEFAULTS: Options = {
   logFormat: 'json',
   accessLog: false,
   dry: false,
+  stateFile: null,
   eventStallTimeout: 300,
   timeoutConnect: 3,
   timeoutClient: 30,
@@ -109,6 +111,7 @@ export const SPECS: readonly Spec[] = [
   spec({ key: 'logFormat', flag: '--log-format', kind: 'string', choices: ['json', 'pretty'], help: 'json lines, or pretty (needs pino-pretty)' }),
   spec({ key: 'accessLog', flag: '--access-log', kind: 'bool', help: 'one log line per request or TCP connection' }),
   spec({ key: 'dry', flag: '--dry', aliases: ['-d'], kind: 'bool', help: 'fetch once, print the routing table as JSON, exit' }),
+  spec({ key: 'stateFile', flag: '--state-file', kind: 'string', help: 'keep the last good Marathon snapshot here; serve it at start while Marathon is unreachable' }),
   spec({ key: 'eventStallTimeout', flag: '--event-stall-timeout', kind: 'seconds', help: 'reconnect the event stream after this long without a byte' }),
   spec({ key: 'timeoutConnect', flag: '--timeout-connect', kind: 'seconds', help: 'connecting to a backend' }),
   spec({ key: 'timeoutClient', flag: '--timeout-client', kind: 'seconds', help: 'client inactivity' }),

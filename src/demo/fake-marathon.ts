@@ -29,6 +29,8 @@ export interface FakeMarathonOptions {
   launcher?: Launcher;
   /** When set, every request must carry this Authorization header (401 otherwise). */
   authorization?: string;
+  /** How long a killed task's backend keeps running after TASK_KILLED (Mesos gives a grace period). */
+  stopDelayMs?: number;
 }
 
 const iso = () => new Date().toISOString();
@@ -47,6 +49,7 @@ export class FakeMarathon {
   private stalled = false;
   private failures: { status: number; remaining: number; body?: string } | null = null;
   private redirectEvents: string | null = null;
+  private dropAfter: { every: number; count: number } | null = null;
   port = 0;
   /** App JSON served verbatim in /v2/apps after the managed apps (malformed-input tests). */
   readonly rawApps: unknown[] = [];
@@ -83,14 +86,15 @@ export class FakeMarathon {
 
   // ---- control ----
 
-  /** Adds or replaces an app; tasks given here are running from the start. */
-  putApp(app: AppDefinition, tasks: Partial<FakeTask>[] = []): void {
+  /** Adds or replaces an app; tasks given here are running from the start. `silent`: no event announces it. */
+  putApp(app: AppDefinition, tasks: Partial<FakeTask>[] = [], options: { silent?: boolean } = {}): void {
     const id = app.id.startsWith('/') ? app.id : `/${app.id}`;
     const def = { ...app, id, version: iso() };
     const existed = this.apps.has(id);
     this.apps.set(id, def);
     if (!existed) this.tasks.set(id, []);
     for (const t of tasks) this.addTask(id, t);
+    if (options.silent) return;
     this.emit('api_post_event', { clientIp: '127.0.0.1', uri: `/v2/apps${id}`, appDefinition: def });
     this.emit('deployment_info', {
       plan: { id: randomUUID(), steps: [{ actions: [{ action: existed ? 'RestartApplication' : 'StartApplication', app: id }] }], version: iso() },
@@ -139,8 +143,9 @@ export class FakeMarathon {
     this.statusUpdate(task, 'TASK_KILLED');
     const list = this.tasks.get(task.appId)!;
     list.splice(list.indexOf(task), 1);
-    void this.stoppers.get(taskId)?.();
+    const stop = this.stoppers.get(taskId);
     this.stoppers.delete(taskId);
+    if (stop) setTimeout(() => void stop(), this.options.stopDelayMs ?? 0);
   }
 
   setHealth(taskId: string, alive: boolean): void {
@@ -188,8 +193,14 @@ export class FakeMarathon {
 
   /** Bytes as they are, for malformed-stream tests. */
   writeRaw(text: string): void {
-    if (this.stalled) return;
+    if (this.stalled || this.streams.size === 0) return;
     for (const s of this.streams) s.write(text);
+    if (this.dropAfter && ++this.dropAfter.count % this.dropAfter.every === 0) this.dropStreams();
+  }
+
+  /** Closes every stream after each `every` writes (null: never), as a flaky network or proxy does. */
+  dropEvery(every: number | null): void {
+    this.dropAfter = every ? { every, count: 0 } : null;
   }
 
   dropStreams(): void {

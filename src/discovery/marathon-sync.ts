@@ -29,8 +29,10 @@ export interface MarathonSyncOptions {
   stallTimeoutMs: number;
   /** Called after the store changed; `arrivedAt` is when the causing input arrived (performance.now()). */
   onChange(arrivedAt: number): void;
-  /** Called after each successful full sync, with the store's apps (for the state file). */
+  /** Called after each successful full sync (to save the state file). */
   onFullSync?(): void;
+  /** Called after each failed full sync (to fall back on the state file at start). */
+  onFullSyncFailed?(): void;
   backoff?: { initialMs: number; maxMs: number };
   refetchDelayMs?: number;
 }
@@ -232,6 +234,7 @@ export class MarathonSync {
       this.logErrorOnce(`full sync failed; serving the last good routing table: ${message}`);
       const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
       this.resyncTimer = setTimeout(() => void this.resync(), Math.min(maxMs, initialMs * 8));
+      this.options.onFullSyncFailed?.();
     }
   }
 

@@ -67,6 +67,8 @@ export class Metrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+  readonly stateFileErrors = this.counter('turbine_state_file_errors_total',
+    'State file reads that were refused (corrupt, unreadable) or writes that failed, by op.', ['op']);
   readonly listenerErrors = this.counter('turbine_listener_errors_total',
     'Listeners that could not be opened, by reason (in-use, privileged, other).', ['reason']);
   constructor(sources: MetricSources, options: { defaultMetrics: boolean } = { defaultMetrics: true }) {

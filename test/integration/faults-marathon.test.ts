@@ -1,0 +1,164 @@
+// Control-plane faults: each test names a way Marathon or its stream misbehaves, and what a user
+// of Turbine sees: the last good routing keeps serving, the process stays up, the truth returns.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { FakeMarathon } from '../../src/demo/fake-marathon.js';
+import { app, startHarness } from '../support/harness.js';
+import { freePort, get, until } from '../support/net.js';
+
+const httpApp = (id: string, port: number) => app(id, port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' });
+
+describe('Marathon faults', () => {
+  it('state file: a Turbine restarted while Marathon is down serves the last snapshot', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'turbine-state-')), 'state.json');
+    const m = new FakeMarathon();
+    await m.listen();
+    const port = await freePort();
+    const first = await startHarness({ stateFile: path }, m);
+    const b = await first.httpBackend('remembered');
+    m.putApp(httpApp('/web', port), [{ host: b.host, ports: [b.port] }]);
+    await until(async () => (await get(`http://127.0.0.1:${port}/`)).status === 200, 'served');
+    await first.turbine.stop(); // writes what it has
+    await m.close();
+    const down = `http://127.0.0.1:${await freePort()}`;
+    const second = await startHarness({ stateFile: path, marathon: [down] }, new FakeMarathon());
+    try {
+      await until(async () => (await get(`${second.admin}/_haproxy_health_check`)).status === 200, 'ready from the state file');
+      assert.equal((await get(`http://127.0.0.1:${port}/`)).json().backend, 'remembered');
+    } finally {
+      await second.close();
+      await b.stop();
+    }
+  });
+
+  it('state file corrupt: reported, counted and ignored; Turbine waits for Marathon', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'turbine-state-'));
+    for (const [name, content] of [['truncated', '{"format":"turbine-state/1","apps":[{"id":"/x"'],
+      ['wrong shape', JSON.stringify({ format: 'turbine-state/1', savedAt: 'x', apps: [{ id: '/x', labels: { a: 1 }, ports: [], tasks: [] }] })]]) {
+      const path = join(dir, `${name}.json`);
+      writeFileSync(path, content!);
+      const h = await startHarness({ stateFile: path, marathon: [`http://127.0.0.1:${await freePort()}`] }, new FakeMarathon());
+      try {
+        await until(async () => await h.metric('turbine_state_file_errors_total', { op: 'read' }) === 1, `the ${name} file refused`);
+        assert.equal((await get(`${h.admin}/_haproxy_health_check`)).status, 503);
+      } finally {
+        await h.close();
+      }
+    }
+  });
+
+  it('Marathon closing the stream every few events: every change still arrives', async () => {
+    const m = new FakeMarathon();
+    await m.listen();
+    m.dropEvery(3);
+    const h = await startHarness({}, m);
+    try {
+      const port = await freePort();
+      const backends = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => h.httpBackend(`b${i}`)));
+      m.putApp(httpApp('/web', port));
+      for (const b of backends) {
+        await until(() => m.streamCount() === 1, 'the stream back');
+        m.startTask('/web', { host: b.host, ports: [b.port] }); // three events: the third one cuts the stream
+      }
+      await h.waitTable((t) => t.services[0]?.backends.length === 6, 'six backends despite the drops');
+      assert.ok(await h.metric('turbine_marathon_stream_reconnects_total') >= 2);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('an event for an app Turbine has not seen: the app is fetched and served', async () => {
+    const h = await startHarness();
+    try {
+      const port = await freePort();
+      const b = await h.httpBackend('surprise');
+      h.marathon.putApp(httpApp('/surprise', port), [], { silent: true });
+      h.marathon.startTask('/surprise', { host: b.host, ports: [b.port] });
+      await until(async () => (await get(`http://127.0.0.1:${port}/`)).json().backend === 'surprise', 'the unseen app served');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a TASK_RUNNING after TASK_KILLED for the same task, with an older timestamp, does not bring it back', async () => {
+    const h = await startHarness();
+    try {
+      const port = await freePort();
+      const [a, b] = [await h.httpBackend('a'), await h.httpBackend('b')];
+      h.marathon.putApp(httpApp('/web', port), [{ host: a.host, ports: [a.port] }, { host: b.host, ports: [b.port] }]);
+      await h.waitTable((t) => t.services[0]?.backends.length === 2, 'two');
+      const [victim] = h.marathon.tasksOf('/web');
+      const killedAt = new Date();
+      h.marathon.statusUpdate(victim!, 'TASK_KILLED', { timestamp: killedAt.toISOString() });
+      await h.waitTable((t) => t.services[0]!.backends.length === 1, 'killed');
+      h.marathon.statusUpdate(victim!, 'TASK_RUNNING', { timestamp: new Date(killedAt.getTime() - 1000).toISOString() });
+      const marker = await h.httpBackend('marker');
+      h.marathon.startTask('/web', { host: marker.host, ports: [marker.port] }); // an event after the stale one
+      await h.waitTable((t) => t.services[0]!.backends.some((x) => x.address === `${marker.host}:${marker.port}`), 'the marker');
+      assert.ok(!h.turbine.table()!.services[0]!.backends.some((x) => x.taskId === victim!.id));
+      assert.equal(await h.metric('turbine_marathon_stale_events_total'), 1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('10,000 events in a burst are absorbed; the table ends right and the admin port stays responsive', async () => {
+    const h = await startHarness();
+    try {
+      const ports = await Promise.all(Array.from({ length: 10 }, () => freePort()));
+      ports.forEach((p, i) => h.marathon.putApp(app(`/burst-${i}`, p, { HAPROXY_GROUP: 'external' })));
+      await h.waitTable((t) => t.appCount === 10, 'ten apps');
+      let text = '';
+      const at = Date.now();
+      for (let n = 0; n < 10_000; n += 1) {
+        const i = n % 10;
+        const task = Math.floor(n / 10) % 500; // each task gets two events: RUNNING, then a duplicate
+        text += `event: status_update_event\ndata: ${JSON.stringify({ eventType: 'status_update_event', appId: `/burst-${i}`, taskId: `burst-${i}.t${task}`,
+          taskStatus: 'TASK_RUNNING', host: '10.9.0.1', ports: [30000 + task], timestamp: new Date(at + n).toISOString() })}\n\n`;
+      }
+      h.marathon.writeRaw(text);
+      await h.waitTable((t) => t.services.reduce((sum, s) => sum + s.backends.length, 0) === 5000, '5,000 backends');
+      assert.equal((await get(`${h.admin}/_haproxy_health_check`)).status, 200);
+      await until(async () => await h.metric('turbine_marathon_events_total', { type: 'status_update_event' }) === 10_000, 'every event counted');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('Marathon answering 401: the last table keeps serving and the health detail says why', async () => {
+    const m = new FakeMarathon();
+    await m.listen();
+    const h = await startHarness({}, m);
+    try {
+      const port = await freePort();
+      const b = await h.httpBackend('kept');
+      m.putApp(httpApp('/web', port), [{ host: b.host, ports: [b.port] }]);
+      await until(async () => (await get(`http://127.0.0.1:${port}/`)).status === 200, 'served');
+      m.failRest(401, 1000, '{"message":"Unauthorized"}');
+      m.dropStreams();
+      await until(async () => /auth: .*401/.test((await get(`${h.admin}/_haproxy_health_check`)).json<{ marathon: { lastError: string } }>().marathon.lastError ?? ''), 'the auth error reported');
+      assert.equal((await get(`http://127.0.0.1:${port}/`)).json().backend, 'kept');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('Marathon sending truncated JSON: skipped and retried; the next good answer is used', async () => {
+    const m = new FakeMarathon();
+    await m.listen();
+    const port = await freePort();
+    m.failRest(200, 2, '{"apps": [{"id": "/web", "labels": {');
+    const h = await startHarness({}, m);
+    try {
+      const b = await h.httpBackend('after-truncation');
+      m.putApp(httpApp('/web', port), [{ host: b.host, ports: [b.port] }]);
+      await until(async () => (await get(`http://127.0.0.1:${port}/`)).json().backend === 'after-truncation', 'served after the truncated answers', 10_000);
+      assert.ok(await h.metric('turbine_marathon_resyncs_total', { scope: 'full', result: 'error' }) >= 1);
+    } finally {
+      await h.close();
+    }
+  });
+});
