@@ -49,7 +49,6 @@ export function forwardedHeaders(req: IncomingMessage, client: ClientInfo, keepU
   out.push('x-forwarded-for', xff === null ? client.address : `${xff}, ${client.address}`);
   out.push('x-forwarded-proto', client.proto, 'x-forwarded-port', String(client.port));
   if (req.headers.host) out.push('x-forwarded-host', req.headers.host);
-  if (req.headers['transfer-encoding'] && !keepUpgrade) out.push('transfer-encoding', 'chunked');
   return out;
 }
 

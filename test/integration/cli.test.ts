@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { request as httpRequest } from 'node:http';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
+import { startHttpBackend } from '../../src/demo/backends.js';
 import { app } from '../support/harness.js';
 import { freePort, get, until } from '../support/net.js';
 
@@ -94,6 +96,43 @@ describe('turbine command line', () => {
       assert.equal(await exited, 0);
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  it('SIGTERM while a long upload is in flight: the upload completes, then Turbine exits 0', async () => {
+    const m = new FakeMarathon();
+    await m.listen();
+    const backend = await startHttpBackend('sink');
+    const [port, admin, http, appid] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    m.putApp(app('/sink', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: backend.host, ports: [backend.port] }]);
+    const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1',
+      '--admin-port', String(admin), '--http-port', String(http), '--appid-port', String(appid), '--log-level', 'warn']);
+    try {
+      await until(async () => { try { return (await get(`http://127.0.0.1:${port}/`)).status === 200; } catch { return false; } }, 'served', 10_000);
+      const exited = new Promise((r) => child.on('exit', r));
+      const chunk = 'u'.repeat(64 * 1024);
+      const reply = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: '/upload', method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => { body += c; });
+          res.on('end', () => resolve(body));
+        });
+        req.on('error', reject);
+        void (async () => {
+          for (let i = 0; i < 16; i += 1) {
+            req.write(chunk);
+            if (i === 3) child.kill('SIGTERM'); // a quarter of the way through
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          req.end();
+        })();
+      });
+      assert.equal(JSON.parse(reply).bodyBytes, 16 * 64 * 1024);
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+      await backend.stop();
+      await m.close();
     }
   });
 

@@ -61,6 +61,20 @@ describe('routing through Turbine', () => {
     assert.equal(res.json().method, 'POST');
   });
 
+  it('a chunked request body (no Content-Length) streams to the backend', async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: ports.web, path: '/chunked', method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => { body += c; });
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+      req.write('a'.repeat(1000));
+      req.end('b'.repeat(2000));
+    });
+    assert.equal(JSON.parse(reply).bodyBytes, 3000);
+  });
+
   it('a TCP service port pipes bytes both ways, half-close included', async () => {
     assert.equal(await tcpRoundTrip(ports.echo!, 'ping'), 'echo-1:ping');
   });
