@@ -136,14 +136,20 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     ctx.health.reportFailure(this.backend.address);
     ctx.stats.error(this.runtime.counters, kind);
     ctx.log.debug({ appId: this.backend.appId, taskId: this.backend.taskId, backend: this.backend.address, service: this.runtime.service.id, kind, err: err.message }, 'backend request failed');
-    if (kind === 'connect' && this.attempt === 0 && !this.res.headersSent && IDEMPOTENT.has(this.req.method ?? '') && !hasBody(this.req)) {
-      // HAProxy's retries + option redispatch: nothing reached the backend, so another may take it.
+    const retryable = (kind === 'connect' || kind === 'reset') && this.attempt === 0 && !this.res.headersSent
+      && IDEMPOTENT.has(this.req.method ?? '') && !hasBody(this.req);
+    const other = retryable ? this.runtime.balancer.pick(this.runtime.service.backends, ctx.health.isUp, this.client.address, this.backend) : null;
+    if (other !== null && other !== this.backend) {
+      // Nothing came back and the method is idempotent: another backend may take it (HAProxy's
+      // redispatch with retry-on conn-failure/empty-response; Envoy's retry_on reset). A backend
+      // that closes a reused keep-alive connection as it is killed is the common case.
       this.release();
       this.done = true;
       this.res.off('close', this.onClientClose);
-      this.forwarder.forward(this.req, this.res, this.runtime, this.client, 1, this.backend);
+      this.forwarder.forward(this.req, this.res, this.runtime, this.client, 1, other);
       return;
     }
+    // No other live backend: the client hears what actually went wrong.
     if (!this.res.headersSent) sendError(this.res, STATUS_FOR[kind], TEXT_FOR[kind]);
     else this.res.destroy(err);
     this.finish(this.res.headersSent ? this.res.statusCode : STATUS_FOR[kind]);
@@ -189,10 +195,11 @@ export class HttpForwarder {
     this.forward(req, res, runtime, clientInfo(req, proto), 0, null);
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, runtime: ServiceRuntime, client: ClientInfo, attempt: number, avoid: Backend | null): void {
+  /** Sends the request to `chosen`, or to the balancer's pick when null. */
+  forward(req: IncomingMessage, res: ServerResponse, runtime: ServiceRuntime, client: ClientInfo, attempt: number, chosen: Backend | null): void {
     const ctx = this.context;
-    const backend = runtime.balancer.pick(runtime.service.backends, ctx.health.isUp, client.address, avoid);
-    if (backend === null || backend === avoid) {
+    const backend = chosen ?? runtime.balancer.pick(runtime.service.backends, ctx.health.isUp, client.address);
+    if (backend === null) {
       ctx.stats.error(runtime.counters, 'no-backend');
       ctx.stats.request(runtime.counters, 'none', 503, 0);
       sendError(res, 503, TEXT_FOR['no-backend']);
