@@ -52,7 +52,8 @@ export class MarathonSync {
   private pendingFull = false;
   private readonly log: Logger;
   private readonly status: SyncStatus;
-  private loggedError: string | null = null;
+  /** What each source (stream, sync) last logged as failing: a retry that fails the same way is not logged again. */
+  private readonly loggedErrors = new Map<'stream' | 'sync', string>();
 
   constructor(private readonly options: MarathonSyncOptions) {
     this.log = options.logger.child({ component: 'marathon' });
@@ -105,7 +106,7 @@ export class MarathonSync {
     if (this.stopped) return;
     this.options.metrics.marathonReconnects.inc({ reason });
     const wasConnected = this.status.state === 'connected';
-    this.setState('disconnected', `event stream from ${this.options.client.url}: ${reason}: ${detail}`);
+    this.setState('disconnected', { kind: reason, message: `event stream from ${this.options.client.url}: ${reason}: ${detail}` });
     if (!wasConnected) this.options.client.rotate();
     const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
     const delay = wasConnected ? initialMs : Math.min(maxMs, initialMs * 2 ** this.attempt);
@@ -218,6 +219,7 @@ export class MarathonSync {
       this.status.lastSyncAt = Date.now();
       this.status.url = this.options.client.url;
       this.options.metrics.marathonResyncs.inc({ scope: 'full', result: 'ok' });
+      this.loggedErrors.delete('sync');
       this.options.metrics.marathonLastSync.set(Date.now() / 1000);
       this.options.metrics.marathonUrl.reset();
       this.options.metrics.marathonUrl.set({ url: this.options.client.url }, 1);
@@ -231,7 +233,7 @@ export class MarathonSync {
       this.options.metrics.marathonResyncs.inc({ scope: 'full', result: 'error' });
       const message = err instanceof MarathonError ? `${err.kind}: ${err.message}` : (err as Error).message;
       this.status.lastError = message;
-      this.logErrorOnce(`full sync failed; serving the last good routing table: ${message}`);
+      this.logErrorOnce('sync', err instanceof MarathonError ? err.kind : 'error', `full sync failed; serving the last good routing table: ${message}`);
       const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
       this.resyncTimer = setTimeout(() => void this.resync(), Math.min(maxMs, initialMs * 8));
       this.options.onFullSyncFailed?.();
@@ -245,23 +247,22 @@ export class MarathonSync {
     }
   }
 
-  private setState(state: ConnectionState, error: string | null): void {
+  private setState(state: ConnectionState, error: { kind: string; message: string } | null): void {
     const changed = state !== this.status.state;
     this.status.state = state;
     if (error) {
-      this.status.lastError = error;
-      this.logErrorOnce(error);
+      this.status.lastError = error.message;
+      this.logErrorOnce('stream', error.kind, error.message);
     } else if (changed) {
-      if (state === 'connected') this.loggedError = null;
+      if (state === 'connected') this.loggedErrors.delete('stream');
       this.log.info({ state, url: this.options.client.url }, `Marathon event stream ${state}`);
     }
   }
 
-  private logErrorOnce(message: string): void {
-    // The retry loop repeats the same failure; only a new one is worth a line.
-    const key = message.replace(/\d+ ms/g, '');
-    if (key === this.loggedError) return;
-    this.loggedError = key;
-    this.log.error({ url: this.options.client.url }, message);
+  /** Keyed by the kind of failure, not its text: URLs, ports and timings differ between retries. */
+  private logErrorOnce(source: 'stream' | 'sync', kind: string, message: string): void {
+    if (this.loggedErrors.get(source) === kind) return;
+    this.loggedErrors.set(source, kind);
+    this.log.error({ url: this.options.client.url, source, kind }, message);
   }
 }

@@ -1,6 +1,6 @@
 // A service port that cannot be bound: the error names it, is counted once, and other services serve.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { app, startHarness } from '../support/harness.js';
 import { freePort, get, until } from '../support/net.js';
@@ -31,6 +31,35 @@ describe('listeners', () => {
       await until(async () => { try { return (await get(`http://127.0.0.1:${busy}/`)).status === 200; } catch { return false; } }, 'the freed port taken');
     } finally {
       squatter.close();
+      await h.close();
+    }
+  });
+
+  it('connections beyond --maxconn get a 503 with a clear text; they are counted', async () => {
+    const h = await startHarness({ maxconn: 2 });
+    const held: ReturnType<typeof connect>[] = [];
+    try {
+      const port = await freePort();
+      const b = await h.httpBackend('b');
+      h.marathon.putApp(app('/web', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
+      await h.waitTable((t) => t.services.length === 1, 'the service');
+      for (let i = 0; i < 2; i += 1) {
+        const s = connect(port, '127.0.0.1');
+        await new Promise((r) => s.on('connect', r));
+        held.push(s);
+      }
+      await until(async () => await h.metric('turbine_active_connections', { listener: `127.0.0.1:${port}` }) === 2, 'two held');
+      const reply = await new Promise<string>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n'));
+        let text = '';
+        s.on('data', (d: Buffer) => { text += d; });
+        s.on('close', () => resolve(text));
+        s.on('error', () => resolve(text));
+      });
+      assert.match(reply, /^HTTP\/1\.1 503[^]*too many open connections/);
+      assert.equal(await h.metric('turbine_client_errors_total', { reason: 'maxconn' }), 1);
+    } finally {
+      for (const s of held) s.destroy();
       await h.close();
     }
   });

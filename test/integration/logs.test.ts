@@ -37,4 +37,19 @@ describe('logs', () => {
       await h.close();
     }
   });
+
+  it('Marathon unreachable: retries do not repeat the error line', async () => {
+    const lines: Line[] = [];
+    const sink = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); done(); } });
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const h = await startHarness({ marathon: [dead] }, new FakeMarathon(), pino({ level: 'info' }, sink));
+    try {
+      await until(async () => await h.metric('turbine_marathon_resyncs_total', { scope: 'full', result: 'error' }) >= 4, 'four failed syncs', 15_000);
+      await until(async () => await h.metric('turbine_marathon_stream_reconnects_total') >= 4, 'four failed stream attempts', 15_000);
+      const errors = lines.filter((l) => l.level >= 50);
+      assert.deepEqual(errors.map((l) => l.source).sort(), ['stream', 'sync'], `one line per failing source: ${errors.map((l) => l.msg).join(' | ')}`);
+    } finally {
+      await h.close();
+    }
+  });
 });
