@@ -136,6 +136,23 @@ describe('turbine command line', () => {
     }
   });
 
+  it('SIGHUP makes Turbine refetch everything from Marathon', async () => {
+    const m = new FakeMarathon();
+    await m.listen();
+    const [admin, http, appid] = await Promise.all([freePort(), freePort(), freePort()]);
+    const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1',
+      '--admin-port', String(admin), '--http-port', String(http), '--appid-port', String(appid), '--log-level', 'warn']);
+    try {
+      await until(async () => { try { return (await get(`http://127.0.0.1:${admin}/_haproxy_health_check`)).status === 200; } catch { return false; } }, 'ready', 10_000);
+      const before = m.requests.apps;
+      child.kill('SIGHUP');
+      await until(() => m.requests.apps > before, 'a full refetch after SIGHUP');
+    } finally {
+      child.kill('SIGKILL');
+      await m.close();
+    }
+  });
+
   it('SIGTERM: health turns 503, the in-flight request completes, exit 0', async () => {
     const m = new FakeMarathon();
     await m.listen();
