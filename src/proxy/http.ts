@@ -75,6 +75,10 @@ export function sendError(res: ServerResponse, status: number, text: string): vo
   res.end(text);
 }
 
+function uncork(res: ServerResponse): void {
+  res.socket?.uncork();
+}
+
 class ForwardHandler implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null;
   private sent = 0;
@@ -109,6 +113,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     for (const name of RESPONSE_DROP) if (headers[name] !== undefined) delete headers[name];
     if (this.res.destroyed) return;
     this.res.writeHead(statusCode, statusMessage, headers as Record<string, string | string[]>);
+    // Head, body and end of a small response usually arrive in one tick: corked, they leave in one
+    // write instead of several (the profile showed writes dominating the request path).
+    this.res.socket?.cork();
+    process.nextTick(uncork, this.res);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
