@@ -1,0 +1,129 @@
+// bench/convergence: from the fake Marathon emitting TASK_RUNNING (TASK_KILLED) to the first
+// (last) request reaching that backend, end to end, p50/p99 over N events, with 1, 100 and 1,000
+// apps in Marathon. Turbine runs in its own process on CPU 0; the client, the fake Marathon and
+// the backends run here on CPU 1, so one clock times both ends. `--smoke`: 10 events, 1 and 100 apps.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Pool } from 'undici';
+import { FakeMarathon, type FakeTask } from '../src/demo/fake-marathon.js';
+import { percentile, start, stop, table, waitForPort } from './lib.js';
+
+const smoke = process.argv.includes('--smoke');
+const EVENTS = smoke ? 10 : 100;
+const APP_COUNTS = smoke ? [1, 100] : [1, 100, 1000];
+const SERVICE_PORT = 21_000;
+const ADMIN = 18_285;
+
+interface Probe {
+  server: Server;
+  port: number;
+  hits: number[];
+}
+
+async function probeBackend(): Promise<Probe> {
+  const hits: number[] = [];
+  const server = createServer((_req, res) => {
+    hits.push(performance.now());
+    res.end('ok');
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port, hits };
+}
+
+/** Turbine's own histogram (event arrival to table serving): cumulative bucket counts by upper bound. */
+async function convergenceBuckets(): Promise<Map<number, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${ADMIN}/metrics`)).text();
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(/^turbine_routing_convergence_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) {
+    out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  }
+  return out;
+}
+
+/** The bucket upper bound (ms) below which `q` of the observations made between two readings fall. */
+function bucketQuantile(before: Map<number, number>, after: Map<number, number>, q: number): number {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  for (const le of bounds) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total) return le * 1000;
+  return Infinity;
+}
+
+async function measure(apps: number): Promise<{ up: number[]; down: number[]; insideP50: number; insideP99: number }> {
+  const marathon = new FakeMarathon();
+  await marathon.listen();
+  const base = await probeBackend();
+  marathon.putApp({ id: '/measured', labels: { HAPROXY_GROUP: 'bench', HAPROXY_0_MODE: 'http' }, portDefinitions: [{ port: SERVICE_PORT }] },
+    [{ host: '127.0.0.1', ports: [base.port] }], { silent: true });
+  for (let i = 1; i < apps; i += 1) {
+    marathon.putApp({ id: `/other-${i}`, labels: { HAPROXY_GROUP: 'bench' }, portDefinitions: [{ port: SERVICE_PORT + i }] },
+      [{ host: '127.0.0.1', ports: [base.port] }], { silent: true });
+  }
+  const turbine = start('0', process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathon.url, '--group', 'bench',
+    '--bind', '127.0.0.1', '--admin-port', String(ADMIN), '--http-port', String(ADMIN + 1), '--appid-port', String(ADMIN + 2),
+    '--log-level', 'warn', '--no-active-health-checks']);
+  await waitForPort(SERVICE_PORT, 30_000);
+  if (apps > 1) await waitForPort(SERVICE_PORT + apps - 1, 30_000);
+
+  // A steady client: 4 keep-alive connections, one request at a time each.
+  const pool = new Pool(`http://127.0.0.1:${SERVICE_PORT}`, { connections: 4 });
+  let running = true;
+  const clients = Array.from({ length: 4 }, async () => {
+    while (running) {
+      const res = await pool.request({ path: '/', method: 'GET' }).catch(() => null);
+      await res?.body.text().catch(() => '');
+    }
+  });
+  const probes = await Promise.all(Array.from({ length: EVENTS }, () => probeBackend()));
+  const bucketsBefore = await convergenceBuckets();
+  const up: number[] = [];
+  const down: number[] = [];
+  for (const probe of probes) {
+    const emittedAt = performance.now();
+    const task: FakeTask = marathon.startTask('/measured', { host: '127.0.0.1', ports: [probe.port] }, { stages: false });
+    while (probe.hits.length === 0 && performance.now() - emittedAt < 5000) await new Promise((r) => setImmediate(r));
+    up.push(probe.hits[0]! - emittedAt);
+    await new Promise((r) => setTimeout(r, 20));
+    const killedAt = performance.now();
+    marathon.killTask(task.id, { killing: false });
+    await new Promise((r) => setTimeout(r, 50)); // any request still routed to it lands here
+    const last = probe.hits[probe.hits.length - 1]!;
+    down.push(Math.max(0, last - killedAt));
+  }
+  const bucketsAfter = await convergenceBuckets();
+  running = false;
+  await Promise.all(clients);
+  await pool.close();
+  await stop(turbine);
+  await marathon.close();
+  for (const p of [base, ...probes]) { p.server.closeAllConnections(); p.server.close(); }
+  return { up, down, insideP50: bucketQuantile(bucketsBefore, bucketsAfter, 0.5), insideP99: bucketQuantile(bucketsBefore, bucketsAfter, 0.99) };
+}
+
+async function main(): Promise<void> {
+  const rows: (string | number)[][] = [];
+  const results: Record<number, Record<string, number>> = {};
+  for (const apps of APP_COUNTS) {
+    const { up, down, insideP50, insideP99 } = await measure(apps);
+    const r = { upP50: percentile(up, 0.5), upP99: percentile(up, 0.99), downP50: percentile(down, 0.5), downP99: percentile(down, 0.99), insideP50, insideP99 };
+    results[apps] = r;
+    rows.push([String(apps), String(EVENTS), r.upP50, r.upP99, r.downP50, r.downP99, `<= ${r.insideP50}`, `<= ${r.insideP99}`]);
+  }
+  process.stdout.write('\nconvergence: event emitted by the fake Marathon -> first (last) request at that backend, ms\n');
+  process.stdout.write('(client at 4 concurrent keep-alive requests; Turbine on CPU 0; client, Marathon and backends on CPU 1)\n\n');
+  process.stdout.write(table(['apps', 'events', 'TASK_RUNNING p50', 'p99', 'TASK_KILLED p50', 'p99', 'inside Turbine p50', 'p99'], rows) + '\n');
+  process.stdout.write('(inside Turbine: event arrival to new table serving, from turbine_routing_convergence_seconds; bucket upper bounds)\n');
+  if (!smoke) {
+    const dir = join(import.meta.dirname, '../../bench/results');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'convergence.json'), JSON.stringify({ date: new Date().toISOString(), events: EVENTS, results }, null, 2) + '\n');
+  }
+  process.exit(0);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench/convergence: ${err.stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,153 @@
+// Shared pieces of the benchmarks: starting and stopping processes, the nginx backend, wrk runs
+// and their parsing, medians, tables. Every process started here is stopped on exit.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const children = new Set<ChildProcess>();
+export const workdir = mkdtempSync(join(tmpdir(), 'turbine-bench-'));
+
+function stopAll(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+process.on('exit', stopAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => { stopAll(); process.exit(130); });
+
+export function have(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
+}
+
+/** Starts a process pinned to `cpus` (taskset list, e.g. "0" or "0-1"). */
+export function start(cpus: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn('taskset', ['-c', cpus, command, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  let err = '';
+  child.stderr?.on('data', (c: Buffer) => { err = (err + c).slice(-2000); });
+  child.on('exit', (code, signal) => {
+    children.delete(child);
+    if (code && code !== 0 && signal === null) process.stderr.write(`${command} exited ${code}: ${err}\n`);
+  });
+  children.add(child);
+  return child;
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** nginx with one worker: /small answers 100 bytes, /large 64 KiB, both from memory or page cache. */
+export function startNginx(cpus: string, port: number): ChildProcess {
+  const dir = join(workdir, 'nginx');
+  mkdirSync(dir, { recursive: true });
+  // nginx's worker runs unprivileged: it must be able to read the body file.
+  chmodSync(workdir, 0o755);
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'large'), 'L'.repeat(64 * 1024));
+  writeFileSync(join(dir, 'nginx.conf'), `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events { worker_connections 8192; }
+http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
+  server { listen 127.0.0.1:${port};
+    location = /small { return 200 "${'0'.repeat(100)}"; }
+    location = /large { root ${dir}; default_type application/octet-stream; }
+  } }
+`);
+  return start(cpus, 'nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
+}
+
+export interface WrkResult {
+  rps: number;
+  mbPerSec: number;
+  p50ms: number;
+  p99ms: number;
+  errors: number;
+}
+
+function toMs(text: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(text.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+function toMB(text: string): number {
+  const m = /^([\d.]+)(B|KB|MB|GB)$/.exec(text.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'B' ? n / 1e6 : m[2] === 'KB' ? n / 1e3 : m[2] === 'GB' ? n * 1e3 : n;
+}
+
+export function parseWrk(out: string): WrkResult {
+  const field = (re: RegExp) => re.exec(out)?.[1] ?? '';
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = Number(field(/Non-2xx or 3xx responses: (\d+)/) || 0);
+  return {
+    rps: Number(field(/Requests\/sec:\s+([\d.]+)/)),
+    mbPerSec: toMB(field(/Transfer\/sec:\s+(\S+)/)),
+    p50ms: toMs(field(/^\s+50%\s+(\S+)/m)),
+    p99ms: toMs(field(/^\s+99%\s+(\S+)/m)),
+    errors: non2xx + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
+  };
+}
+
+/** One wrk run, bounded by `seconds`. */
+export function wrk(cpus: string, url: string, seconds: number, connections: number, headers: string[] = []): Promise<WrkResult> {
+  return new Promise((resolve, reject) => {
+    const args = ['-c', cpus, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url];
+    const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => { out += c; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 10) * 1000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      if (code !== 0) reject(new Error(`wrk exited ${code}: ${out}`));
+      else resolve(parseWrk(out));
+    });
+  });
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? NaN;
+}
+
+export function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
+  const line = (r: (string | number)[]) => '| ' + r.map((c, i) => String(c).padEnd(widths[i]!)).join(' | ') + ' |';
+  return [line(cells[0]!), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...cells.slice(1).map(line)].join('\n');
+}
+
+function formatNumber(n: number): string {
+  if (!Number.isFinite(n)) return '–';
+  if (Math.abs(n) >= 100) return n.toFixed(0);
+  if (Math.abs(n) >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}

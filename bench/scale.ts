@@ -1,0 +1,127 @@
+// bench/scale: 1,000 apps x 10 tasks (10,000 backends, 1,000 service ports).
+// In this process: the cost of a full table build and of applying one task event (AppStore +
+// incremental build). Against a Turbine process (CPU 0): its RSS once serving, the duration of a
+// full resync (Marathon fetch + decode), and the events per second its control plane absorbs.
+// `--smoke`: 100 apps.
+import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FakeMarathon } from '../src/demo/fake-marathon.js';
+import { AppStore } from '../src/discovery/app-store.js';
+import { decodeAppList, decodeEvent, type MarathonEvent } from '../src/marathon/types.js';
+import { buildRoutingTable, createTableBuilder } from '../src/routing/table.js';
+import { median, start, stop, table, waitForPort } from './lib.js';
+
+const smoke = process.argv.includes('--smoke');
+const APPS = smoke ? 100 : 1000;
+const TASKS = 10;
+const SERVICE_PORT = 22_000;
+const ADMIN = 18_385;
+const OPTIONS = { groups: ['bench'], strictMode: false, healthCheck: true };
+
+function appJson(i: number) {
+  return { id: `/scale-${i}`, labels: { HAPROXY_GROUP: 'bench', HAPROXY_0_VHOST: `app-${i}.example.com` }, portDefinitions: [{ port: SERVICE_PORT + i }] };
+}
+
+function tasks(i: number) {
+  return Array.from({ length: TASKS }, (_, t) => ({ host: `10.${Math.floor(i / 250)}.${i % 250}.${t + 1}`, ports: [31000 + t] }));
+}
+
+async function metric(name: string, label = ''): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${ADMIN}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith(name) && l.includes(label)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function inProcess(marathonBody: unknown) {
+  const apps = decodeAppList(marathonBody, []);
+  const builds: number[] = [];
+  for (let i = 0; i < 5; i += 1) {
+    const t0 = performance.now();
+    buildRoutingTable(apps, OPTIONS);
+    builds.push(performance.now() - t0);
+  }
+  const store = new AppStore();
+  store.replaceAll(apps);
+  const build = createTableBuilder(OPTIONS);
+  build(store.snapshot(), 1);
+  const applies: number[] = [];
+  for (let n = 0; n < 1000; n += 1) {
+    const event = decodeEvent({ eventType: 'status_update_event', appId: `/scale-${n % APPS}`, taskId: `scale-${n % APPS}.extra-${n}`,
+      taskStatus: 'TASK_RUNNING', host: '10.200.0.1', ports: [32000 + (n % 1000)], timestamp: new Date(Date.now() + n).toISOString() }, null);
+    const t0 = performance.now();
+    store.applyTaskStatus(event as Extract<MarathonEvent, { type: 'status_update_event' }>);
+    build(store.snapshot(), n + 2);
+    applies.push(performance.now() - t0);
+  }
+  return { fullBuildMs: median(builds), applyEventMs: median(applies), applyEventP99Ms: [...applies].sort((a, b) => a - b)[Math.floor(applies.length * 0.99)]! };
+}
+
+async function main(): Promise<void> {
+  const marathon = new FakeMarathon();
+  await marathon.listen();
+  for (let i = 0; i < APPS; i += 1) marathon.putApp(appJson(i), tasks(i), { silent: true });
+  const body = await (await fetch(`${marathon.url}/v2/apps?embed=apps.tasks`)).json();
+  const local = inProcess(body);
+
+  const turbine = start('0', process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathon.url, '--group', 'bench',
+    '--bind', '127.0.0.1', '--admin-port', String(ADMIN), '--http-port', String(ADMIN + 1), '--appid-port', String(ADMIN + 2),
+    '--log-level', 'warn', '--no-active-health-checks']);
+  await waitForPort(ADMIN, 30_000);
+  await until(async () => (await metric('turbine_routing_backends ')) === APPS * TASKS, 'every backend in the table');
+  await waitForPort(SERVICE_PORT + APPS - 1, 30_000);
+  await new Promise((r) => setTimeout(r, 1000));
+  const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${turbine.pid}/status`, 'utf8'))![1]) / 1024;
+
+  // Full resyncs on demand (marathon-lb's /_mlb_signal/hup); the duration Turbine measured itself.
+  const [sum0, count0] = [await metric('turbine_marathon_fetch_duration_seconds_sum', 'scope="full"'), await metric('turbine_marathon_fetch_duration_seconds_count', 'scope="full"')];
+  for (let i = 0; i < 5; i += 1) {
+    const before = await metric('turbine_marathon_fetch_duration_seconds_count', 'scope="full"');
+    await fetch(`http://127.0.0.1:${ADMIN}/_mlb_signal/hup`);
+    await until(async () => (await metric('turbine_marathon_fetch_duration_seconds_count', 'scope="full"')) > before, 'a resync');
+  }
+  const resyncMs = ((await metric('turbine_marathon_fetch_duration_seconds_sum', 'scope="full"')) - sum0) /
+    ((await metric('turbine_marathon_fetch_duration_seconds_count', 'scope="full"')) - count0) * 1000;
+
+  // Events per second: one burst of status updates written to the stream at once.
+  const burst = smoke ? 2000 : 20_000;
+  const events0 = await metric('turbine_marathon_events_total', 'type="status_update_event"');
+  let text = '';
+  for (let n = 0; n < burst; n += 1) {
+    text += `event: status_update_event\ndata: ${JSON.stringify({ eventType: 'status_update_event', appId: `/scale-${n % APPS}`, taskId: `scale-${n % APPS}.burst-${n}`,
+      taskStatus: n % 2 ? 'TASK_KILLED' : 'TASK_RUNNING', host: '10.201.0.1', ports: [33000 + (n % 1000)], timestamp: new Date(Date.now() + n).toISOString() })}\n\n`;
+  }
+  const t0 = performance.now();
+  marathon.writeRaw(text);
+  await until(async () => (await metric('turbine_marathon_events_total', 'type="status_update_event"')) - events0 >= burst, 'the burst absorbed');
+  const eventsPerSecond = burst / ((performance.now() - t0) / 1000);
+
+  await stop(turbine);
+  await marathon.close();
+  const rows: (string | number)[][] = [
+    ['apps x tasks (backends)', `${APPS} x ${TASKS} (${APPS * TASKS})`, ''],
+    ['Turbine RSS once serving, MB', rssMb, 'target <= 150'],
+    ['full resync: fetch + decode, ms (Turbine, mean of 5)', resyncMs, 'target <= 100'],
+    ['full table build from scratch, ms (median of 5)', local.fullBuildMs, ''],
+    ['one task event: apply + incremental build, ms (median / p99 of 1000)', `${local.applyEventMs.toFixed(3)} / ${local.applyEventP99Ms.toFixed(3)}`, 'target <= 1'],
+    ['events absorbed per second (Turbine, one burst)', eventsPerSecond, `burst of ${burst}`],
+  ];
+  process.stdout.write('\nscale\n\n' + table(['measure', 'value', 'note'], rows) + '\n');
+  if (!smoke) {
+    const dir = join(import.meta.dirname, '../../bench/results');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'scale.json'), JSON.stringify({ date: new Date().toISOString(), apps: APPS, tasks: TASKS, rssMb, resyncMs, ...local, eventsPerSecond }, null, 2) + '\n');
+  }
+  process.exit(0);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench/scale: ${err.stack}\n`);
+  process.exit(1);
+});
