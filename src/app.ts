@@ -1,19 +1,20 @@
 // Wires the parts together: Marathon -> AppStore -> routing table -> proxy, with admin, metrics and
 // health checks beside them. Owns start, stop, signals and graceful shutdown.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { Options } from './config/options.js';
 import { AdminServer } from './admin/server.js';
 import { AppStore } from './discovery/app-store.js';
 import { MarathonSync } from './discovery/marathon-sync.js';
 import { StateFileError, readStateFile, writeStateFile } from './discovery/state-file.js';
 import { ActiveHealthChecker } from './health/active.js';
-import { BackendHealth } from './health/backend-health.js';
 import { MarathonClient, basicAuthorization } from './marathon/client.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { ProxyStats, quantileFromBuckets } from './observability/stats.js';
+import { quantileFromBuckets } from './observability/stats.js';
+import type { DataPlane, DataPlaneSetup } from './proxy/data-plane.js';
 import { Proxy } from './proxy/proxy.js';
-import { loadCertificates } from './proxy/tls.js';
+import { ProxyWorkers } from './proxy/workers.js';
 import { diffTables, isEmptyDiff } from './routing/diff.js';
 import type { LabelWarning } from './routing/labels.js';
 import { createTableBuilder, type RoutingOptions, type RoutingTable } from './routing/table.js';
@@ -21,7 +22,7 @@ import { createTableBuilder, type RoutingOptions, type RoutingTable } from './ro
 export interface Turbine {
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly proxy: Proxy;
+  readonly plane: DataPlane;
   readonly sync: MarathonSync;
   readonly adminPort: number;
   table(): RoutingTable | null;
@@ -53,44 +54,42 @@ function marathonAuthorization(options: Options): string | null {
 
 export async function startTurbine(options: Options, logger: Logger = createLogger({ level: options.logLevel, format: options.logFormat })): Promise<Turbine> {
   const log = logger.child({ component: 'turbine' });
-  const stats = new ProxyStats();
+  const setup: DataPlaneSetup = {
+    settings: {
+      connectTimeoutMs: options.timeoutConnect * 1000,
+      clientTimeoutMs: options.timeoutClient * 1000,
+      serverTimeoutMs: options.timeoutServer * 1000,
+      tunnelTimeoutMs: options.timeoutTunnel * 1000,
+      httpRequestTimeoutMs: options.timeoutHttpRequest * 1000,
+      keepAliveTimeoutMs: options.timeoutHttpKeepAlive * 1000,
+      drainTimeoutMs: options.drainTimeout * 1000,
+      maxconn: options.maxconn,
+      maxconnPerService: options.maxconnPerService,
+      accessLog: options.accessLog,
+    },
+    fixed: {
+      bind: options.bind,
+      httpPort: options.dontBindHttpHttps ? null : options.httpPort,
+      httpsPort: options.dontBindHttpHttps || options.sslCerts.length === 0 ? null : options.httpsPort,
+      appidPort: options.appidPort,
+    },
+    sslCerts: options.sslCerts,
+    ejectAfterFailures: options.ejectAfterFailures,
+    ejectMs: options.ejectSeconds * 1000,
+  };
+  const workerCount = options.workers === 0 ? availableParallelism() : options.workers;
+  const workers = workerCount > 1 ? new ProxyWorkers(setup, workerCount, options.logLevel, logger) : null;
+  const plane: DataPlane = workers ?? Proxy.create(setup, logger);
   const metrics = new Metrics({
-    traffic: () => stats.snapshot(),
+    traffic: () => plane.traffic(),
     backends: () => (current?.services ?? []).flatMap((s) => [
-      ...s.backends.map((b) => ({ service: s.id, backend: b.address, reasons: health.reasons(b.address) })),
+      ...s.backends.map((b) => ({ service: s.id, backend: b.address, reasons: plane.downReasons(b.address) })),
       // Running tasks Marathon calls unhealthy are backends that are down, not absent.
       ...s.excluded.filter((e) => e.reason === 'marathon-health' && e.address !== null)
         .map((e) => ({ service: s.id, backend: e.address!, reasons: ['marathon-health'] })),
-    ]).concat(proxy.drainingBackends().map((d) => ({ ...d, reasons: ['draining'] }))),
+    ]).concat(plane.drainingBackends().map((d) => ({ ...d, reasons: ['draining'] }))),
   });
-  const health = new BackendHealth({
-    ejectAfterFailures: options.ejectAfterFailures,
-    ejectMs: options.ejectSeconds * 1000,
-    // Failures per request are debug lines and metrics; the change of state is the line worth reading.
-    onChange: (address, up, reasons) => {
-      const where = (current?.services ?? []).flatMap((s) => s.backends.filter((b) => b.address === address).map((b) => ({ service: s.id, appId: b.appId, taskId: b.taskId })));
-      log[up ? 'info' : 'warn']({ backend: address, up, reasons, appId: where[0]?.appId, taskId: where[0]?.taskId, services: where.map((w) => w.service) },
-        up ? 'backend back in rotation' : 'backend out of rotation');
-    },
-  });
-  const proxy = new Proxy({
-    connectTimeoutMs: options.timeoutConnect * 1000,
-    clientTimeoutMs: options.timeoutClient * 1000,
-    serverTimeoutMs: options.timeoutServer * 1000,
-    tunnelTimeoutMs: options.timeoutTunnel * 1000,
-    httpRequestTimeoutMs: options.timeoutHttpRequest * 1000,
-    keepAliveTimeoutMs: options.timeoutHttpKeepAlive * 1000,
-    drainTimeoutMs: options.drainTimeout * 1000,
-    maxconn: options.maxconn,
-    maxconnPerService: options.maxconnPerService,
-    accessLog: options.accessLog,
-  }, {
-    bind: options.bind,
-    httpPort: options.dontBindHttpHttps ? null : options.httpPort,
-    httpsPort: options.dontBindHttpHttps || options.sslCerts.length === 0 ? null : options.httpsPort,
-    appidPort: options.appidPort,
-  }, health, stats, logger, options.sslCerts.length > 0 ? loadCertificates(options.sslCerts) : null);
-  const checker = options.activeHealthChecks ? new ActiveHealthChecker(health, logger) : null;
+  const checker = options.activeHealthChecks ? new ActiveHealthChecker(plane) : null;
 
   const store = new AppStore();
   const build = createTableBuilder(routingOptions(options));
@@ -113,7 +112,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     }
     generation += 1;
     current = candidate;
-    void proxy.apply(candidate).then((failures) => {
+    void plane.apply(candidate).then((failures) => {
       for (const failure of failures) metrics.listenerErrors.inc({ reason: failure.reason });
     });
     metrics.convergence.observe((performance.now() - arrivedAt) / 1000);
@@ -158,21 +157,22 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     health: () => ({
       ready: current !== null,
       draining,
-      detail: { generation, marathon: sync.getStatus(), listeners: proxy.listenerStatus().filter((l) => l.error !== null) },
+      detail: { generation, marathon: sync.getStatus(), listeners: plane.listenerStatus().filter((l) => l.error !== null) },
     }),
-    routes: () => ({ ...routesView(current, health), draining: proxy.drainingBackends() }),
-    stats: () => statsView(current, stats, sync.getStatus(), health),
+    routes: () => ({ ...routesView(current, plane), draining: plane.drainingBackends() }),
+    stats: () => statsView(current, plane, sync.getStatus()),
     vhostMap: () => (current?.services ?? []).flatMap((s) => s.vhosts.map((v): [string, string] => [v, s.id])),
     appMap: () => (current?.services ?? []).filter((s) => s.mode === 'http').map((s): [string, string] => [s.appId, s.id]),
     resync: () => void sync.requestResync(),
+    pids: () => [process.pid, ...(workers?.pids() ?? [])],
   });
   const adminPort = await admin.listen(options.bind, options.adminPort);
-  await proxy.start();
+  await plane.start();
   sync.start();
   log.info({ adminPort, marathon: options.marathon, groups: options.group }, 'Turbine started');
 
   return {
-    logger, metrics, proxy, sync, adminPort,
+    logger, metrics, plane, sync, adminPort,
     table: () => current,
     nextTable: () => new Promise((resolve) => { waiters.push(resolve); }),
     async stop() {
@@ -181,7 +181,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
       sync.stop();
       state?.stop();
       checker?.stop();
-      await proxy.stop(options.drainTimeout * 1000);
+      await plane.stop(options.drainTimeout * 1000);
       await admin.close();
       await client.close();
       log.info('Turbine stopped');
@@ -249,7 +249,7 @@ function summarise(diff: ReturnType<typeof diffTables>) {
   };
 }
 
-export function routesView(table: RoutingTable | null, health: BackendHealth) {
+export function routesView(table: RoutingTable | null, plane: DataPlane) {
   if (!table) return { generation: 0, services: [], warnings: [] };
   return {
     generation: table.generation,
@@ -257,7 +257,7 @@ export function routesView(table: RoutingTable | null, health: BackendHealth) {
     services: table.services.map((s) => ({
       ...s,
       backends: s.backends.map((b) => {
-        const reasons = health.reasons(b.address);
+        const reasons = plane.downReasons(b.address);
         return { ...b, state: reasons.length === 0 ? 'up' : 'down', reasons };
       }),
     })),
@@ -265,8 +265,8 @@ export function routesView(table: RoutingTable | null, health: BackendHealth) {
   };
 }
 
-function statsView(table: RoutingTable | null, stats: ProxyStats, marathon: unknown, health: BackendHealth) {
-  const snapshot = stats.snapshot();
+function statsView(table: RoutingTable | null, plane: DataPlane, marathon: unknown) {
+  const snapshot = plane.traffic();
   return {
     now: Date.now(),
     marathon,
@@ -280,7 +280,7 @@ function statsView(table: RoutingTable | null, stats: ProxyStats, marathon: unkn
         errors: Object.values(c?.errors ?? {}).reduce((a, b) => a + (b ?? 0), 0),
         responses,
         p99: c ? quantileFromBuckets(c.durationBuckets, 0.99) : null,
-        backendsDown: s.backends.filter((b) => !health.isUp(b.address)).length,
+        backendsDown: s.backends.filter((b) => plane.downReasons(b.address).length > 0).length,
       };
     }),
     activeConnections: snapshot.activeConnections,

@@ -14,6 +14,8 @@ export interface AdminSources {
   vhostMap(): [string, string][];
   appMap(): [string, string][];
   resync(): void;
+  /** This process and its workers. */
+  pids(): number[];
   registry: Registry;
 }
 
@@ -74,7 +76,7 @@ export class AdminServer {
         send(res, 200, 'text/plain', this.sources.appMap().map(([k, v]) => `${k}\t${v}\n`).join(''));
         return;
       case '/_haproxy_getpids':
-        send(res, 200, 'text/plain', `${process.pid}\n`);
+        send(res, 200, 'text/plain', this.sources.pids().map((p) => `${p}\n`).join(''));
         return;
       case '/_mlb_signal/hup':
       case '/_mlb_signal/usr1':

@@ -21,6 +21,7 @@ export interface Options {
   logFormat: 'json' | 'pretty';
   accessLog: boolean;
   dry: boolean;
+  workers: number;
   stateFile: string | null;
   eventStallTimeout: number;
   timeoutConnect: number;
@@ -76,6 +77,7 @@ export const DEFAULTS: Options = {
   logFormat: 'json',
   accessLog: false,
   dry: false,
+  workers: 0,
   stateFile: null,
   eventStallTimeout: 300,
   timeoutConnect: 3,
@@ -111,6 +113,7 @@ export const SPECS: readonly Spec[] = [
   spec({ key: 'logFormat', flag: '--log-format', kind: 'string', choices: ['json', 'pretty'], help: 'json lines, or pretty (needs pino-pretty)' }),
   spec({ key: 'accessLog', flag: '--access-log', kind: 'bool', help: 'one log line per request or TCP connection' }),
   spec({ key: 'dry', flag: '--dry', aliases: ['-d'], kind: 'bool', help: 'fetch once, print the routing table as JSON, exit' }),
+  spec({ key: 'workers', flag: '--workers', kind: 'int', help: 'proxy worker processes; 0: one per CPU; 1: no worker processes' }),
   spec({ key: 'stateFile', flag: '--state-file', kind: 'string', help: 'keep the last good Marathon snapshot here; serve it at start while Marathon is unreachable' }),
   spec({ key: 'eventStallTimeout', flag: '--event-stall-timeout', kind: 'seconds', help: 'reconnect the event stream after this long without a byte' }),
   spec({ key: 'timeoutConnect', flag: '--timeout-connect', kind: 'seconds', help: 'connecting to a backend' }),
@@ -280,6 +283,7 @@ function validate(o: Options): void {
   // No Marathon means the built-in demo, which brings its own apps and group.
   if (o.marathon.length > 0 && o.group.length === 0) throw new ConfigError("--group: at least one group is required (use '*' for every app)");
   if (o.dry && o.marathon.length === 0) throw new ConfigError('--dry: needs --marathon');
+  if (o.workers > 64) throw new ConfigError('--workers: at most 64');
   if (o.authCredentials !== null && !o.authCredentials.includes(':')) throw new ConfigError('--auth-credentials: expected user:password');
 }
 

@@ -5,10 +5,13 @@
 import { connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Logger } from '../observability/logger.js';
 import type { ActiveCheck, Backend, RoutingTable } from '../routing/table.js';
 import { hash } from '../proxy/balancer.js';
-import type { BackendHealth } from './backend-health.js';
+
+/** Where check results go: the data plane, which keeps and logs backend state. */
+export interface ActiveCheckSink {
+  setActive(address: string, up: boolean): void;
+}
 
 interface Target {
   key: string;
@@ -44,11 +47,8 @@ export function probe(backend: Backend, check: ActiveCheck): Promise<boolean> {
 
 export class ActiveHealthChecker {
   private readonly targets = new Map<string, Target>();
-  private readonly log: Logger;
 
-  constructor(private readonly health: BackendHealth, logger: Logger) {
-    this.log = logger.child({ component: 'health' });
-  }
+  constructor(private readonly health: ActiveCheckSink) {}
 
   /** Starts checks for new (backend, check) pairs and stops those that left the table. */
   update(table: RoutingTable): void {
@@ -79,17 +79,11 @@ export class ActiveHealthChecker {
     const up = await probe(target.backend, target.check);
     if (this.targets.get(target.key) !== target) return;
     if (up) {
-      if (target.failures >= target.check.maxConsecutiveFailures) {
-        this.log.info({ service: target.service, appId: target.backend.appId, taskId: target.backend.taskId, backend: target.backend.address }, 'active health check passes again');
-      }
       target.failures = 0;
       this.health.setActive(target.backend.address, true);
     } else {
       target.failures += 1;
-      if (target.failures === target.check.maxConsecutiveFailures) {
-        this.log.warn({ service: target.service, appId: target.backend.appId, taskId: target.backend.taskId, backend: target.backend.address, failures: target.failures }, 'active health check failing; backend taken out');
-        this.health.setActive(target.backend.address, false);
-      }
+      if (target.failures === target.check.maxConsecutiveFailures) this.health.setActive(target.backend.address, false);
     }
     target.timer = setTimeout(() => void this.run(target), target.check.intervalMs);
     target.timer.unref();

@@ -1,6 +1,6 @@
 // Traffic counters kept as plain numbers: the request path only adds to fields of objects it
 // already holds. /metrics and the status page read them; with workers, each worker's snapshot is
-// plain data, so it can cross a process boundary.
+// plain data that crosses the process boundary and is summed by the primary.
 import type { FailureKind } from './failure.js';
 
 export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -105,6 +105,30 @@ export class ProxyStats {
   snapshot(): StatsSnapshot {
     return this.data;
   }
+}
+
+/** Sums snapshots (each worker's) into one, for /metrics and the status page. */
+export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapshot {
+  const out: StatsSnapshot = { services: {}, activeConnections: {}, clientErrors: {} };
+  for (const snap of snapshots) {
+    for (const [id, s] of Object.entries(snap.services)) {
+      const t = (out.services[id] ??= emptyServiceCounters());
+      t.receivedBytes += s.receivedBytes;
+      t.sentBytes += s.sentBytes;
+      t.durationSum += s.durationSum;
+      t.durationCount += s.durationCount;
+      s.durationBuckets.forEach((n, i) => { t.durationBuckets[i]! += n; });
+      for (const [kind, n] of Object.entries(s.errors)) t.errors[kind as FailureKind] = (t.errors[kind as FailureKind] ?? 0) + (n ?? 0);
+      for (const [backend, b] of Object.entries(s.backends)) {
+        const tb = backendCounters(t, backend);
+        tb.tcpConnections += b.tcpConnections;
+        b.responses.forEach((n, i) => { tb.responses[i]! += n; });
+      }
+    }
+    for (const [k, n] of Object.entries(snap.activeConnections)) out.activeConnections[k] = (out.activeConnections[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(snap.clientErrors)) out.clientErrors[k] = (out.clientErrors[k] ?? 0) + n;
+  }
+  return out;
 }
 
 /** The duration below which `quantile` of the observations fall, read off the buckets (upper bound). */

@@ -4,8 +4,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
-import type { ProxyStats } from '../observability/stats.js';
-import type { BackendHealth } from '../health/backend-health.js';
+import { ProxyStats, type StatsSnapshot } from '../observability/stats.js';
+import { BackendHealth } from '../health/backend-health.js';
 import { normaliseAppId } from '../marathon/types.js';
 import type { RoutingTable, Service } from '../routing/table.js';
 import { Balancer } from './balancer.js';
@@ -13,10 +13,12 @@ import type { ProxyContext, ProxySettings, ServiceRuntime } from './context.js';
 import { HttpForwarder } from './http.js';
 import { ListenError, Listeners, type ListenerSpec } from './listeners.js';
 import { BackendPools } from './pools.js';
+import type { DataPlane, DataPlaneSetup, FixedPorts, ListenFailure, ListenerStatus } from './data-plane.js';
+import { logBackendChange } from './backend-log.js';
 import { DrainingBackends, type DrainingBackend } from './draining.js';
 import { compileRoutes, listenerKey, routeVhost, type RouteIndex } from './routes.js';
 import { forwardTcp } from './tcp.js';
-import type { Certificates } from './tls.js';
+import { loadCertificates, type Certificates } from './tls.js';
 
 const LISTENER_RETRY_MS = 1000;
 
@@ -26,20 +28,40 @@ interface TrackedStream {
   onEnd: (() => void) | null;
 }
 
-export interface FixedPorts {
-  bind: string;
-  httpPort: number | null;
-  httpsPort: number | null;
-  appidPort: number | null;
-}
 
-export interface ListenerStatus {
-  key: string;
-  kind: string;
-  error: string | null;
-}
+export class Proxy implements DataPlane {
+  /**
+   * A proxy from plain settings (in this process or in a worker). `logActive`: whether active-check
+   * changes are logged here (with workers the primary logs them once, each worker its ejections).
+   */
+  static create(setup: DataPlaneSetup, logger: Logger, logActive = true): Proxy {
+    let proxy: Proxy | null = null;
+    const health = new BackendHealth({
+      ejectAfterFailures: setup.ejectAfterFailures,
+      ejectMs: setup.ejectMs,
+      onChange: (address, up, reasons) => {
+        // Without logActive, only changes into or out of an ejection are this process's to log.
+        if (!logActive && !reasons.includes('ejected') && !proxy?.wasEjected(address)) return;
+        proxy?.logBackendChange(address, up, reasons);
+      },
+    });
+    proxy = new Proxy(setup.settings, setup.fixed, health, new ProxyStats(), logger,
+      setup.sslCerts.length > 0 ? loadCertificates(setup.sslCerts) : null);
+    return proxy;
+  }
 
-export class Proxy {
+  private readonly ejectedLogged = new Set<string>();
+
+  private wasEjected(address: string): boolean {
+    return this.ejectedLogged.has(address);
+  }
+
+  private logBackendChange(address: string, up: boolean, reasons: string[]): void {
+    if (reasons.includes('ejected')) this.ejectedLogged.add(address);
+    else this.ejectedLogged.delete(address);
+    logBackendChange(this.log, this.index?.table ?? null, address, up, reasons);
+  }
+
   private index: RouteIndex | null = null;
   private readonly runtimes = new Map<string, ServiceRuntime>();
   private readonly listeners: Listeners;
@@ -120,7 +142,7 @@ export class Proxy {
    * new table. Listener changes follow; applies are serialised so listeners never race.
    * Resolves with the listeners that newly failed to open.
    */
-  apply(table: RoutingTable): Promise<ListenError[]> {
+  apply(table: RoutingTable): Promise<ListenFailure[]> {
     const index = compileRoutes(table, this.fixed.bind);
     const live = new Map<string, Set<string>>();
     for (const service of table.services) {
@@ -140,7 +162,7 @@ export class Proxy {
     this.retireBackends(previous, table);
     const applied = this.applying.then(() => this.reconcileListeners(table));
     this.applying = applied.then(() => undefined);
-    return applied;
+    return applied.then((failures) => failures.map((f) => ({ key: f.spec.key, reason: f.reason, message: f.message })));
   }
 
   private async reconcileListeners(table: RoutingTable): Promise<ListenError[]> {
@@ -194,6 +216,18 @@ export class Proxy {
   /** Backends that left the table and still have requests or streams on them. */
   drainingBackends(): DrainingBackend[] {
     return this.draining.list();
+  }
+
+  setActive(address: string, up: boolean): void {
+    this.health.setActive(address, up);
+  }
+
+  downReasons(address: string): string[] {
+    return this.health.reasons(address);
+  }
+
+  traffic(): StatsSnapshot {
+    return this.stats.snapshot();
   }
 
   private trackStream(address: string, close: () => void): () => void {

@@ -26,7 +26,7 @@ export async function startHarness(overrides: Partial<Options> = {}, marathon = 
   const backends: RunningBackend[] = [];
   const options: Options = {
     ...DEFAULTS, bind: '127.0.0.1', httpPort: await freePort(), appidPort: await freePort(), adminPort: 0,
-    group: ['external'], logLevel: 'silent', drainTimeout: 2, eventStallTimeout: 60, ...overrides,
+    group: ['external'], logLevel: 'silent', drainTimeout: 2, eventStallTimeout: 60, workers: 1, ...overrides,
     marathon: overrides.marathon ?? [marathon.url],
   };
   const turbine = await startTurbine(options, logger);

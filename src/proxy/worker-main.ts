@@ -1,0 +1,65 @@
+// A proxy worker process (--workers N): owns only the data plane. The primary sends it the setup,
+// every routing table and active-check results; it reports counters, ejections, draining backends
+// and listener state back twice a second, and drains and exits when told to stop.
+import { pino } from 'pino';
+import type { ToWorker, FromWorker, WorkerReport } from './worker-messages.js';
+import { Proxy } from './proxy.js';
+
+const REPORT_MS = 500;
+let proxy: Proxy | null = null;
+let reporter: NodeJS.Timeout | null = null;
+
+function send(message: FromWorker): void {
+  process.send?.(message);
+}
+
+function report(): WorkerReport {
+  const p = proxy!;
+  const down: Record<string, string[]> = {};
+  for (const s of p.current()?.services ?? []) {
+    for (const b of s.backends) {
+      const reasons = p.downReasons(b.address).filter((r) => r === 'ejected');
+      if (reasons.length > 0) down[b.address] = reasons;
+    }
+  }
+  return { traffic: p.traffic(), draining: p.drainingBackends(), down, listeners: p.listenerStatus() };
+}
+
+async function handle(message: ToWorker): Promise<void> {
+  switch (message.type) {
+    case 'init': {
+      const logger = pino({ level: message.logLevel, base: { service: 'turbine', worker: process.pid } });
+      proxy = Proxy.create(message.setup, logger, false);
+      try {
+        await proxy.start();
+      } catch (err) {
+        send({ type: 'failed', message: (err as Error).message });
+        process.exit(1);
+      }
+      reporter = setInterval(() => send({ type: 'report', ...report() }), REPORT_MS);
+      send({ type: 'ready' });
+      return;
+    }
+    case 'table': {
+      const failures = await proxy!.apply(message.table);
+      send({ type: 'applied', generation: message.table.generation, failures });
+      return;
+    }
+    case 'active':
+      proxy!.setActive(message.address, message.up);
+      return;
+    case 'stop':
+      if (reporter) clearInterval(reporter);
+      await proxy?.stop(message.drainMs);
+      if (proxy) send({ type: 'report', ...report() });
+      process.exit(0);
+  }
+}
+
+process.on('message', (message: ToWorker) => void handle(message));
+send({ type: 'hello' });
+// The primary is gone: nobody will send tables or collect counters; stop serving.
+process.on('disconnect', () => process.exit(0));
+// Ctrl-C and a signal to the process group reach workers too; the primary orchestrates the drain.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});

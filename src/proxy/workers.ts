@@ -1,0 +1,180 @@
+// --workers N: the data plane in N worker processes (node:cluster, each accepting on the shared
+// listening sockets). The primary keeps the control plane; this class is its DataPlane: it sends
+// each table and active-check result to every worker, merges their reports, and replaces a worker
+// that dies while the others keep serving.
+import cluster, { type Worker } from 'node:cluster';
+import { join } from 'node:path';
+import type { LevelWithSilent } from 'pino';
+import type { Logger } from '../observability/logger.js';
+import { mergeSnapshots, type StatsSnapshot } from '../observability/stats.js';
+import type { RoutingTable } from '../routing/table.js';
+import { logBackendChange } from './backend-log.js';
+import type { DataPlane, DataPlaneSetup, ListenFailure, ListenerStatus } from './data-plane.js';
+import type { DrainingBackend } from './draining.js';
+import type { FromWorker, ToWorker, WorkerReport } from './worker-messages.js';
+
+interface Member {
+  worker: Worker;
+  ready: boolean;
+  report: WorkerReport | null;
+}
+
+interface PendingApply {
+  waiting: Set<number>;
+  failures: ListenFailure[];
+  resolve(failures: ListenFailure[]): void;
+}
+
+export class ProxyWorkers implements DataPlane {
+  private readonly members = new Map<number, Member>();
+  private readonly activeDown = new Set<string>();
+  private readonly failing = new Set<string>();
+  private readonly pending = new Map<number, PendingApply>();
+  /** Counters of workers that died, so totals never go backwards. */
+  private retired: StatsSnapshot = { services: {}, activeConnections: {}, clientErrors: {} };
+  private table: RoutingTable | null = null;
+  private stopping = false;
+
+  constructor(
+    private readonly setup: DataPlaneSetup,
+    private readonly count: number,
+    private readonly logLevel: LevelWithSilent,
+    private readonly log: Logger,
+  ) {
+    // Every worker accepts on the shared socket itself: no round trip through the primary.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ exec: join(import.meta.dirname, 'worker-main.js'), args: [], silent: false });
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(Array.from({ length: this.count }, () => this.fork()));
+  }
+
+  private fork(): Promise<void> {
+    const worker = cluster.fork();
+    const member: Member = { worker, ready: false, report: null };
+    // A send to a worker that just died fails with EPIPE; its exit handler deals with the death.
+    worker.on('error', (err: Error) => this.log.debug({ component: 'workers', pid: worker.process.pid, err: err.message }, 'worker channel error'));
+    this.members.set(worker.id, member);
+    const ready = new Promise<void>((resolve, reject) => {
+      worker.on('message', (message: FromWorker) => {
+        switch (message.type) {
+          case 'hello':
+            this.send(member, { type: 'init', setup: this.setup, logLevel: this.logLevel });
+            return;
+          case 'ready':
+            member.ready = true;
+            if (this.table) this.send(member, { type: 'table', table: this.table });
+            for (const address of this.activeDown) this.send(member, { type: 'active', address, up: false });
+            resolve();
+            return;
+          case 'failed':
+            reject(new Error(message.message));
+            return;
+          case 'applied':
+            this.acknowledge(worker.id, message.generation, message.failures);
+            return;
+          case 'report': {
+            const { type: _type, ...report } = message;
+            member.report = report;
+            this.forgetRecoveredListeners();
+          }
+        }
+      });
+      worker.once('exit', (code, signal) => {
+        this.members.delete(worker.id);
+        if (member.report) this.retired = mergeSnapshots([this.retired, { ...member.report.traffic, activeConnections: {} }]);
+        for (const generation of this.pending.keys()) this.acknowledge(worker.id, generation, []);
+        if (!member.ready) reject(new Error(`worker ${worker.process.pid} exited (${signal ?? code}) before it was ready`));
+        if (this.stopping) return;
+        this.log.error({ component: 'workers', pid: worker.process.pid, code, signal }, 'proxy worker died; starting a new one');
+        this.fork().catch((err: Error) => this.log.error({ component: 'workers', err: err.message }, 'replacement worker failed to start'));
+      });
+    });
+    return ready;
+  }
+
+  private send(member: Member, message: ToWorker): void {
+    if (member.worker.isConnected()) member.worker.send(message);
+  }
+
+  apply(table: RoutingTable): Promise<ListenFailure[]> {
+    this.table = table;
+    const ready = [...this.members.values()].filter((m) => m.ready);
+    if (ready.length === 0) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      this.pending.set(table.generation, { waiting: new Set(ready.map((m) => m.worker.id)), failures: [], resolve });
+      for (const member of ready) this.send(member, { type: 'table', table });
+    });
+  }
+
+  private acknowledge(workerId: number, generation: number, failures: ListenFailure[]): void {
+    const pending = this.pending.get(generation);
+    if (!pending || !pending.waiting.delete(workerId)) return;
+    pending.failures.push(...failures);
+    if (pending.waiting.size > 0) return;
+    this.pending.delete(generation);
+    // Every worker reports the same port once; the primary counts it once.
+    const fresh = new Map<string, ListenFailure>();
+    for (const f of pending.failures) if (!this.failing.has(f.key)) fresh.set(f.key, f);
+    for (const key of fresh.keys()) this.failing.add(key);
+    pending.resolve([...fresh.values()]);
+  }
+
+  setActive(address: string, up: boolean): void {
+    if (up === !this.activeDown.has(address)) return;
+    if (up) this.activeDown.delete(address);
+    else this.activeDown.add(address);
+    logBackendChange(this.log, this.table, address, up, this.downReasons(address));
+    for (const member of this.members.values()) if (member.ready) this.send(member, { type: 'active', address, up });
+  }
+
+  downReasons(address: string): string[] {
+    const reasons = new Set<string>(this.activeDown.has(address) ? ['active-check'] : []);
+    for (const m of this.members.values()) for (const r of m.report?.down[address] ?? []) reasons.add(r);
+    return [...reasons];
+  }
+
+  private reports(): WorkerReport[] {
+    return [...this.members.values()].flatMap((m) => (m.report ? [m.report] : []));
+  }
+
+  listenerStatus(): ListenerStatus[] {
+    const byKey = new Map<string, ListenerStatus>();
+    for (const r of this.reports()) for (const l of r.listeners) if (!byKey.has(l.key) || l.error) byKey.set(l.key, l);
+    return [...byKey.values()];
+  }
+
+  /** A port no worker reports failing any more may fail again later, and then counts again. */
+  private forgetRecoveredListeners(): void {
+    const failing = new Set(this.listenerStatus().filter((l) => l.error).map((l) => l.key));
+    for (const key of this.failing) if (!failing.has(key)) this.failing.delete(key);
+  }
+
+  drainingBackends(): DrainingBackend[] {
+    const byKey = new Map<string, DrainingBackend>();
+    for (const r of this.reports()) for (const d of r.draining) byKey.set(`${d.service}|${d.backend}`, d);
+    return [...byKey.values()];
+  }
+
+  traffic(): StatsSnapshot {
+    return mergeSnapshots([this.retired, ...this.reports().map((r) => r.traffic)]);
+  }
+
+  /** Process ids of the live workers (marathon-lb's /_haproxy_getpids lists HAProxy's). */
+  pids(): number[] {
+    return [...this.members.values()].flatMap((m) => (m.worker.process.pid ? [m.worker.process.pid] : []));
+  }
+
+  async stop(drainMs: number): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.members.values()].map((member) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => member.worker.process.kill('SIGKILL'), drainMs + 5000);
+      member.worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.send(member, { type: 'stop', drainMs });
+    })));
+  }
+}

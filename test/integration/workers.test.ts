@@ -1,0 +1,88 @@
+// --workers 2: one process talks to Marathon, two serve traffic; counters are summed; a worker that
+// dies is replaced while the others keep serving.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { FakeMarathon } from '../../src/demo/fake-marathon.js';
+import { startHttpBackend, type RunningBackend } from '../../src/demo/backends.js';
+import { app } from '../support/harness.js';
+import { freePort, get, until } from '../support/net.js';
+
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
+
+describe('--workers 2', () => {
+  const m = new FakeMarathon();
+  const backends: RunningBackend[] = [];
+  let child: ChildProcess;
+  let admin: string;
+  let port: number;
+
+  const pids = async () => (await get(`${admin}/_haproxy_getpids`)).text.trim().split('\n').map(Number);
+  const metric = async (name: string, label = '') => {
+    const text = (await get(`${admin}/metrics`)).text;
+    return text.split('\n').filter((l) => (l.startsWith(name + '{') || l.startsWith(name + ' ')) && l.includes(label))
+      .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  };
+
+  before(async () => {
+    await m.listen();
+    port = await freePort();
+    const [a, b] = [await startHttpBackend('a'), await startHttpBackend('b')];
+    backends.push(a, b);
+    m.putApp(app('/web', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: a.host, ports: [a.port] }, { host: b.host, ports: [b.port] }]);
+    const [adminPort, http, appid] = await Promise.all([freePort(), freePort(), freePort()]);
+    admin = `http://127.0.0.1:${adminPort}`;
+    child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1', '--workers', '2',
+      '--admin-port', String(adminPort), '--http-port', String(http), '--appid-port', String(appid), '--log-level', 'warn'], { stdio: 'ignore' });
+    await until(async () => { try { return (await get(`http://127.0.0.1:${port}/`)).status === 200; } catch { return false; } }, 'served', 15_000);
+  });
+  after(async () => {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await m.close();
+    await Promise.all(backends.map((b) => b.stop()));
+  });
+
+  it('runs a primary and two workers, and only the primary talks to Marathon (one event stream)', async () => {
+    const all = await pids();
+    assert.equal(all.length, 3);
+    assert.equal(all[0], child.pid);
+    assert.equal(m.streamCount(), 1);
+    assert.equal(m.requests.events, 1);
+  });
+
+  it('counters from both workers are summed in /metrics, each request once', async () => {
+    // A service nothing else touches, so the count is exact: no double counting, nothing lost.
+    const countPort = await freePort();
+    m.putApp(app('/count', countPort, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: backends[0]!.host, ports: [backends[0]!.port] }]);
+    await until(async () => { try { return (await get(`http://127.0.0.1:${countPort}/`, { connection: 'close' })).status === 200; } catch { return false; } }, 'the counting service');
+    // New connections each time, so both workers accept some of them.
+    for (let i = 0; i < 40; i += 1) await get(`http://127.0.0.1:${countPort}/`, { connection: 'close' });
+    await until(async () => (await metric('turbine_requests_total', 'service="/count:0"')) === 41, 'forty-one requests counted');
+    await new Promise((r) => setTimeout(r, 1100)); // two more report rounds: still exactly 41
+    assert.equal(await metric('turbine_requests_total', 'service="/count:0"'), 41);
+  });
+
+  it('a new task reaches the workers', async () => {
+    const c = await startHttpBackend('c');
+    backends.push(c);
+    m.startTask('/web', { host: c.host, ports: [c.port] });
+    await until(async () => (await get(`http://127.0.0.1:${port}/`, { connection: 'close' })).json().backend === 'c', 'the new task served');
+  });
+
+  it('a worker killed is replaced; the service answers throughout and totals do not go backwards', async () => {
+    const [, victim, survivor] = await pids();
+    const total = await metric('turbine_requests_total');
+    process.kill(victim!, 'SIGKILL');
+    let failures = 0;
+    for (let i = 0; i < 50; i += 1) {
+      const res = await get(`http://127.0.0.1:${port}/`, { connection: 'close' }).catch(() => null);
+      if (res?.status !== 200) failures += 1;
+    }
+    assert.equal(failures, 0, 'new connections after the kill are served by the live worker');
+    await until(async () => { const now = await pids(); return now.length === 3 && !now.includes(victim!) && now.includes(survivor!); }, 'a replacement worker');
+    await until(async () => (await metric('turbine_requests_total')) >= total + 50, 'totals kept and growing');
+  });
+});
