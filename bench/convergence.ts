@@ -63,7 +63,7 @@ async function measure(apps: number): Promise<{ up: number[]; down: number[]; in
   }
   const turbine = start('0', process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathon.url, '--group', 'bench',
     '--bind', '127.0.0.1', '--admin-port', String(ADMIN), '--http-port', String(ADMIN + 1), '--appid-port', String(ADMIN + 2),
-    '--log-level', 'warn', '--no-active-health-checks']);
+    '--log-level', 'warn', '--no-active-health-checks', '--workers', '1']);
   await waitForPort(SERVICE_PORT, 30_000);
   if (apps > 1) await waitForPort(SERVICE_PORT + apps - 1, 30_000);
 

@@ -16,8 +16,14 @@ const seconds = smoke ? 1 : Number(args[args.indexOf('--seconds') + 1] ?? 8) || 
 const connections = 50;
 
 const PORTS = { nginx: 18180, haproxyHttp: 18181, haproxyTcp: 18182, turbineHttp: 18183, turbineTcp: 18184, admin: 18185, vhost: 18186, appid: 18187 };
-// Two cores: the proxy under test gets CPU 0 to itself; the load generator and the backend share CPU 1.
-const PIN = { proxy: '0', load: '1', backend: '1' };
+
+interface Config {
+  /** Turbine --workers and HAProxy nbthread. */
+  workers: number;
+  proxyCpus: string;
+  loadCpus: string;
+  scenarios: Scenario[];
+}
 
 interface Scenario {
   name: string;
@@ -34,9 +40,9 @@ const SCENARIOS: Scenario[] = [
   { name: 'TCP mode, 64 KiB responses', path: '/large', protocol: 'tcp', unit: 'MB/s' },
 ];
 
-function haproxyConfig(): string {
+function haproxyConfig(threads: number): string {
   return `global
-  nbthread 1
+  nbthread ${threads}
   maxconn 8000
 defaults
   timeout connect 3s
@@ -67,72 +73,90 @@ function version(command: string, flag: string): string {
   return (r.stdout + r.stderr).split('\n')[0]!.trim();
 }
 
+/** One configuration: HAProxy and Turbine started with the same thread/worker count and pinning. */
+async function runConfig(config: Config, marathonUrl: string, results: Row[]): Promise<void> {
+  const haproxyCfg = join(workdir, `haproxy-${config.workers}.cfg`);
+  writeFileSync(haproxyCfg, haproxyConfig(config.workers));
+  const haproxy = start(config.proxyCpus, 'haproxy', ['-f', haproxyCfg, '-db']);
+  const turbine = start(config.proxyCpus, process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathonUrl, '--group', 'bench',
+    '--bind', '127.0.0.1', '--admin-port', String(PORTS.admin), '--http-port', String(PORTS.vhost), '--appid-port', String(PORTS.appid),
+    '--log-level', 'warn', '--no-active-health-checks', '--workers', String(config.workers)]);
+  await Promise.all([PORTS.haproxyHttp, PORTS.haproxyTcp, PORTS.turbineHttp, PORTS.turbineTcp].map((p) => waitForPort(p, 20_000)));
+  const proxies = [
+    { name: 'haproxy', port: (s: Scenario) => (s.protocol === 'http' ? PORTS.haproxyHttp : PORTS.haproxyTcp) },
+    { name: 'turbine', port: (s: Scenario) => (s.protocol === 'http' ? PORTS.turbineHttp : PORTS.turbineTcp) },
+  ];
+  const runs: Record<string, Record<string, WrkResult[]>> = {};
+  if (!smoke) {
+    for (const p of proxies) await wrk(config.loadCpus, `http://127.0.0.1:${p.port(SCENARIOS[0]!)}/small`, 3, connections); // warm-up (JIT, pools)
+  }
+  for (let round = 0; round < rounds; round += 1) {
+    for (const scenario of config.scenarios) {
+      for (const p of proxies) {
+        const r = await wrk(config.loadCpus, `http://127.0.0.1:${p.port(scenario)}${scenario.path}`, seconds, connections, scenario.headers);
+        ((runs[scenario.name] ??= {})[p.name] ??= []).push(r);
+      }
+    }
+  }
+  for (const s of config.scenarios) {
+    const m = (proxy: string, f: keyof WrkResult) => median(runs[s.name]![proxy]!.map((r) => r[f]));
+    const value = (proxy: string) => (s.unit === 'rps' ? m(proxy, 'rps') : m(proxy, 'mbPerSec'));
+    const errors = (proxy: string) => runs[s.name]![proxy]!.reduce((n, r) => n + r.errors, 0);
+    results.push({
+      scenario: s.name, unit: s.unit, workers: config.workers, pinning: `proxy CPU ${config.proxyCpus}, wrk CPU ${config.loadCpus}, nginx CPU 1`,
+      haproxy: { value: value('haproxy'), p50ms: m('haproxy', 'p50ms'), p99ms: m('haproxy', 'p99ms'), errors: errors('haproxy') },
+      turbine: { value: value('turbine'), p50ms: m('turbine', 'p50ms'), p99ms: m('turbine', 'p99ms'), errors: errors('turbine') },
+      ratio: value('turbine') / value('haproxy'),
+    });
+  }
+  await Promise.all([stop(turbine), stop(haproxy)]);
+}
+
+interface Measured { value: number; p50ms: number; p99ms: number; errors: number }
+interface Row { scenario: string; unit: string; workers: number; pinning: string; haproxy: Measured; turbine: Measured; ratio: number }
+
 async function main(): Promise<void> {
   const missing = ['nginx', 'haproxy', 'wrk', 'taskset'].filter((c) => !have(c));
   if (missing.length > 0) {
     process.stderr.write(`bench: needs ${missing.join(', ')} (apt-get install -y nginx-light haproxy wrk util-linux)\n`);
     process.exit(2);
   }
-  const nginx = startNginx(PIN.backend, PORTS.nginx);
-  const haproxyCfg = join(workdir, 'haproxy.cfg');
-  writeFileSync(haproxyCfg, haproxyConfig());
-  const haproxy = start(PIN.proxy, 'haproxy', ['-f', haproxyCfg, '-db']);
-
+  // Two cores: with one worker the proxy under test gets CPU 0 to itself and the load generator and
+  // the backend share CPU 1; with two, everything shares both cores (said in the table).
+  const configs: Config[] = [
+    { workers: 1, proxyCpus: '0', loadCpus: '1', scenarios: SCENARIOS },
+    { workers: 2, proxyCpus: '0-1', loadCpus: '0-1', scenarios: [SCENARIOS[0]!] },
+  ];
+  const nginx = startNginx('1', PORTS.nginx);
   const marathon = new FakeMarathon();
   await marathon.listen();
   marathon.putApp({ id: '/bench-http', labels: { HAPROXY_GROUP: 'bench', HAPROXY_0_MODE: 'http' }, portDefinitions: [{ port: PORTS.turbineHttp }] },
     [{ host: '127.0.0.1', ports: [PORTS.nginx] }]);
   marathon.putApp({ id: '/bench-tcp', labels: { HAPROXY_GROUP: 'bench', HAPROXY_0_MODE: 'tcp' }, portDefinitions: [{ port: PORTS.turbineTcp }] },
     [{ host: '127.0.0.1', ports: [PORTS.nginx] }]);
-  const turbine = start(PIN.proxy, process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathon.url, '--group', 'bench',
-    '--bind', '127.0.0.1', '--admin-port', String(PORTS.admin), '--http-port', String(PORTS.vhost), '--appid-port', String(PORTS.appid),
-    '--log-level', 'warn', '--no-active-health-checks']);
-  await Promise.all([PORTS.nginx, PORTS.haproxyHttp, PORTS.haproxyTcp, PORTS.turbineHttp, PORTS.turbineTcp].map((p) => waitForPort(p)));
+  await waitForPort(PORTS.nginx);
+  const rows: Row[] = [];
+  for (const config of configs) await runConfig(config, marathon.url, rows);
 
-  const proxies = [
-    { name: 'haproxy', port: (s: Scenario) => (s.protocol === 'http' ? PORTS.haproxyHttp : PORTS.haproxyTcp) },
-    { name: 'turbine', port: (s: Scenario) => (s.protocol === 'http' ? PORTS.turbineHttp : PORTS.turbineTcp) },
-  ];
-  const results: Record<string, Record<string, WrkResult[]>> = {};
-  if (!smoke) {
-    for (const p of proxies) await wrk(PIN.load, `http://127.0.0.1:${p.port(SCENARIOS[0]!)}/small`, 3, connections); // warm-up (JIT, pools)
-  }
-  for (let round = 0; round < rounds; round += 1) {
-    for (const scenario of SCENARIOS) {
-      for (const p of proxies) {
-        const r = await wrk(PIN.load, `http://127.0.0.1:${p.port(scenario)}${scenario.path}`, seconds, connections, scenario.headers);
-        ((results[scenario.name] ??= {})[p.name] ??= []).push(r);
-      }
-    }
-  }
-
-  const rows = SCENARIOS.map((s) => {
-    const m = (proxy: string, f: keyof WrkResult) => median(results[s.name]![proxy]!.map((r) => r[f]));
-    const value = (proxy: string) => (s.unit === 'rps' ? m(proxy, 'rps') : m(proxy, 'mbPerSec'));
-    const errors = (proxy: string) => results[s.name]![proxy]!.reduce((n, r) => n + r.errors, 0);
-    return {
-      scenario: s.name, unit: s.unit,
-      haproxy: { value: value('haproxy'), p50ms: m('haproxy', 'p50ms'), p99ms: m('haproxy', 'p99ms'), errors: errors('haproxy') },
-      turbine: { value: value('turbine'), p50ms: m('turbine', 'p50ms'), p99ms: m('turbine', 'p99ms'), errors: errors('turbine') },
-      ratio: value('turbine') / value('haproxy'),
-    };
-  });
+  const one = rows.find((r) => r.workers === 1 && r.scenario === SCENARIOS[0]!.name)!;
+  const two = rows.find((r) => r.workers === 2)!;
   const machine = {
     cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version,
     haproxy: version('haproxy', '-v'), nginx: version('nginx', '-v'), date: new Date().toISOString(),
   };
-  const pinning = `proxy on CPU ${PIN.proxy} (1 process / 1 thread); wrk and nginx (1 worker) on CPU ${PIN.load}`;
   process.stdout.write(`\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.haproxy}\n`);
-  process.stdout.write(`pinning: ${pinning}; ${connections} connections; ${rounds} round(s) of ${seconds} s, HAProxy and Turbine alternating; medians\n\n`);
-  process.stdout.write(table(['scenario', 'unit', 'HAProxy', 'p50 ms', 'p99 ms', 'Turbine', 'p50 ms', 'p99 ms', 'Turbine/HAProxy', 'errors H/T'],
-    rows.map((r) => [r.scenario, r.unit, r.haproxy.value, r.haproxy.p50ms, r.haproxy.p99ms, r.turbine.value, r.turbine.p50ms, r.turbine.p99ms,
+  process.stdout.write(`${connections} connections; ${rounds} round(s) of ${seconds} s, HAProxy and Turbine alternating; medians\n\n`);
+  process.stdout.write(table(['scenario', 'workers', 'pinning', 'unit', 'HAProxy', 'p50 ms', 'p99 ms', 'Turbine', 'p50 ms', 'p99 ms', 'Turbine/HAProxy', 'errors H/T'],
+    rows.map((r) => [r.scenario, String(r.workers), r.pinning, r.unit, r.haproxy.value, r.haproxy.p50ms, r.haproxy.p99ms, r.turbine.value, r.turbine.p50ms, r.turbine.p99ms,
       `${r.ratio.toFixed(2)}x`, `${r.haproxy.errors}/${r.turbine.errors}`])) + '\n');
+  const scaling = two.turbine.value / one.turbine.value;
+  process.stdout.write(`\nTurbine 2 workers / 1 worker (${SCENARIOS[0]!.name}): ${scaling.toFixed(2)}x; HAProxy 2 threads / 1: ${(two.haproxy.value / one.haproxy.value).toFixed(2)}x\n`);
   if (!smoke) {
     const dir = join(import.meta.dirname, '../../bench/results');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'throughput.json'), JSON.stringify({ machine, pinning, connections, rounds, seconds, rows }, null, 2) + '\n');
+    writeFileSync(join(dir, 'throughput.json'), JSON.stringify({ machine, connections, rounds, seconds, rows, scaling }, null, 2) + '\n');
   }
-  await Promise.all([stop(turbine), stop(haproxy), stop(nginx)]);
+  await stop(nginx);
   await marathon.close();
 }
 

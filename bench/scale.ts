@@ -72,7 +72,7 @@ async function main(): Promise<void> {
 
   const turbine = start('0', process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathon.url, '--group', 'bench',
     '--bind', '127.0.0.1', '--admin-port', String(ADMIN), '--http-port', String(ADMIN + 1), '--appid-port', String(ADMIN + 2),
-    '--log-level', 'warn', '--no-active-health-checks']);
+    '--log-level', 'warn', '--no-active-health-checks', '--workers', '1']);
   await waitForPort(ADMIN, 30_000);
   await until(async () => (await metric('turbine_routing_backends ')) === APPS * TASKS, 'every backend in the table');
   await waitForPort(SERVICE_PORT + APPS - 1, 30_000);

@@ -55,8 +55,9 @@ export class ActiveHealthChecker {
     const wanted = new Map<string, { backend: Backend; check: ActiveCheck; service: string }>();
     for (const service of table.services) {
       if (!service.healthCheck) continue;
+      const check = JSON.stringify(service.healthCheck); // once per service, not per backend
       for (const backend of service.backends) {
-        const key = `${backend.address}|${backend.checkPort}|${JSON.stringify(service.healthCheck)}`;
+        const key = `${backend.address}|${backend.checkPort}|${check}`;
         wanted.set(key, { backend, check: service.healthCheck, service: service.id });
       }
     }
