@@ -88,18 +88,14 @@ export class ProxyStats {
     this.data.clientErrors[key] = (this.data.clientErrors[key] ?? 0) + 1;
   }
 
-  /** Keeps only services (and their backends) that are still routed, so label sets stay bounded. */
-  retain(live: ReadonlyMap<string, ReadonlySet<string>>): void {
-    for (const [id, counters] of Object.entries(this.data.services)) {
-      const backends = live.get(id);
-      if (!backends) {
-        delete this.data.services[id];
-        continue;
-      }
-      for (const backend of Object.keys(counters.backends)) {
-        if (!backends.has(backend)) delete counters.backends[backend];
-      }
-    }
+  /** A service left the table: its series go with it, so label sets stay bounded. */
+  forgetService(id: string): void {
+    delete this.data.services[id];
+  }
+
+  forgetBackend(service: string, backend: string): void {
+    const counters = this.data.services[service];
+    if (counters) delete counters.backends[backend];
   }
 
   snapshot(): StatsSnapshot {

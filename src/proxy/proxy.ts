@@ -64,6 +64,10 @@ export class Proxy implements DataPlane {
 
   private index: RouteIndex | null = null;
   private readonly runtimes = new Map<string, ServiceRuntime>();
+  /** The services of the table in force, by id, to find what a new table changed. */
+  private servicesById = new Map<string, Service>();
+  /** How many services route to each backend address; it retires when no service does. */
+  private readonly addressRefs = new Map<string, number>();
   private readonly listeners: Listeners;
   private readonly http: HttpForwarder;
   private readonly context: ProxyContext;
@@ -144,29 +148,63 @@ export class Proxy implements DataPlane {
    */
   apply(table: RoutingTable): Promise<ListenFailure[]> {
     const index = compileRoutes(table, this.fixed.bind);
-    const live = new Map<string, Set<string>>();
+    const previous = this.servicesById;
+    const next = new Map<string, Service>();
+    const changed: [Service | undefined, Service | undefined][] = [];
     for (const service of table.services) {
-      live.set(service.id, new Set(service.backends.map((b) => b.address)));
-      const runtime = this.runtimes.get(service.id);
-      if (runtime) {
-        runtime.service = service;
-        runtime.balancer.balance = service.balance;
-      } else {
-        this.runtimes.set(service.id, { service, balancer: new Balancer(service.balance), counters: this.stats.service(service.id), inFlight: 0 });
-      }
+      next.set(service.id, service);
+      const prev = previous.get(service.id);
+      // The builder hands back the same object for an app that did not change: nothing to do.
+      if (prev !== service) changed.push([prev, service]);
     }
-    const previous = this.index?.table ?? null;
+    for (const [id, prev] of previous) if (!next.has(id)) changed.push([prev, undefined]);
     this.index = index;
-    for (const id of this.runtimes.keys()) if (!live.has(id)) this.runtimes.delete(id);
-    this.stats.retain(live);
-    this.retireBackends(previous, table);
-    const applied = this.applying.then(() => this.reconcileListeners(table));
+    this.servicesById = next;
+    // Counts first, then retirements: an address that moves between services never retires.
+    for (const [, now] of changed) for (const b of now?.backends ?? []) this.addressRefs.set(b.address, (this.addressRefs.get(b.address) ?? 0) + 1);
+    const retired = new Map<string, string>();
+    for (const [prev, now] of changed) {
+      for (const b of prev?.backends ?? []) {
+        const refs = (this.addressRefs.get(b.address) ?? 1) - 1;
+        if (refs > 0) this.addressRefs.set(b.address, refs);
+        else {
+          this.addressRefs.delete(b.address);
+          retired.set(b.address, prev!.id);
+        }
+      }
+      this.updateRuntime(prev, now);
+    }
+    this.retireBackends(retired);
+    // Most events change backends only; listeners follow ports, bind addresses and modes.
+    const listenerOf = (x: Service) => `${x.bindAddr ?? ''}|${x.servicePort}|${x.mode}`;
+    if (!changed.some(([prev, now]) => !prev || !now || listenerOf(prev) !== listenerOf(now))) return Promise.resolve([]);
+    const applied = this.applying.then(() => this.reconcileListeners());
     this.applying = applied.then(() => undefined);
     return applied.then((failures) => failures.map((f) => ({ key: f.spec.key, reason: f.reason, message: f.message })));
   }
 
-  private async reconcileListeners(table: RoutingTable): Promise<ListenError[]> {
-    if (this.index?.table !== table) return []; // a newer table is queued; it reconciles
+  /** A service added, changed or removed: its balancer state and counters follow it. */
+  private updateRuntime(prev: Service | undefined, now: Service | undefined): void {
+    if (!now) {
+      this.runtimes.delete(prev!.id);
+      this.stats.forgetService(prev!.id);
+      return;
+    }
+    const runtime = this.runtimes.get(now.id);
+    if (!runtime) {
+      this.runtimes.set(now.id, { service: now, balancer: new Balancer(now.balance), counters: this.stats.service(now.id), inFlight: 0 });
+      return;
+    }
+    runtime.service = now;
+    runtime.balancer.balance = now.balance;
+    const kept = new Set(now.backends.map((b) => b.address));
+    for (const b of prev?.backends ?? []) if (!kept.has(b.address)) this.stats.forgetBackend(now.id, b.address);
+  }
+
+  /** Listeners for the table in force when this runs (a later table may not reconcile itself). */
+  private async reconcileListeners(): Promise<ListenError[]> {
+    const table = this.index?.table;
+    if (!table) return [];
     const specs: ListenerSpec[] = table.services.map((s) => {
       const address = s.bindAddr ?? this.fixed.bind;
       return { key: listenerKey(address, s.servicePort), address, port: s.servicePort, kind: s.mode === 'http' ? 'service-http' : 'service-tcp' };
@@ -185,29 +223,20 @@ export class Proxy implements DataPlane {
     if (this.listenerRetry) return;
     this.listenerRetry = setTimeout(() => {
       this.listenerRetry = null;
-      const table = this.index?.table;
-      if (table) this.applying = this.applying.then(() => this.reconcileListeners(table)).then(() => undefined);
+      this.applying = this.applying.then(() => this.reconcileListeners()).then(() => undefined);
     }, LISTENER_RETRY_MS);
     this.listenerRetry.unref();
   }
 
-  /** Backends of `previous` that are gone from `table`: no new work; what they have finishes, then they close. */
-  private retireBackends(previous: RoutingTable | null, table: RoutingTable): void {
-    const live = new Set<string>();
-    for (const s of table.services) for (const b of s.backends) live.add(b.address);
-    const retired = new Map<string, string>();
-    for (const s of previous?.services ?? []) for (const b of s.backends) if (!live.has(b.address)) retired.set(b.address, s.id);
-    // A pool can outlive the table it came from (two swaps in a row): retired, but not attributable.
-    for (const address of [...this.context.pools.addresses()]) if (!live.has(address) && !retired.has(address)) retired.set(address, '');
-    const hold = (address: string, service: string) => (service ? this.draining.hold(address, service) : null);
+  /** Backends no service routes to any more: no new work; what they have finishes, then they close. */
+  private retireBackends(retired: ReadonlyMap<string, string>): void {
     for (const [address, service] of retired) {
       const poolDone = this.context.pools.retire(address);
-      const release = poolDone && hold(address, service);
-      if (poolDone && release) void poolDone.then(release);
+      if (poolDone) void poolDone.then(this.draining.hold(address, service));
       const streams = this.streams.get(address);
       if (!streams) continue;
       this.streams.delete(address);
-      for (const stream of streams) stream.onEnd = hold(address, service);
+      for (const stream of streams) stream.onEnd = this.draining.hold(address, service);
       const timer = setTimeout(() => { for (const stream of streams) stream.close(); }, this.settings.drainTimeoutMs);
       timer.unref();
     }
