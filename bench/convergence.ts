@@ -11,6 +11,8 @@ import { FakeMarathon, type FakeTask } from '../src/demo/fake-marathon.js';
 import { percentile, start, stop, table, waitForPort } from './lib.js';
 
 const smoke = process.argv.includes('--smoke');
+const workersArg = process.argv.indexOf('--workers');
+const WORKERS = workersArg > 0 ? Number(process.argv[workersArg + 1]) : 1;
 const EVENTS = smoke ? 10 : 100;
 const APP_COUNTS = smoke ? [1, 100] : [1, 100, 1000];
 const SERVICE_PORT = 21_000;
@@ -63,7 +65,7 @@ async function measure(apps: number): Promise<{ up: number[]; down: number[]; in
   }
   const turbine = start('0', process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathon.url, '--group', 'bench',
     '--bind', '127.0.0.1', '--admin-port', String(ADMIN), '--http-port', String(ADMIN + 1), '--appid-port', String(ADMIN + 2),
-    '--log-level', 'warn', '--no-active-health-checks', '--workers', '1']);
+    '--log-level', 'warn', '--no-active-health-checks', '--workers', String(WORKERS)]);
   await waitForPort(SERVICE_PORT, 30_000);
   if (apps > 1) await waitForPort(SERVICE_PORT + apps - 1, 30_000);
 
@@ -111,14 +113,14 @@ async function main(): Promise<void> {
     results[apps] = r;
     rows.push([String(apps), String(EVENTS), r.upP50, r.upP99, r.downP50, r.downP99, `<= ${r.insideP50}`, `<= ${r.insideP99}`]);
   }
-  process.stdout.write('\nconvergence: event emitted by the fake Marathon -> first (last) request at that backend, ms\n');
+  process.stdout.write(`\nconvergence (--workers ${WORKERS}): event emitted by the fake Marathon -> first (last) request at that backend, ms\n`);
   process.stdout.write('(client at 4 concurrent keep-alive requests; Turbine on CPU 0; client, Marathon and backends on CPU 1)\n\n');
   process.stdout.write(table(['apps', 'events', 'TASK_RUNNING p50', 'p99', 'TASK_KILLED p50', 'p99', 'inside Turbine p50', 'p99'], rows) + '\n');
   process.stdout.write('(inside Turbine: event arrival to new table serving, from turbine_routing_convergence_seconds; bucket upper bounds)\n');
   if (!smoke) {
     const dir = join(import.meta.dirname, '../../bench/results');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'convergence.json'), JSON.stringify({ date: new Date().toISOString(), events: EVENTS, results }, null, 2) + '\n');
+    writeFileSync(join(dir, WORKERS === 1 ? 'convergence.json' : `convergence-${WORKERS}-workers.json`), JSON.stringify({ date: new Date().toISOString(), events: EVENTS, results }, null, 2) + '\n');
   }
   process.exit(0);
 }

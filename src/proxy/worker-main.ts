@@ -2,11 +2,15 @@
 // every routing table and active-check results; it reports counters, ejections, draining backends
 // and listener state back twice a second, and drains and exits when told to stop.
 import { pino } from 'pino';
+import type { RoutingTable, Service } from '../routing/table.js';
 import type { ToWorker, FromWorker, WorkerReport } from './worker-messages.js';
 import { Proxy } from './proxy.js';
 
 const REPORT_MS = 500;
 let proxy: Proxy | null = null;
+/** The table as this worker knows it, by service id, in the primary's order. */
+let services = new Map<string, Service>();
+let order: string[] = [];
 let reporter: NodeJS.Timeout | null = null;
 
 function send(message: FromWorker): void {
@@ -41,8 +45,19 @@ async function handle(message: ToWorker): Promise<void> {
       return;
     }
     case 'table': {
+      services = new Map(message.table.services.map((s) => [s.id, s]));
+      order = message.table.services.map((s) => s.id);
       const failures = await proxy!.apply(message.table);
       send({ type: 'applied', generation: message.table.generation, failures });
+      return;
+    }
+    case 'delta': {
+      for (const service of message.upsert) services.set(service.id, service);
+      for (const id of message.removed) services.delete(id);
+      if (message.order) order = message.order;
+      const table: RoutingTable = { generation: message.generation, appCount: message.appCount, services: order.map((id) => services.get(id)!), warnings: [] };
+      const failures = await proxy!.apply(table);
+      send({ type: 'applied', generation: message.generation, failures });
       return;
     }
     case 'active':
