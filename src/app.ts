@@ -95,6 +95,8 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   const build = createTableBuilder(routingOptions(options));
   let current: RoutingTable | null = null;
   let generation = 0;
+  /** The newest generation the data plane has applied. */
+  let serving = 0;
   let draining = false;
   let pendingSince: number | null = null;
   let waiters: ((t: RoutingTable) => void)[] = [];
@@ -112,10 +114,13 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     }
     generation += 1;
     current = candidate;
+    // Serving means the data plane applied it: with workers, each one acknowledged it.
     void plane.apply(candidate).then((failures) => {
       for (const failure of failures) metrics.listenerErrors.inc({ reason: failure.reason });
+      metrics.convergence.observe((performance.now() - arrivedAt) / 1000);
+      serving = Math.max(serving, candidate.generation);
+      settle(candidate);
     });
-    metrics.convergence.observe((performance.now() - arrivedAt) / 1000);
     checker?.update(candidate);
     metrics.tableGeneration.set(generation);
     metrics.tableApps.set(candidate.appCount);
@@ -124,7 +129,6 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     metrics.labelWarnings.set(candidate.warnings.length);
     if (!isEmptyDiff(diff)) log.info({ generation, ...summarise(diff) }, 'routing table changed');
     for (const w of newWarnings) log.warn({ appId: w.appId, label: w.label, reason: w.reason }, 'label ignored');
-    settle(candidate);
   };
   const settle = (table: RoutingTable) => {
     const resolved = waiters;
@@ -155,7 +159,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   const admin = new AdminServer({
     registry: metrics.registry,
     health: () => ({
-      ready: current !== null,
+      ready: serving > 0,
       draining,
       detail: { generation, marathon: sync.getStatus(), listeners: plane.listenerStatus().filter((l) => l.error !== null) },
     }),
