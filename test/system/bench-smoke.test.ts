@@ -13,6 +13,7 @@ describe('benchmarks in smoke mode', () => {
     ['run.js', ['HTTP keep-alive, 100 B body', 'HTTP keep-alive, 64 KiB body', 'HTTP, new connection per request', 'TCP mode, 64 KiB responses']],
     ['convergence.js', ['| 1 ', '| 100 ']],
     ['scale.js', ['Turbine RSS once serving', 'full resync', 'one task event', 'events absorbed per second']],
+    ['churn.js', ['300 ms', '0 ms']],
   ] as const) {
     it(`${file} --smoke prints its table`, () => {
       const r = spawnSync(process.execPath, [join(BENCH, file), '--smoke'], { encoding: 'utf8', timeout: 240_000 });
