@@ -2,11 +2,9 @@
 // happen in Marathon; counts the requests that failed. Run twice: with a grace period between
 // TASK_KILLED and the backend stopping (as Mesos gives a task), and with none (the backend dies
 // with its event, so requests already on it can fail). `--smoke`: 10 events.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { FakeMarathon } from '../src/demo/fake-marathon.js';
 import { startHttpBackend } from '../src/demo/backends.js';
-import { have, start, stop, table, waitForPort, wrk } from './lib.js';
+import { have, startTurbineProcess, stop, table, waitForPort, wrk, writeResult } from './lib.js';
 
 const smoke = process.argv.includes('--smoke');
 const EVENTS = smoke ? 10 : 100;
@@ -24,9 +22,7 @@ async function churn(graceMs: number): Promise<{ requests: number; errors: numbe
   await marathon.listen();
   marathon.putApp({ id: '/churn', labels: { HAPROXY_GROUP: 'bench', HAPROXY_0_MODE: 'http' }, portDefinitions: [{ port: PORT }] }, [], { silent: true });
   await marathon.scale('/churn', 3);
-  const turbine = start('0', process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathon.url, '--group', 'bench',
-    '--bind', '127.0.0.1', '--admin-port', String(ADMIN), '--http-port', String(ADMIN + 1), '--appid-port', String(ADMIN + 2),
-    '--log-level', 'warn', '--no-active-health-checks', '--workers', '1']);
+  const turbine = startTurbineProcess('0', marathon.url, ADMIN, 1);
   await waitForPort(PORT, 20_000);
   const seconds = Math.ceil(EVENTS * 0.1) + 2;
   const load = wrk('1', `http://127.0.0.1:${PORT}/`, seconds, 50);
@@ -65,9 +61,7 @@ async function main(): Promise<void> {
   process.stdout.write(`\nchurn: wrk (50 connections) through Turbine while ${EVENTS} scale-ups and kills happen, 100 ms apart\n\n`);
   process.stdout.write(table(['grace before a killed task stops', 'scale-ups', 'kills', 'requests (about)', 'failed requests'], rows) + '\n');
   if (!smoke) {
-    const dir = join(import.meta.dirname, '../../bench/results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'churn.json'), JSON.stringify({ date: new Date().toISOString(), events: EVENTS, results }, null, 2) + '\n');
+    writeResult('churn', { events: EVENTS, results });
   }
   process.exit(0);
 }

@@ -2,13 +2,11 @@
 // (last) request reaching that backend, end to end, p50/p99 over N events, with 1, 100 and 1,000
 // apps in Marathon. Turbine runs in its own process on CPU 0; the client, the fake Marathon and
 // the backends run here on CPU 1, so one clock times both ends. `--smoke`: 10 events, 1 and 100 apps.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { Pool } from 'undici';
 import { FakeMarathon, type FakeTask } from '../src/demo/fake-marathon.js';
-import { percentile, start, stop, table, waitForPort } from './lib.js';
+import { percentile, startTurbineProcess, stop, table, waitForPort, writeResult } from './lib.js';
 
 const smoke = process.argv.includes('--smoke');
 const workersArg = process.argv.indexOf('--workers');
@@ -63,9 +61,7 @@ async function measure(apps: number): Promise<{ up: number[]; down: number[]; in
     marathon.putApp({ id: `/other-${i}`, labels: { HAPROXY_GROUP: 'bench' }, portDefinitions: [{ port: SERVICE_PORT + i }] },
       [{ host: '127.0.0.1', ports: [base.port] }], { silent: true });
   }
-  const turbine = start('0', process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathon.url, '--group', 'bench',
-    '--bind', '127.0.0.1', '--admin-port', String(ADMIN), '--http-port', String(ADMIN + 1), '--appid-port', String(ADMIN + 2),
-    '--log-level', 'warn', '--no-active-health-checks', '--workers', String(WORKERS)]);
+  const turbine = startTurbineProcess('0', marathon.url, ADMIN, WORKERS);
   await waitForPort(SERVICE_PORT, 30_000);
   if (apps > 1) await waitForPort(SERVICE_PORT + apps - 1, 30_000);
 
@@ -118,9 +114,7 @@ async function main(): Promise<void> {
   process.stdout.write(table(['apps', 'events', 'TASK_RUNNING p50', 'p99', 'TASK_KILLED p50', 'p99', 'inside Turbine p50', 'p99'], rows) + '\n');
   process.stdout.write('(inside Turbine: event arrival to new table serving, from turbine_routing_convergence_seconds; bucket upper bounds)\n');
   if (!smoke) {
-    const dir = join(import.meta.dirname, '../../bench/results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, WORKERS === 1 ? 'convergence.json' : `convergence-${WORKERS}-workers.json`), JSON.stringify({ date: new Date().toISOString(), events: EVENTS, results }, null, 2) + '\n');
+    writeResult(WORKERS === 1 ? 'convergence' : `convergence-${WORKERS}-workers`, { workers: WORKERS, events: EVENTS, results });
   }
   process.exit(0);
 }

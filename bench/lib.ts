@@ -32,6 +32,13 @@ export function start(cpus: string, command: string, args: string[], env: NodeJS
   return child;
 }
 
+/** Turbine as a user runs it, pinned to `cpus`, serving group "bench" from the given Marathon. */
+export function startTurbineProcess(cpus: string, marathonUrl: string, adminPort: number, workers: number): ChildProcess {
+  return start(cpus, process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathonUrl, '--group', 'bench',
+    '--bind', '127.0.0.1', '--admin-port', String(adminPort), '--http-port', String(adminPort + 1), '--appid-port', String(adminPort + 2),
+    '--log-level', 'warn', '--no-active-health-checks', '--workers', String(workers)]);
+}
+
 export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
@@ -124,6 +131,13 @@ export function wrk(cpus: string, url: string, seconds: number, connections: num
       else resolve(parseWrk(out));
     });
   });
+}
+
+/** Writes bench/results/NAME.json (beside the sources, not in dist/). */
+export function writeResult(name: string, data: unknown): void {
+  const dir = join(import.meta.dirname, '../../bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify({ date: new Date().toISOString(), ...data as object }, null, 2) + '\n');
 }
 
 export function median(values: number[]): number {

@@ -3,11 +3,11 @@
 // Prints one table and writes bench/results/throughput.json. `--smoke`: one short round, to prove
 // the harness works (CI). Needs Debian's nginx, haproxy and wrk.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { FakeMarathon } from '../src/demo/fake-marathon.js';
-import { have, median, start, startNginx, stop, table, waitForPort, workdir, wrk, type WrkResult } from './lib.js';
+import { have, median, start, startNginx, startTurbineProcess, stop, table, waitForPort, workdir, wrk, type WrkResult, writeResult } from './lib.js';
 
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
@@ -78,9 +78,7 @@ async function runConfig(config: Config, marathonUrl: string, results: Row[]): P
   const haproxyCfg = join(workdir, `haproxy-${config.workers}.cfg`);
   writeFileSync(haproxyCfg, haproxyConfig(config.workers));
   const haproxy = start(config.proxyCpus, 'haproxy', ['-f', haproxyCfg, '-db']);
-  const turbine = start(config.proxyCpus, process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathonUrl, '--group', 'bench',
-    '--bind', '127.0.0.1', '--admin-port', String(PORTS.admin), '--http-port', String(PORTS.vhost), '--appid-port', String(PORTS.appid),
-    '--log-level', 'warn', '--no-active-health-checks', '--workers', String(config.workers)]);
+  const turbine = startTurbineProcess(config.proxyCpus, marathonUrl, PORTS.admin, config.workers);
   await Promise.all([PORTS.haproxyHttp, PORTS.haproxyTcp, PORTS.turbineHttp, PORTS.turbineTcp].map((p) => waitForPort(p, 20_000)));
   const proxies = [
     { name: 'haproxy', port: (s: Scenario) => (s.protocol === 'http' ? PORTS.haproxyHttp : PORTS.haproxyTcp) },
@@ -152,9 +150,7 @@ async function main(): Promise<void> {
   const scaling = two.turbine.value / one.turbine.value;
   process.stdout.write(`\nTurbine 2 workers / 1 worker (${SCENARIOS[0]!.name}): ${scaling.toFixed(2)}x; HAProxy 2 threads / 1: ${(two.haproxy.value / one.haproxy.value).toFixed(2)}x\n`);
   if (!smoke) {
-    const dir = join(import.meta.dirname, '../../bench/results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'throughput.json'), JSON.stringify({ machine, connections, rounds, seconds, rows, scaling }, null, 2) + '\n');
+    writeResult('throughput', { machine, connections, rounds, seconds, rows, scaling });
   }
   await stop(nginx);
   await marathon.close();

@@ -3,13 +3,13 @@
 // incremental build). Against a Turbine process (CPU 0): its RSS once serving, the duration of a
 // full resync (Marathon fetch + decode), and the events per second its control plane absorbs.
 // `--smoke`: 100 apps.
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { FakeMarathon } from '../src/demo/fake-marathon.js';
 import { AppStore } from '../src/discovery/app-store.js';
 import { decodeAppList, decodeEvent, type MarathonEvent } from '../src/marathon/types.js';
 import { buildRoutingTable, createTableBuilder } from '../src/routing/table.js';
-import { median, start, stop, table, waitForPort } from './lib.js';
+import { sumMetric, until } from '../test/support/net.js';
+import { median, startTurbineProcess, stop, table, waitForPort, writeResult } from './lib.js';
 
 const smoke = process.argv.includes('--smoke');
 const APPS = smoke ? 100 : 1000;
@@ -26,17 +26,8 @@ function tasks(i: number) {
   return Array.from({ length: TASKS }, (_, t) => ({ host: `10.${Math.floor(i / 250)}.${i % 250}.${t + 1}`, ports: [31000 + t] }));
 }
 
-async function metric(name: string, label = ''): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${ADMIN}/metrics`)).text();
-  return text.split('\n').filter((l) => l.startsWith(name) && l.includes(label)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-}
-
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+  return sumMetric(await (await fetch(`http://127.0.0.1:${ADMIN}/metrics`)).text(), name, labels);
 }
 
 function inProcess(marathonText: string) {
@@ -76,28 +67,26 @@ async function main(): Promise<void> {
   const body = await (await fetch(`${marathon.url}/v2/apps?embed=apps.tasks`)).text();
   const local = inProcess(body);
 
-  const turbine = start('0', process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathon.url, '--group', 'bench',
-    '--bind', '127.0.0.1', '--admin-port', String(ADMIN), '--http-port', String(ADMIN + 1), '--appid-port', String(ADMIN + 2),
-    '--log-level', 'warn', '--no-active-health-checks', '--workers', '1']);
+  const turbine = startTurbineProcess('0', marathon.url, ADMIN, 1);
   await waitForPort(ADMIN, 30_000);
-  await until(async () => (await metric('turbine_routing_backends ')) === APPS * TASKS, 'every backend in the table');
+  await until(async () => (await metric('turbine_routing_backends')) === APPS * TASKS, 'every backend in the table', 60_000);
   await waitForPort(SERVICE_PORT + APPS - 1, 30_000);
   await new Promise((r) => setTimeout(r, 1000));
   const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${turbine.pid}/status`, 'utf8'))![1]) / 1024;
 
   // Full resyncs on demand (marathon-lb's /_mlb_signal/hup); the duration Turbine measured itself.
-  const [sum0, count0] = [await metric('turbine_marathon_fetch_duration_seconds_sum', 'scope="full"'), await metric('turbine_marathon_fetch_duration_seconds_count', 'scope="full"')];
+  const [sum0, count0] = [await metric('turbine_marathon_fetch_duration_seconds_sum', { scope: 'full' }), await metric('turbine_marathon_fetch_duration_seconds_count', { scope: 'full' })];
   for (let i = 0; i < 5; i += 1) {
-    const before = await metric('turbine_marathon_fetch_duration_seconds_count', 'scope="full"');
+    const before = await metric('turbine_marathon_fetch_duration_seconds_count', { scope: 'full' });
     await fetch(`http://127.0.0.1:${ADMIN}/_mlb_signal/hup`);
-    await until(async () => (await metric('turbine_marathon_fetch_duration_seconds_count', 'scope="full"')) > before, 'a resync');
+    await until(async () => (await metric('turbine_marathon_fetch_duration_seconds_count', { scope: 'full' })) > before, 'a resync', 60_000);
   }
-  const resyncMs = ((await metric('turbine_marathon_fetch_duration_seconds_sum', 'scope="full"')) - sum0) /
-    ((await metric('turbine_marathon_fetch_duration_seconds_count', 'scope="full"')) - count0) * 1000;
+  const resyncMs = ((await metric('turbine_marathon_fetch_duration_seconds_sum', { scope: 'full' })) - sum0) /
+    ((await metric('turbine_marathon_fetch_duration_seconds_count', { scope: 'full' })) - count0) * 1000;
 
   // Events per second: one burst of status updates written to the stream at once.
   const burst = smoke ? 2000 : 20_000;
-  const events0 = await metric('turbine_marathon_events_total', 'type="status_update_event"');
+  const events0 = await metric('turbine_marathon_events_total', { type: 'status_update_event' });
   let text = '';
   for (let n = 0; n < burst; n += 1) {
     text += `event: status_update_event\ndata: ${JSON.stringify({ eventType: 'status_update_event', appId: `/scale-${n % APPS}`, taskId: `scale-${n % APPS}.burst-${n}`,
@@ -105,7 +94,7 @@ async function main(): Promise<void> {
   }
   const t0 = performance.now();
   marathon.writeRaw(text);
-  await until(async () => (await metric('turbine_marathon_events_total', 'type="status_update_event"')) - events0 >= burst, 'the burst absorbed');
+  await until(async () => (await metric('turbine_marathon_events_total', { type: 'status_update_event' })) - events0 >= burst, 'the burst absorbed', 60_000);
   const eventsPerSecond = burst / ((performance.now() - t0) / 1000);
 
   await stop(turbine);
@@ -121,9 +110,7 @@ async function main(): Promise<void> {
   ];
   process.stdout.write('\nscale\n\n' + table(['measure', 'value', 'note'], rows) + '\n');
   if (!smoke) {
-    const dir = join(import.meta.dirname, '../../bench/results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'scale.json'), JSON.stringify({ date: new Date().toISOString(), apps: APPS, tasks: TASKS, rssMb, resyncMs, ...local, eventsPerSecond }, null, 2) + '\n');
+    writeResult('scale', { apps: APPS, tasks: TASKS, rssMb, resyncMs, ...local, eventsPerSecond });
   }
   process.exit(0);
 }

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { startHttpBackend, type RunningBackend } from '../../src/demo/backends.js';
 import { app } from '../support/harness.js';
-import { freePort, get, until } from '../support/net.js';
+import { freePort, get, sumMetric, until } from '../support/net.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
 
@@ -20,11 +20,7 @@ describe('--workers 2', () => {
   let port: number;
 
   const pids = async () => (await get(`${admin}/_haproxy_getpids`)).text.trim().split('\n').map(Number);
-  const metric = async (name: string, label = '') => {
-    const text = (await get(`${admin}/metrics`)).text;
-    return text.split('\n').filter((l) => (l.startsWith(name + '{') || l.startsWith(name + ' ')) && l.includes(label))
-      .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-  };
+  const metric = async (name: string, labels: Record<string, string> = {}) => sumMetric((await get(`${admin}/metrics`)).text, name, labels);
 
   before(async () => {
     await m.listen();
@@ -60,9 +56,9 @@ describe('--workers 2', () => {
     await until(async () => { try { return (await get(`http://127.0.0.1:${countPort}/`, { connection: 'close' })).status === 200; } catch { return false; } }, 'the counting service');
     // New connections each time, so both workers accept some of them.
     for (let i = 0; i < 40; i += 1) await get(`http://127.0.0.1:${countPort}/`, { connection: 'close' });
-    await until(async () => (await metric('turbine_requests_total', 'service="/count:0"')) === 41, 'forty-one requests counted');
+    await until(async () => (await metric('turbine_requests_total', { service: '/count:0' })) === 41, 'forty-one requests counted');
     await new Promise((r) => setTimeout(r, 1100)); // two more report rounds: still exactly 41
-    assert.equal(await metric('turbine_requests_total', 'service="/count:0"'), 41);
+    assert.equal(await metric('turbine_requests_total', { service: '/count:0' }), 41);
   });
 
   it('a new task reaches the workers', async () => {

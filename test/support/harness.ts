@@ -4,7 +4,7 @@ import { startTurbine, type Turbine } from '../../src/app.js';
 import { startHttpBackend, startTcpBackend, type RunningBackend } from '../../src/demo/backends.js';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { silentLogger, type Logger } from '../../src/observability/logger.js';
-import { freePort, get, until } from './net.js';
+import { freePort, get, sumMetric, until } from './net.js';
 
 export interface Harness {
   marathon: FakeMarathon;
@@ -52,13 +52,7 @@ export async function startHarness(overrides: Partial<Options> = {}, marathon = 
       }, what);
     },
     async metric(name, labels = {}) {
-      const text = (await get(`${admin}/metrics`)).text;
-      let total = 0;
-      for (const line of text.split('\n')) {
-        if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
-        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-      }
-      return total;
+      return sumMetric((await get(`${admin}/metrics`)).text, name, labels);
     },
     async close() {
       await turbine.stop();

@@ -54,6 +54,16 @@ export async function freePort(): Promise<number> {
   throw new Error(`no free port in ${PORT_LOW}-${PORT_HIGH}`);
 }
 
+/** The sum of every sample of `name` in Prometheus text whose labels include all of `labels`. */
+export function sumMetric(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
 /** Polls until `check` returns a truthy value; fails with `what` after the timeout. */
 export async function until<T>(check: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
