@@ -2,6 +2,8 @@
 // dies is replaced while the others keep serving.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -80,5 +82,36 @@ describe('--workers 2', () => {
     assert.equal(failures, 0, 'new connections after the kill are served by the live worker');
     await until(async () => { const now = await pids(); return now.length === 3 && !now.includes(victim!) && now.includes(survivor!); }, 'a replacement worker');
     await until(async () => (await metric('turbine_requests_total')) >= total + 50, 'totals kept and growing');
+  });
+
+  it('an active health check failing in the primary takes the backend out in every worker', async () => {
+    let healthy = true;
+    const checked = createServer((req, res) => {
+      if (req.url === '/health') res.writeHead(healthy ? 200 : 500).end();
+      else res.end(JSON.stringify({ backend: 'checked' }));
+    });
+    await new Promise<void>((r) => checked.listen(0, '127.0.0.1', r));
+    const checkedPort = (checked.address() as AddressInfo).port;
+    const other = backends[0]!;
+    const hcPort = await freePort();
+    m.putApp(app('/hc', hcPort, { HAPROXY_GROUP: 'external' }, {
+      healthChecks: [{ protocol: 'HTTP', path: '/health', portIndex: 0, intervalSeconds: 1, timeoutSeconds: 1, maxConsecutiveFailures: 1 }],
+    }), [{ host: '127.0.0.1', ports: [checkedPort], alive: true }, { host: other.host, ports: [other.port], alive: true }]);
+    try {
+      const seen = async () => {
+        const names = new Set<string>();
+        for (let i = 0; i < 20; i += 1) names.add((await get(`http://127.0.0.1:${hcPort}/`, { connection: 'close' })).json().backend as string);
+        return names;
+      };
+      await until(async () => (await seen()).has('checked'), 'the checked backend serving', 10_000);
+      healthy = false;
+      await until(async () => !(await seen()).has('checked'), 'no worker sending to it', 10_000);
+      assert.deepEqual([...(await seen())], [other.name], 'twenty new connections, across both workers, all elsewhere');
+      healthy = true;
+      await until(async () => (await seen()).has('checked'), 'back in every worker', 10_000);
+    } finally {
+      checked.closeAllConnections();
+      checked.close();
+    }
   });
 });
