@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { ConfigError, loadOptions } from '../../src/config/options.js';
+import { ConfigError, SPECS, loadOptions } from '../../src/config/options.js';
 
 describe('options', () => {
   it('marathon-lb style flags: --marathon and --group repeat', () => {
@@ -43,5 +44,13 @@ describe('options', () => {
   it('marathon-lb flags without meaning here are accepted and reported', () => {
     const loaded = loadOptions(['--group', 'x', '--sse', '--haproxy-config', '/etc/haproxy.cfg'], {});
     assert.deepEqual(loaded.ignoredFlags, ['--sse', '--haproxy-config']);
+  });
+
+  it('config/example.json names every option and loads as it is', () => {
+    const path = join(dirname(fileURLToPath(import.meta.url)), '../../../config/example.json');
+    const example = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(SPECS.map((s) => s.key).filter((k) => !(k in example)), []);
+    const { options } = loadOptions(['--config', path], {});
+    assert.deepEqual(options.marathon, example.marathon);
   });
 });
