@@ -7,6 +7,8 @@ import { startHttpBackend } from '../src/demo/backends.js';
 import { have, startTurbineProcess, stop, table, waitForPort, wrk, writeResult } from './lib.js';
 
 const smoke = process.argv.includes('--smoke');
+const workersArg = process.argv.indexOf('--workers');
+const WORKERS = workersArg > 0 ? Number(process.argv[workersArg + 1]) : 1;
 const EVENTS = smoke ? 10 : 100;
 const PORT = 18_480;
 const ADMIN = 18_481;
@@ -22,7 +24,7 @@ async function churn(graceMs: number): Promise<{ requests: number; errors: numbe
   await marathon.listen();
   marathon.putApp({ id: '/churn', labels: { HAPROXY_GROUP: 'bench', HAPROXY_0_MODE: 'http' }, portDefinitions: [{ port: PORT }] }, [], { silent: true });
   await marathon.scale('/churn', 3);
-  const turbine = startTurbineProcess('0', marathon.url, ADMIN, 1);
+  const turbine = startTurbineProcess(WORKERS > 1 ? '0-1' : '0', marathon.url, ADMIN, WORKERS);
   await waitForPort(PORT, 20_000);
   const seconds = Math.ceil(EVENTS * 0.1) + 2;
   const load = wrk('1', `http://127.0.0.1:${PORT}/`, seconds, 50);
@@ -58,10 +60,10 @@ async function main(): Promise<void> {
     results[`grace${grace}`] = r;
     rows.push([`${grace} ms`, String(r.scaled), String(r.killed), String(r.requests), String(r.errors)]);
   }
-  process.stdout.write(`\nchurn: wrk (50 connections) through Turbine while ${EVENTS} scale-ups and kills happen, 100 ms apart\n\n`);
+  process.stdout.write(`\nchurn (--workers ${WORKERS}): wrk (50 connections) through Turbine while ${EVENTS} scale-ups and kills happen, 100 ms apart\n\n`);
   process.stdout.write(table(['grace before a killed task stops', 'scale-ups', 'kills', 'requests (about)', 'failed requests'], rows) + '\n');
   if (!smoke) {
-    writeResult('churn', { events: EVENTS, results });
+    writeResult(WORKERS === 1 ? 'churn' : `churn-${WORKERS}-workers`, { workers: WORKERS, events: EVENTS, results });
   }
   process.exit(0);
 }
