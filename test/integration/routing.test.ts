@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { app, startHarness, type Harness } from '../support/harness.js';
-import { freePort, get, tcpRoundTrip } from '../support/net.js';
+import { freePort, get, tcpRoundTrip, until } from '../support/net.js';
 
 describe('routing through Turbine', () => {
   let h: Harness;
@@ -128,6 +128,36 @@ describe('routing through Turbine', () => {
     assert.match((await get(`${h.admin}/_haproxy_getvhostmap`)).text, /^web\.example\.com\t\/web:0$/m);
     assert.match((await get(`${h.admin}/_haproxy_getappmap`)).text, /^\/site\t\/site:0$/m);
     assert.equal((await get(`${h.admin}/_haproxy_getpids`)).text.trim(), String(process.pid));
+  });
+});
+
+describe('virtual host and bind details', () => {
+  it('a *.example.com virtual host serves its subdomains; an exact host wins over the wildcard', async () => {
+    const h = await startHarness();
+    try {
+      const [wild, exact] = [await h.httpBackend('wild'), await h.httpBackend('exact')];
+      h.marathon.putApp(app('/wild', await freePort(), { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: '*.example.com' }), [{ host: wild.host, ports: [wild.port] }]);
+      h.marathon.putApp(app('/exact', await freePort(), { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'api.example.com' }), [{ host: exact.host, ports: [exact.port] }]);
+      await h.waitTable((t) => t.services.length === 2, 'two services');
+      assert.equal((await get(`http://127.0.0.1:${h.httpPort}/`, { host: 'shop.example.com' })).json().backend, 'wild');
+      assert.equal((await get(`http://127.0.0.1:${h.httpPort}/`, { host: 'api.example.com' })).json().backend, 'exact');
+      assert.equal((await get(`http://127.0.0.1:${h.httpPort}/`, { host: 'example.com' })).status, 404);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('HAPROXY_0_BIND_ADDR binds the service port to that address only', async () => {
+    const h = await startHarness({ bind: '0.0.0.0' });
+    try {
+      const port = await freePort();
+      const b = await h.httpBackend('bound');
+      h.marathon.putApp(app('/bound', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http', HAPROXY_0_BIND_ADDR: '127.0.0.2' }), [{ host: b.host, ports: [b.port] }]);
+      await until(async () => { try { return (await get(`http://127.0.0.2:${port}/`)).status === 200; } catch { return false; } }, 'served on 127.0.0.2');
+      await assert.rejects(get(`http://127.0.0.1:${port}/`), /ECONNREFUSED/);
+    } finally {
+      await h.close();
+    }
   });
 });
 
