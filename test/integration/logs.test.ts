@@ -52,4 +52,23 @@ describe('logs', () => {
       await h.close();
     }
   });
+
+  it('--access-log: one line per request with service, app, task, backend, status, duration and bytes', async () => {
+    const lines: Line[] = [];
+    const sink = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); done(); } });
+    const h = await startHarness({ accessLog: true }, new FakeMarathon(), pino({ level: 'info' }, sink));
+    try {
+      const port = await freePort();
+      const b = await h.httpBackend('logged');
+      h.marathon.putApp(app('/web', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
+      await until(async () => { try { return (await get(`http://127.0.0.1:${port}/hello?x=1`)).status === 200; } catch { return false; } }, 'served');
+      const access = await until(() => lines.find((l) => l.msg === 'access'), 'an access line');
+      const task = h.marathon.tasksOf('/web')[0]!;
+      assert.deepEqual({ service: access.service, appId: access.appId, taskId: access.taskId, backend: access.backend, method: access.method, path: access.path, status: access.status },
+        { service: '/web:0', appId: '/web', taskId: task.id, backend: `${b.host}:${b.port}`, method: 'GET', path: '/hello?x=1', status: 200 });
+      assert.ok(typeof access.durationMs === 'number' && (access.bytes as number) > 0);
+    } finally {
+      await h.close();
+    }
+  });
 });
