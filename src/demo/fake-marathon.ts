@@ -4,6 +4,7 @@
 // HTTP under /_control/) scales apps, kills tasks, flips health, drops, stalls or breaks the stream.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface FakeTask {
@@ -31,6 +32,8 @@ export interface FakeMarathonOptions {
   authorization?: string;
   /** How long a killed task's backend keeps running after TASK_KILLED (Mesos gives a grace period). */
   stopDelayMs?: number;
+  /** Serve over HTTPS with this certificate and key (PEM), as a DC/OS Marathon does. */
+  tls?: { cert: string; key: string };
 }
 
 const iso = () => new Date().toISOString();
@@ -57,7 +60,8 @@ export class FakeMarathon {
   readonly requests = { apps: 0, app: 0, events: 0 };
 
   constructor(private readonly options: FakeMarathonOptions = {}) {
-    this.server = createServer((req, res) => this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => this.handle(req, res);
+    this.server = options.tls ? createHttpsServer(options.tls, handler) : createServer(handler);
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
@@ -65,7 +69,7 @@ export class FakeMarathon {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   async listen(port = 0, host = '127.0.0.1'): Promise<number> {

@@ -161,4 +161,24 @@ describe('Marathon faults', () => {
       await h.close();
     }
   });
+
+  it('Marathon with basic auth: REST and the event stream authenticate, also across a non-leader redirect', async () => {
+    const authorization = 'Basic ' + Buffer.from('ops:s3cret').toString('base64');
+    const leader = new FakeMarathon({ authorization });
+    await leader.listen();
+    const follower = new FakeMarathon({ authorization });
+    await follower.listen();
+    follower.redirectEventsTo(leader.url);
+    const h = await startHarness({ marathon: [follower.url], authCredentials: 'ops:s3cret' }, leader);
+    try {
+      const port = await freePort();
+      const b = await h.httpBackend('authed');
+      follower.putApp(httpApp('/web', port), [{ host: b.host, ports: [b.port] }]);
+      await until(async () => (await get(`http://127.0.0.1:${port}/`)).json().backend === 'authed', 'served with credentials');
+      await until(() => leader.streamCount() === 1, 'the event stream open on the leader, after the redirect');
+    } finally {
+      await h.close();
+      await follower.close();
+    }
+  });
 });

@@ -9,14 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { app, startHarness } from '../support/harness.js';
-import { freePort } from '../support/net.js';
+import { FakeMarathon } from '../../src/demo/fake-marathon.js';
+import { freePort, get, until } from '../support/net.js';
 
 /** A self-signed certificate and key for `name`, in one PEM file as marathon-lb's --ssl-certs takes them. */
-function certificate(dir: string, name: string): string {
+function certificate(dir: string, name: string, altName = `DNS:${name}`): string {
   const key = join(dir, `${name}.key`);
   const crt = join(dir, `${name}.crt`);
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`,
-    '-addext', `subjectAltName=DNS:${name}`, '-keyout', key, '-out', crt], { stdio: 'ignore' });
+    '-addext', `subjectAltName=${altName}`, '-keyout', key, '-out', crt], { stdio: 'ignore' });
   const pem = join(dir, `${name}.pem`);
   writeFileSync(pem, readFileSync(crt, 'utf8') + readFileSync(key, 'utf8'));
   return pem;
@@ -56,6 +57,33 @@ describe('HTTPS virtual hosts', () => {
       assert.equal(unknown.peerName, 'default.example.com', 'the first certificate is the default');
     } finally {
       await h.close();
+    }
+  });
+
+  it('a Marathon served over HTTPS is trusted with --marathon-ca-cert, and refused without it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'turbine-tls-'));
+    const pem = certificate(dir, 'marathon.local', 'IP:127.0.0.1');
+    const tls = { cert: readFileSync(join(dir, 'marathon.local.crt'), 'utf8'), key: readFileSync(join(dir, 'marathon.local.key'), 'utf8') };
+    const marathon = new FakeMarathon({ tls });
+    await marathon.listen();
+    const port = await freePort();
+    const trusted = await startHarness({ marathon: [marathon.url], marathonCaCert: pem }, new FakeMarathon());
+    const untrusted = await startHarness({ marathon: [marathon.url] }, new FakeMarathon());
+    try {
+      const b = await trusted.httpBackend('over-tls');
+      marathon.putApp(app('/web', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
+      await until(async () => (await get(`http://127.0.0.1:${port}/`)).json().backend === 'over-tls', 'served from the HTTPS Marathon');
+      await until(() => marathon.streamCount() === 1, 'the event stream over TLS');
+      const health = await until(async () => {
+        const body = (await get(`${untrusted.admin}/_haproxy_health_check`)).json<{ status: string; marathon: { lastError: string | null } }>();
+        return body.marathon.lastError ? body : null;
+      }, 'the untrusted one reporting why');
+      assert.equal(health.status, 'starting');
+      assert.match(health.marathon.lastError!, /certificate|self.signed|UNABLE_TO_VERIFY/i);
+    } finally {
+      await trusted.close();
+      await untrusted.close();
+      await marathon.close();
     }
   });
 });
