@@ -66,6 +66,22 @@ const TEXT_FOR: Record<FailureKind, string> = {
   maxconn: 'Service Unavailable: too many requests in flight for this service\n',
 };
 
+const HOST_HEADER = /^[a-z0-9.-]+(:\d+)?$|^\[[0-9a-f:.]+\](:\d+)?$/i;
+
+/** 301 to the same host and path over https (marathon-lb's HAPROXY_{n}_REDIRECT_TO_HTTPS). */
+export function redirectToHttps(req: IncomingMessage, res: ServerResponse, httpsPort: number): void {
+  const host = req.headers.host ?? '';
+  // The Host header is client input: only a plain host name goes into a Location header.
+  if (!HOST_HEADER.test(host)) {
+    sendError(res, 400, 'Bad Request: invalid Host header\n');
+    return;
+  }
+  const hostname = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  const location = `https://${hostname}${httpsPort === 443 ? '' : `:${httpsPort}`}${req.url ?? '/'}`;
+  res.writeHead(301, { location, 'content-length': 0, 'cache-control': 'no-store' });
+  res.end();
+}
+
 export function sendError(res: ServerResponse, status: number, text: string): void {
   if (res.headersSent) {
     res.destroy();

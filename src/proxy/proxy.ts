@@ -10,7 +10,7 @@ import { normaliseAppId } from '../marathon/types.js';
 import type { RoutingTable, Service } from '../routing/table.js';
 import { Balancer } from './balancer.js';
 import type { ProxyContext, ProxySettings, ServiceRuntime } from './context.js';
-import { HttpForwarder } from './http.js';
+import { HttpForwarder, redirectToHttps } from './http.js';
 import { ListenError, Listeners, type ListenerSpec } from './listeners.js';
 import { BackendPools } from './pools.js';
 import type { DataPlane, DataPlaneSetup, FixedPorts, ListenFailure, ListenerStatus } from './data-plane.js';
@@ -299,6 +299,10 @@ export class Proxy implements DataPlane {
   private onRequest(spec: ListenerSpec, req: IncomingMessage, res: ServerResponse): void {
     const runtime = this.route(spec, req);
     if (runtime === null && spec.kind !== 'service-http') this.stats.clientError(spec.key, spec.kind === 'appid' ? 'unknown-app-id' : 'unknown-host');
+    if (spec.kind === 'vhost-http' && runtime?.service.redirectToHttps) {
+      redirectToHttps(req, res, this.fixed.httpsPort ?? 443);
+      return;
+    }
     this.http.handle(req, res, runtime, spec.kind === 'vhost-https' ? 'https' : 'http',
       spec.kind === 'appid' ? 'Not Found: no HTTP service for this X-Marathon-App-Id\n' : 'Not Found: no service for this host and path\n');
   }

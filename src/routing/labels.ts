@@ -25,13 +25,14 @@ export interface PortLabels {
   backendWeight: number;
   healthCheckPortIndex: number | null;
   deploymentGroup: string | null;
+  redirectToHttps: boolean;
 }
 
 const HOSTNAME = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 /** Labels Turbine reads per port; other HAPROXY_{n}_* labels are HAProxy config templates. */
 const PER_PORT = ['GROUP', 'ENABLED', 'PORT', 'MODE', 'VHOST', 'PATH', 'BALANCE', 'BIND_ADDR', 'BACKEND_WEIGHT',
-  'BACKEND_HEALTHCHECK_PORT_INDEX'] as const;
+  'BACKEND_HEALTHCHECK_PORT_INDEX', 'REDIRECT_TO_HTTPS'] as const;
 export const SUPPORTED_LABELS = ['HAPROXY_GROUP', 'HAPROXY_DEPLOYMENT_GROUP', ...PER_PORT.map((l) => `HAPROXY_{n}_${l}`)];
 
 export function readPortLabels(appId: string, labels: Readonly<Record<string, string>>, index: number, warnings: LabelWarning[]): PortLabels {
@@ -52,13 +53,15 @@ export function readPortLabels(appId: string, labels: Readonly<Record<string, st
     return Number(v);
   };
 
-  let enabled: boolean | null = null;
-  const enabledRaw = raw('ENABLED');
-  if (enabledRaw !== undefined) {
-    if (/^true$/i.test(enabledRaw)) enabled = true;
-    else if (/^false$/i.test(enabledRaw)) enabled = false;
-    else warn('ENABLED', `expected true or false, got ${JSON.stringify(enabledRaw)}`);
-  }
+  const parseBool = (name: (typeof PER_PORT)[number]): boolean | null => {
+    const v = raw(name);
+    if (v === undefined) return null;
+    if (/^true$/i.test(v)) return true;
+    if (/^false$/i.test(v)) return false;
+    warn(name, `expected true or false, got ${JSON.stringify(v)}`);
+    return null;
+  };
+  const enabled = parseBool('ENABLED');
 
   let mode: Mode | null = null;
   const modeRaw = raw('MODE');
@@ -114,5 +117,6 @@ export function readPortLabels(appId: string, labels: Readonly<Record<string, st
     backendWeight: parseInt('BACKEND_WEIGHT', -1_000_000, 1_000_000) ?? 0,
     healthCheckPortIndex: parseInt('BACKEND_HEALTHCHECK_PORT_INDEX', 0, 1023),
     deploymentGroup: labels.HAPROXY_DEPLOYMENT_GROUP?.trim() || null,
+    redirectToHttps: parseBool('REDIRECT_TO_HTTPS') ?? false,
   };
 }

@@ -51,6 +51,8 @@ export interface Service {
   balance: Balance;
   bindAddr: string | null;
   backendWeight: number;
+  /** Requests on the HTTP virtual-host port get a 301 to https (HAPROXY_{n}_REDIRECT_TO_HTTPS). */
+  redirectToHttps: boolean;
   healthCheck: ActiveCheck | null;
   backends: Backend[];
   excluded: ExcludedTask[];
@@ -167,6 +169,7 @@ function servicesOfApp(app: MarathonApp, options: RoutingOptions): AppResult {
       balance: labels.balance ?? 'roundrobin',
       bindAddr: labels.bindAddr,
       backendWeight: labels.backendWeight,
+      redirectToHttps: labels.redirectToHttps,
       healthCheck: activeCheck(check),
       backends,
       excluded,

@@ -147,6 +147,26 @@ describe('virtual host and bind details', () => {
     }
   });
 
+  it('HAPROXY_0_REDIRECT_TO_HTTPS: the HTTP virtual host answers 301 to https; the service port still serves', async () => {
+    const h = await startHarness();
+    try {
+      const port = await freePort();
+      const b = await h.httpBackend('secure');
+      h.marathon.putApp(app('/secure', port, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'secure.example.com', HAPROXY_0_REDIRECT_TO_HTTPS: 'true' }), [{ host: b.host, ports: [b.port] }]);
+      h.marathon.putApp(app('/sloppy', await freePort(), { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'sloppy.example.com', HAPROXY_0_REDIRECT_TO_HTTPS: 'yes please' }), [{ host: b.host, ports: [b.port] }]);
+      await h.waitTable((t) => t.services.length === 2, 'two services');
+      const res = await get(`http://127.0.0.1:${h.httpPort}/cart?item=3`, { host: 'secure.example.com:80' });
+      assert.equal(res.status, 301);
+      assert.equal(res.headers.location, 'https://secure.example.com/cart?item=3');
+      assert.equal(b.hits(), 0);
+      await until(async () => { try { return (await get(`http://127.0.0.1:${port}/`)).status === 200; } catch { return false; } }, 'the service port serving');
+      assert.equal((await get(`http://127.0.0.1:${h.httpPort}/`, { host: 'sloppy.example.com' })).status, 200, 'a malformed value is ignored');
+      assert.ok(h.turbine.table()!.warnings.some((w) => w.appId === '/sloppy' && w.label === 'HAPROXY_0_REDIRECT_TO_HTTPS'));
+    } finally {
+      await h.close();
+    }
+  });
+
   it('HAPROXY_0_BIND_ADDR binds the service port to that address only', async () => {
     const h = await startHarness({ bind: '0.0.0.0' });
     try {
