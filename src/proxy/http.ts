@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import { classifyBackendError, type FailureKind } from '../observability/failure.js';
 import type { Backend } from '../routing/table.js';
 import type { ProxyContext, ServiceRuntime } from './context.js';
+import { addStickyCookie, stickyBackend, withoutStickyCookie } from './sticky.js';
 import { tunnel } from './tunnel.js';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) and ones Turbine sets itself. */
@@ -27,7 +28,7 @@ function clientInfo(req: IncomingMessage, proto: 'http' | 'https'): ClientInfo {
 }
 
 /** Request headers for the backend: hop-by-hop removed, X-Forwarded-* added (HAProxy's option forwardfor). */
-export function forwardedHeaders(req: IncomingMessage, client: ClientInfo, keepUpgrade: boolean): string[] {
+export function forwardedHeaders(req: IncomingMessage, client: ClientInfo, keepUpgrade: boolean, stripSticky = false): string[] {
   const raw = req.rawHeaders;
   const connectionTokens = req.headers.connection ? req.headers.connection.toLowerCase().split(',').map((t) => t.trim()) : null;
   const out: string[] = [];
@@ -44,6 +45,11 @@ export function forwardedHeaders(req: IncomingMessage, client: ClientInfo, keepU
       continue;
     }
     if (REQUEST_DROP.has(lower) || (connectionTokens !== null && connectionTokens.includes(lower))) continue;
+    if (stripSticky && lower === 'cookie') {
+      const rest = withoutStickyCookie(raw[i + 1]!);
+      if (rest !== null) out.push(name, rest);
+      continue;
+    }
     out.push(name, raw[i + 1]!);
   }
   out.push('x-forwarded-for', xff === null ? client.address : `${xff}, ${client.address}`);
@@ -109,6 +115,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     private readonly backend: Backend,
     private readonly client: ClientInfo,
     private readonly attempt: number,
+    private readonly setStickyCookie: boolean,
   ) {
     res.once('close', this.onClientClose);
   }
@@ -127,6 +134,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     for (const name of RESPONSE_DROP) if (headers[name] !== undefined) delete headers[name];
+    if (this.setStickyCookie) addStickyCookie(headers, this.backend);
     if (this.res.destroyed) return;
     this.res.writeHead(statusCode, statusMessage, headers as Record<string, string | string[]>);
     // Head, body and end of a small response usually arrive in one tick: corked, they leave in one
@@ -222,7 +230,9 @@ export class HttpForwarder {
   /** Sends the request to `chosen`, or to the balancer's pick when null. */
   forward(req: IncomingMessage, res: ServerResponse, runtime: ServiceRuntime, client: ClientInfo, attempt: number, chosen: Backend | null): void {
     const ctx = this.context;
-    const backend = chosen ?? runtime.balancer.pick(runtime.service.backends, ctx.health.isUp, client.address);
+    const sticky = runtime.service.sticky;
+    const named = sticky && chosen === null ? stickyBackend(req.headers.cookie, runtime.service.backends, ctx.health.isUp) : null;
+    const backend = chosen ?? named ?? runtime.balancer.pick(runtime.service.backends, ctx.health.isUp, client.address);
     if (backend === null) {
       ctx.stats.error(runtime.counters, 'no-backend');
       ctx.stats.request(runtime.counters, 'none', 503, 0);
@@ -231,12 +241,12 @@ export class HttpForwarder {
     }
     runtime.balancer.acquire(backend.address);
     runtime.inFlight += 1;
-    const handler = new ForwardHandler(this, req, res, runtime, backend, client, attempt);
+    const handler = new ForwardHandler(this, req, res, runtime, backend, client, attempt, sticky && backend !== named);
     const body = hasBody(req) ? req : null;
     ctx.pools.get(backend.address, backend.host, backend.port).dispatch({
       path: req.url ?? '/',
       method: req.method as Dispatcher.HttpMethod,
-      headers: forwardedHeaders(req, client, false),
+      headers: forwardedHeaders(req, client, false, sticky),
       body,
       idempotent: false,
       blocking: false,

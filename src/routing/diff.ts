@@ -17,7 +17,7 @@ export interface TableDiff {
 
 function sameSettings(a: Service, b: Service): boolean {
   return a.servicePort === b.servicePort && a.mode === b.mode && a.balance === b.balance && a.bindAddr === b.bindAddr
-    && a.pathsCaseInsensitive === b.pathsCaseInsensitive && a.redirectToHttps === b.redirectToHttps && a.vhosts.join(',') === b.vhosts.join(',')
+    && a.pathsCaseInsensitive === b.pathsCaseInsensitive && a.redirectToHttps === b.redirectToHttps && a.sticky === b.sticky && a.vhosts.join(',') === b.vhosts.join(',')
     && a.paths.join(' ') === b.paths.join(' ') && JSON.stringify(a.healthCheck) === JSON.stringify(b.healthCheck);
 }
 

@@ -26,13 +26,14 @@ export interface PortLabels {
   healthCheckPortIndex: number | null;
   deploymentGroup: string | null;
   redirectToHttps: boolean;
+  sticky: boolean;
 }
 
 const HOSTNAME = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 /** Labels Turbine reads per port; other HAPROXY_{n}_* labels are HAProxy config templates. */
 const PER_PORT = ['GROUP', 'ENABLED', 'PORT', 'MODE', 'VHOST', 'PATH', 'BALANCE', 'BIND_ADDR', 'BACKEND_WEIGHT',
-  'BACKEND_HEALTHCHECK_PORT_INDEX', 'REDIRECT_TO_HTTPS'] as const;
+  'BACKEND_HEALTHCHECK_PORT_INDEX', 'REDIRECT_TO_HTTPS', 'STICKY'] as const;
 export const SUPPORTED_LABELS = ['HAPROXY_GROUP', 'HAPROXY_DEPLOYMENT_GROUP', ...PER_PORT.map((l) => `HAPROXY_{n}_${l}`)];
 
 export function readPortLabels(appId: string, labels: Readonly<Record<string, string>>, index: number, warnings: LabelWarning[]): PortLabels {
@@ -118,5 +119,6 @@ export function readPortLabels(appId: string, labels: Readonly<Record<string, st
     healthCheckPortIndex: parseInt('BACKEND_HEALTHCHECK_PORT_INDEX', 0, 1023),
     deploymentGroup: labels.HAPROXY_DEPLOYMENT_GROUP?.trim() || null,
     redirectToHttps: parseBool('REDIRECT_TO_HTTPS') ?? false,
+    sticky: parseBool('STICKY') ?? false,
   };
 }

@@ -53,6 +53,8 @@ export interface Service {
   backendWeight: number;
   /** Requests on the HTTP virtual-host port get a 301 to https (HAPROXY_{n}_REDIRECT_TO_HTTPS). */
   redirectToHttps: boolean;
+  /** Cookie affinity (HAPROXY_{n}_STICKY). */
+  sticky: boolean;
   healthCheck: ActiveCheck | null;
   backends: Backend[];
   excluded: ExcludedTask[];
@@ -170,6 +172,7 @@ function servicesOfApp(app: MarathonApp, options: RoutingOptions): AppResult {
       bindAddr: labels.bindAddr,
       backendWeight: labels.backendWeight,
       redirectToHttps: labels.redirectToHttps,
+      sticky: labels.sticky,
       healthCheck: activeCheck(check),
       backends,
       excluded,

@@ -167,6 +167,41 @@ describe('virtual host and bind details', () => {
     }
   });
 
+  it('HAPROXY_0_STICKY: a cookie keeps a client on one backend, hidden from the backend, until that backend goes', async () => {
+    const h = await startHarness();
+    try {
+      const port = await freePort();
+      const [a, b] = [await h.httpBackend('a'), await h.httpBackend('b')];
+      h.marathon.putApp(app('/sticky', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http', HAPROXY_0_STICKY: 'true' }),
+        [{ host: a.host, ports: [a.port] }, { host: b.host, ports: [b.port] }]);
+      await until(async () => { try { return (await get(`http://127.0.0.1:${port}/`)).status === 200; } catch { return false; } }, 'served');
+      const first = await get(`http://127.0.0.1:${port}/`);
+      const setCookie = String(first.headers['set-cookie']);
+      const cookie = /mesosphere_server_id=[^;]+/.exec(setCookie)?.[0];
+      assert.ok(cookie, `no sticky cookie in ${setCookie}`);
+      assert.equal(first.headers['cache-control'], 'private');
+      const pinned = first.json().backend as string;
+      for (let i = 0; i < 8; i += 1) {
+        const res = await get(`http://127.0.0.1:${port}/`, { cookie: `theme=dark; ${cookie}` });
+        const seen = res.json<{ backend: string; headers: Record<string, string> }>();
+        assert.equal(seen.backend, pinned);
+        assert.equal(seen.headers.cookie, 'theme=dark', 'the backend sees its cookies, not Turbine\'s');
+        assert.equal(res.headers['set-cookie'], undefined, 'a pinned client is not sent the cookie again');
+      }
+      const spread = new Set<string>();
+      for (let i = 0; i < 6; i += 1) spread.add((await get(`http://127.0.0.1:${port}/`)).json().backend as string);
+      assert.deepEqual([...spread].sort(), ['a', 'b'], 'clients without the cookie are balanced');
+      const task = h.marathon.tasksOf('/sticky').find((t) => t.ports[0] === (pinned === 'a' ? a.port : b.port))!;
+      h.marathon.killTask(task.id);
+      await h.waitTable((t) => t.services[0]!.backends.length === 1, 'the pinned task gone');
+      const moved = await get(`http://127.0.0.1:${port}/`, { cookie: cookie! });
+      assert.notEqual(moved.json().backend, pinned);
+      assert.match(String(moved.headers['set-cookie']), /mesosphere_server_id=/, 'a new cookie for the new backend');
+    } finally {
+      await h.close();
+    }
+  });
+
   it('HAPROXY_0_BIND_ADDR binds the service port to that address only', async () => {
     const h = await startHarness({ bind: '0.0.0.0' });
     try {
