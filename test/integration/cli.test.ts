@@ -11,7 +11,7 @@ import { request as httpRequest } from 'node:http';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { startHttpBackend } from '../../src/demo/backends.js';
 import { app } from '../support/harness.js';
-import { freePort, get, until } from '../support/net.js';
+import { freePort, get, until, untilServed } from '../support/net.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
 
@@ -108,7 +108,7 @@ describe('turbine command line', () => {
     const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1',
       '--admin-port', String(admin), '--http-port', String(http), '--appid-port', String(appid), '--log-level', 'warn']);
     try {
-      await until(async () => { try { return (await get(`http://127.0.0.1:${port}/`)).status === 200; } catch { return false; } }, 'served', 10_000);
+      await untilServed(`http://127.0.0.1:${port}/`, 'served', 10_000);
       const exited = new Promise((r) => child.on('exit', r));
       const chunk = 'u'.repeat(64 * 1024);
       const reply = await new Promise<string>((resolve, reject) => {
@@ -143,7 +143,7 @@ describe('turbine command line', () => {
     const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1',
       '--admin-port', String(admin), '--http-port', String(http), '--appid-port', String(appid), '--log-level', 'warn']);
     try {
-      await until(async () => { try { return (await get(`http://127.0.0.1:${admin}/_haproxy_health_check`)).status === 200; } catch { return false; } }, 'ready', 10_000);
+      await untilServed(`http://127.0.0.1:${admin}/_haproxy_health_check`, 'ready', 10_000);
       const before = m.requests.apps;
       child.kill('SIGHUP');
       await until(() => m.requests.apps > before, 'a full refetch after SIGHUP');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { app, startHarness } from '../support/harness.js';
-import { freePort, get, until } from '../support/net.js';
+import { freePort, get, until, untilServed } from '../support/net.js';
 
 describe('listeners', () => {
   it('a service port held by another process is reported once; the other services are served; it is taken when freed, with no Marathon change', async () => {
@@ -28,7 +28,7 @@ describe('listeners', () => {
       await h.waitTable((t) => t.services.find((s) => s.appId === '/fine')!.backends.length === 4, 'three more tables');
       assert.equal(await h.metric('turbine_listener_errors_total', { reason: 'in-use' }), 1);
       await new Promise<void>((r) => squatter.close(() => r()));
-      await until(async () => { try { return (await get(`http://127.0.0.1:${busy}/`)).status === 200; } catch { return false; } }, 'the freed port taken');
+      await untilServed(`http://127.0.0.1:${busy}/`, 'the freed port taken');
     } finally {
       squatter.close();
       await h.close();

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { app, startHarness } from '../support/harness.js';
-import { freePort, get, until } from '../support/net.js';
+import { freePort, get, until, untilServed } from '../support/net.js';
 
 interface Line { level: number; msg: string; [field: string]: unknown }
 
@@ -61,7 +61,7 @@ describe('logs', () => {
       const port = await freePort();
       const b = await h.httpBackend('logged');
       h.marathon.putApp(app('/web', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
-      await until(async () => { try { return (await get(`http://127.0.0.1:${port}/hello?x=1`)).status === 200; } catch { return false; } }, 'served');
+      await untilServed(`http://127.0.0.1:${port}/hello?x=1`, 'served');
       const access = await until(() => lines.find((l) => l.msg === 'access'), 'an access line');
       const task = h.marathon.tasksOf('/web')[0]!;
       assert.deepEqual({ service: access.service, appId: access.appId, taskId: access.taskId, backend: access.backend, method: access.method, path: access.path, status: access.status },

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { app, startHarness, type Harness } from '../support/harness.js';
-import { freePort, get, tcpRoundTrip, until } from '../support/net.js';
+import { freePort, get, tcpRoundTrip, untilServed } from '../support/net.js';
 
 describe('routing through Turbine', () => {
   let h: Harness;
@@ -159,7 +159,7 @@ describe('virtual host and bind details', () => {
       assert.equal(res.status, 301);
       assert.equal(res.headers.location, 'https://secure.example.com/cart?item=3');
       assert.equal(b.hits(), 0);
-      await until(async () => { try { return (await get(`http://127.0.0.1:${port}/`)).status === 200; } catch { return false; } }, 'the service port serving');
+      await untilServed(`http://127.0.0.1:${port}/`, 'the service port serving');
       assert.equal((await get(`http://127.0.0.1:${h.httpPort}/`, { host: 'sloppy.example.com' })).status, 200, 'a malformed value is ignored');
       assert.ok(h.turbine.table()!.warnings.some((w) => w.appId === '/sloppy' && w.label === 'HAPROXY_0_REDIRECT_TO_HTTPS'));
     } finally {
@@ -174,7 +174,7 @@ describe('virtual host and bind details', () => {
       const [a, b] = [await h.httpBackend('a'), await h.httpBackend('b')];
       h.marathon.putApp(app('/sticky', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http', HAPROXY_0_STICKY: 'true' }),
         [{ host: a.host, ports: [a.port] }, { host: b.host, ports: [b.port] }]);
-      await until(async () => { try { return (await get(`http://127.0.0.1:${port}/`)).status === 200; } catch { return false; } }, 'served');
+      await untilServed(`http://127.0.0.1:${port}/`, 'served');
       const first = await get(`http://127.0.0.1:${port}/`);
       const setCookie = String(first.headers['set-cookie']);
       const cookie = /mesosphere_server_id=[^;]+/.exec(setCookie)?.[0];
@@ -208,7 +208,7 @@ describe('virtual host and bind details', () => {
       const port = await freePort();
       const b = await h.httpBackend('bound');
       h.marathon.putApp(app('/bound', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http', HAPROXY_0_BIND_ADDR: '127.0.0.2' }), [{ host: b.host, ports: [b.port] }]);
-      await until(async () => { try { return (await get(`http://127.0.0.2:${port}/`)).status === 200; } catch { return false; } }, 'served on 127.0.0.2');
+      await untilServed(`http://127.0.0.2:${port}/`, 'served on 127.0.0.2');
       await assert.rejects(get(`http://127.0.0.1:${port}/`), /ECONNREFUSED/);
     } finally {
       await h.close();

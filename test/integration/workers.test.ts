@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { startHttpBackend, type RunningBackend } from '../../src/demo/backends.js';
 import { app } from '../support/harness.js';
-import { freePort, get, sumMetric, until } from '../support/net.js';
+import { freePort, get, sumMetric, until, untilServed } from '../support/net.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
 
@@ -34,7 +34,7 @@ describe('--workers 2', () => {
     admin = `http://127.0.0.1:${adminPort}`;
     child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1', '--workers', '2',
       '--admin-port', String(adminPort), '--http-port', String(http), '--appid-port', String(appid), '--log-level', 'warn'], { stdio: 'ignore' });
-    await until(async () => { try { return (await get(`http://127.0.0.1:${port}/`)).status === 200; } catch { return false; } }, 'served', 15_000);
+    await untilServed(`http://127.0.0.1:${port}/`, 'served', 15_000);
   });
   after(async () => {
     child.kill('SIGTERM');
@@ -55,7 +55,7 @@ describe('--workers 2', () => {
     // A service nothing else touches, so the count is exact: no double counting, nothing lost.
     const countPort = await freePort();
     m.putApp(app('/count', countPort, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: backends[0]!.host, ports: [backends[0]!.port] }]);
-    await until(async () => { try { return (await get(`http://127.0.0.1:${countPort}/`, { connection: 'close' })).status === 200; } catch { return false; } }, 'the counting service');
+    await untilServed(`http://127.0.0.1:${countPort}/`, 'the counting service', 5000, { connection: 'close' });
     // New connections each time, so both workers accept some of them.
     for (let i = 0; i < 40; i += 1) await get(`http://127.0.0.1:${countPort}/`, { connection: 'close' });
     await until(async () => (await metric('turbine_requests_total', { service: '/count:0' })) === 41, 'forty-one requests counted');

@@ -80,6 +80,17 @@ export async function until<T>(check: () => T | Promise<T>, what: string, timeou
   }
 }
 
+/** Waits until `url` answers 200 (a listener opening, a service appearing). */
+export async function untilServed(url: string, what: string, timeoutMs = 5000, headers: Record<string, string> = {}): Promise<void> {
+  await until(async () => {
+    try {
+      return (await get(url, headers)).status === 200;
+    } catch {
+      return false;
+    }
+  }, what, timeoutMs);
+}
+
 export interface HttpResult {
   status: number;
   headers: Record<string, string | string[] | undefined>;
