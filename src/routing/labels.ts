@@ -34,7 +34,6 @@ const HOSTNAME = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-
 /** Labels Turbine reads per port; other HAPROXY_{n}_* labels are HAProxy config templates. */
 const PER_PORT = ['GROUP', 'ENABLED', 'PORT', 'MODE', 'VHOST', 'PATH', 'BALANCE', 'BIND_ADDR', 'BACKEND_WEIGHT',
   'BACKEND_HEALTHCHECK_PORT_INDEX', 'REDIRECT_TO_HTTPS', 'STICKY'] as const;
-export const SUPPORTED_LABELS = ['HAPROXY_GROUP', 'HAPROXY_DEPLOYMENT_GROUP', ...PER_PORT.map((l) => `HAPROXY_{n}_${l}`)];
 
 export function readPortLabels(appId: string, labels: Readonly<Record<string, string>>, index: number, warnings: LabelWarning[]): PortLabels {
   const label = (name: (typeof PER_PORT)[number]) => `HAPROXY_${index}_${name}`;
