@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { app, startHarness, type Harness } from '../support/harness.js';
 import { readFixtureText } from '../support/fixtures.js';
-import { freePort, get, until } from '../support/net.js';
+import { freePort, get, until, untilServed } from '../support/net.js';
 
 describe('Marathon changes reach traffic', () => {
   let h: Harness;
@@ -95,6 +95,25 @@ describe('Marathon changes reach traffic', () => {
     await until(async () => (await get(`http://127.0.0.1:${p}/`)).json().backend === 'new-app', 'the new app served');
     h.marathon.removeApp('/fresh');
     await until(async () => { try { await get(`http://127.0.0.1:${p}/`); return false; } catch { return true; } }, 'the listener closed');
+  });
+
+  it('an app whose HAPROXY_0_MODE changes from tcp to http is served as http on the same port', async () => {
+    const p = await freePort();
+    const b = await h.httpBackend('mode-change');
+    h.marathon.putApp(app('/modal', p, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'tcp' }), [{ host: b.host, ports: [b.port] }]);
+    await h.waitTable((t) => t.services.find((s) => s.appId === '/modal')?.mode === 'tcp', 'tcp mode');
+    await untilServed(`http://127.0.0.1:${p}/`, 'served through the TCP listener');
+    h.marathon.putApp(app('/modal', p, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
+    await h.waitTable((t) => t.services.find((s) => s.appId === '/modal')?.mode === 'http', 'http mode');
+    // Only the HTTP listener adds X-Forwarded-For: it shows which listener answered.
+    await until(async () => {
+      try {
+        return (await get(`http://127.0.0.1:${p}/`, { connection: 'close' })).json<{ headers: Record<string, string> }>().headers['x-forwarded-for'] === '127.0.0.1';
+      } catch {
+        return false;
+      }
+    }, 'the HTTP listener on the same port');
+    h.marathon.removeApp('/modal');
   });
 
   it('when the stream drops, Turbine reconnects and resyncs; changes made meanwhile are picked up', async () => {
