@@ -5,7 +5,7 @@
 import { connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { ActiveCheck, Backend, RoutingTable } from '../routing/table.js';
+import type { ActiveCheck, Backend, RoutingTable, Service } from '../routing/table.js';
 import { hash } from '../proxy/balancer.js';
 
 /** Where check results go: the data plane, which keeps and logs backend state. */
@@ -20,6 +20,8 @@ interface Target {
   service: string;
   timer: NodeJS.Timeout;
   failures: number;
+  /** Services whose backends this target checks (one host:port can serve several). */
+  refs: number;
 }
 
 export function probe(backend: Backend, check: ActiveCheck): Promise<boolean> {
@@ -47,32 +49,54 @@ export function probe(backend: Backend, check: ActiveCheck): Promise<boolean> {
 
 export class ActiveHealthChecker {
   private readonly targets = new Map<string, Target>();
+  /** The targets each service asked for, so a table that changed one app touches one app. */
+  private readonly byService = new Map<string, { service: Service; keys: string[] }>();
 
   constructor(private readonly health: ActiveCheckSink) {}
 
-  /** Starts checks for new (backend, check) pairs and stops those that left the table. */
+  /** Starts checks for new (backend, check) pairs and stops those no service needs any more. */
   update(table: RoutingTable): void {
-    const wanted = new Map<string, { backend: Backend; check: ActiveCheck; service: string }>();
+    const seen = new Set<string>();
     for (const service of table.services) {
-      if (!service.healthCheck) continue;
-      const check = JSON.stringify(service.healthCheck); // once per service, not per backend
-      for (const backend of service.backends) {
-        const key = `${backend.address}|${backend.checkPort}|${check}`;
-        wanted.set(key, { backend, check: service.healthCheck, service: service.id });
-      }
+      seen.add(service.id);
+      const prev = this.byService.get(service.id);
+      if (prev?.service === service) continue; // the builder hands back unchanged apps as the same object
+      const keys = this.acquire(service);
+      if (prev) this.release(prev.keys);
+      this.byService.set(service.id, { service, keys });
     }
-    for (const [key, target] of this.targets) {
-      if (wanted.has(key)) continue;
+    for (const [id, prev] of this.byService) {
+      if (seen.has(id)) continue;
+      this.release(prev.keys);
+      this.byService.delete(id);
+    }
+  }
+
+  private acquire(service: Service): string[] {
+    if (!service.healthCheck) return [];
+    const check = JSON.stringify(service.healthCheck);
+    return service.backends.map((backend) => {
+      const key = `${backend.address}|${backend.checkPort}|${check}`;
+      const existing = this.targets.get(key);
+      if (existing) {
+        existing.refs += 1;
+        return key;
+      }
+      const target: Target = { key, backend, check: service.healthCheck!, service: service.id, failures: 0, refs: 1,
+        timer: setTimeout(() => void this.run(target), hash(key) % service.healthCheck!.intervalMs) };
+      target.timer.unref();
+      this.targets.set(key, target);
+      return key;
+    });
+  }
+
+  private release(keys: readonly string[]): void {
+    for (const key of keys) {
+      const target = this.targets.get(key);
+      if (!target || --target.refs > 0) continue;
       clearTimeout(target.timer);
       this.targets.delete(key);
       this.health.setActive(target.backend.address, true);
-    }
-    for (const [key, w] of wanted) {
-      if (this.targets.has(key)) continue;
-      const offset = hash(key) % w.check.intervalMs;
-      const target: Target = { key, ...w, failures: 0, timer: setTimeout(() => this.run(target), offset) };
-      target.timer.unref();
-      this.targets.set(key, target);
     }
   }
 
