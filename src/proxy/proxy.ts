@@ -16,7 +16,7 @@ import { BackendPools } from './pools.js';
 import type { DataPlane, DataPlaneSetup, FixedPorts, ListenFailure, ListenerStatus } from './data-plane.js';
 import { logBackendChange } from './backend-log.js';
 import { DrainingBackends, type DrainingBackend } from './draining.js';
-import { compileRoutes, listenerKey, routeVhost, type RouteIndex } from './routes.js';
+import { RouteIndex, listenerKey, routeVhost, type ServiceChange } from './routes.js';
 import { forwardTcp } from './tcp.js';
 import { loadCertificates, type Certificates } from './tls.js';
 
@@ -59,10 +59,10 @@ export class Proxy implements DataPlane {
   private logBackendChange(address: string, up: boolean, reasons: string[]): void {
     if (reasons.includes('ejected')) this.ejectedLogged.add(address);
     else this.ejectedLogged.delete(address);
-    logBackendChange(this.log, this.index?.table ?? null, address, up, reasons);
+    logBackendChange(this.log, this.index.table, address, up, reasons);
   }
 
-  private index: RouteIndex | null = null;
+  private readonly index: RouteIndex;
   private readonly runtimes = new Map<string, ServiceRuntime>();
   /** The services of the table in force, by id, to find what a new table changed. */
   private servicesById = new Map<string, Service>();
@@ -87,13 +87,14 @@ export class Proxy implements DataPlane {
     private readonly log: Logger,
     certificates: Certificates | null,
   ) {
+    this.index = new RouteIndex(fixed.bind);
     const pools = new BackendPools({ connectTimeoutMs: settings.connectTimeoutMs, serverTimeoutMs: settings.serverTimeoutMs, drainTimeoutMs: settings.drainTimeoutMs });
     this.context = { settings, health, stats, pools, log: log.child({ component: 'proxy' }), trackStream: (a, c) => this.trackStream(a, c) };
     this.http = new HttpForwarder(this.context);
     this.listeners = new Listeners({
       request: (spec, req, res) => this.onRequest(spec, req, res),
       upgrade: (spec, req, socket, head) => this.onUpgrade(spec, req, socket, head),
-      connection: (spec, socket) => forwardTcp(this.context, socket, this.serviceRuntime(this.index?.byListener.get(spec.key))),
+      connection: (spec, socket) => forwardTcp(this.context, socket, this.serviceRuntime(this.index.byListener.get(spec.key))),
       admit: (spec) => {
         if (this.openConnections >= settings.maxconn) {
           stats.clientError(spec.key, 'maxconn');
@@ -132,7 +133,7 @@ export class Proxy implements DataPlane {
   }
 
   current(): RoutingTable | null {
-    return this.index?.table ?? null;
+    return this.index.table;
   }
 
   listenerStatus(): ListenerStatus[] {
@@ -147,10 +148,9 @@ export class Proxy implements DataPlane {
    * Resolves with the listeners that newly failed to open.
    */
   apply(table: RoutingTable): Promise<ListenFailure[]> {
-    const index = compileRoutes(table, this.fixed.bind);
     const previous = this.servicesById;
     const next = new Map<string, Service>();
-    const changed: [Service | undefined, Service | undefined][] = [];
+    const changed: ServiceChange[] = [];
     for (const service of table.services) {
       next.set(service.id, service);
       const prev = previous.get(service.id);
@@ -158,7 +158,7 @@ export class Proxy implements DataPlane {
       if (prev !== service) changed.push([prev, service]);
     }
     for (const [id, prev] of previous) if (!next.has(id)) changed.push([prev, undefined]);
-    this.index = index;
+    this.index.update(table, changed);
     this.servicesById = next;
     // Counts first, then retirements: an address that moves between services never retires.
     for (const [, now] of changed) for (const b of now?.backends ?? []) this.addressRefs.set(b.address, (this.addressRefs.get(b.address) ?? 0) + 1);
@@ -203,7 +203,7 @@ export class Proxy implements DataPlane {
 
   /** Listeners for the table in force when this runs (a later table may not reconcile itself). */
   private async reconcileListeners(): Promise<ListenError[]> {
-    const table = this.index?.table;
+    const table = this.index.table;
     if (!table) return [];
     const specs: ListenerSpec[] = table.services.map((s) => {
       const address = s.bindAddr ?? this.fixed.bind;
@@ -212,7 +212,7 @@ export class Proxy implements DataPlane {
     // reconcile() retries every listener that is not open, so its failures are exactly the ones failing now.
     const failures = await this.listeners.reconcile(specs, (key) => this.fixedKeys.has(key));
     const fresh = failures.filter((f) => !this.failedListeners.has(f.spec.key));
-    for (const f of fresh) this.log.error({ listener: f.spec.key, service: this.index?.byListener.get(f.spec.key)?.id, reason: f.reason }, f.message);
+    for (const f of fresh) this.log.error({ listener: f.spec.key, service: this.index.byListener.get(f.spec.key)?.id, reason: f.reason }, f.message);
     this.failedListeners = new Map(failures.map((f) => [f.spec.key, f]));
     if (failures.length > 0) this.retryListenersLater();
     return fresh;
@@ -280,7 +280,6 @@ export class Proxy implements DataPlane {
 
   private route(spec: ListenerSpec, req: IncomingMessage): ServiceRuntime | null {
     const index = this.index;
-    if (!index) return null;
     switch (spec.kind) {
       case 'service-http':
         return this.serviceRuntime(index.byListener.get(spec.key));

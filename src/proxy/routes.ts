@@ -1,5 +1,6 @@
-// Compiles a RoutingTable into the lookups the request path needs: a Map by listener, by virtual
-// host (with path prefixes longest first) and by Marathon app id. Built once per table.
+// The lookups the request path needs: by listener, by virtual host (path prefixes longest first)
+// and by Marathon app id. Updated in place with what each table changed, so an event that touched
+// one app costs one app; requests read it synchronously, so none sees a half-applied change.
 import type { RoutingTable, Service } from '../routing/table.js';
 
 export interface VhostRoute {
@@ -8,45 +9,101 @@ export interface VhostRoute {
   caseInsensitive: boolean;
 }
 
-export interface RouteIndex {
-  table: RoutingTable;
-  /** Service listeners by `address:port`. */
-  byListener: Map<string, Service>;
-  byHost: Map<string, VhostRoute[]>;
-  /** `*.example.com` vhosts, by the suffix `.example.com`. */
-  byWildcard: Map<string, VhostRoute[]>;
-  byAppId: Map<string, Service>;
-}
+/** A table change: [previous, current] for each service added, changed or removed (undefined: absent). */
+export type ServiceChange = readonly [Service | undefined, Service | undefined];
 
 export function listenerKey(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-export function compileRoutes(table: RoutingTable, defaultBind: string): RouteIndex {
-  const byListener = new Map<string, Service>();
-  const byHost = new Map<string, VhostRoute[]>();
-  const byWildcard = new Map<string, VhostRoute[]>();
-  const byAppId = new Map<string, Service>();
-  for (const service of table.services) {
-    byListener.set(listenerKey(service.bindAddr ?? defaultBind, service.servicePort), service);
-    if (service.mode !== 'http') continue;
-    const current = byAppId.get(service.appId);
-    if (!current || service.portIndex < current.portIndex) byAppId.set(service.appId, service);
+/** Longest prefix first; ties by service id, so the order does not depend on the order of changes. */
+function routeOrder(a: VhostRoute, b: VhostRoute): number {
+  return (b.prefix?.length ?? -1) - (a.prefix?.length ?? -1) || (a.service.id < b.service.id ? -1 : a.service.id > b.service.id ? 1 : 0)
+    || ((a.prefix ?? '') < (b.prefix ?? '') ? -1 : 1);
+}
+
+export class RouteIndex {
+  table: RoutingTable | null = null;
+  /** Service listeners by `address:port`. */
+  readonly byListener = new Map<string, Service>();
+  readonly byHost = new Map<string, VhostRoute[]>();
+  /** `*.example.com` vhosts, by the suffix `.example.com`. */
+  readonly byWildcard = new Map<string, VhostRoute[]>();
+  /** The app's HTTP service with the lowest port index (marathon-lb's 9091). */
+  readonly byAppId = new Map<string, Service>();
+  private readonly httpByApp = new Map<string, Set<Service>>();
+
+  constructor(private readonly defaultBind: string) {}
+
+  update(table: RoutingTable, changes: readonly ServiceChange[]): void {
+    const touched = new Set<VhostRoute[]>();
+    const apps = new Set<string>();
+    for (const [prev] of changes) if (prev) this.remove(prev, apps);
+    for (const [, now] of changes) if (now) this.add(now, apps, touched);
+    for (const list of touched) list.sort(routeOrder);
+    for (const appId of apps) this.pickAppService(appId);
+    this.table = table;
+  }
+
+  private remove(service: Service, apps: Set<string>): void {
+    const key = listenerKey(service.bindAddr ?? this.defaultBind, service.servicePort);
+    if (this.byListener.get(key) === service) this.byListener.delete(key);
+    if (service.mode !== 'http') return;
+    this.httpByApp.get(service.appId)?.delete(service);
+    apps.add(service.appId);
+    for (const host of service.vhosts) {
+      const [map, hostKey] = this.vhostMap(host);
+      const rest = (map.get(hostKey) ?? []).filter((r) => r.service !== service);
+      if (rest.length > 0) map.set(hostKey, rest);
+      else map.delete(hostKey);
+    }
+  }
+
+  private add(service: Service, apps: Set<string>, touched: Set<VhostRoute[]>): void {
+    this.byListener.set(listenerKey(service.bindAddr ?? this.defaultBind, service.servicePort), service);
+    if (service.mode !== 'http') return;
+    let set = this.httpByApp.get(service.appId);
+    if (!set) {
+      set = new Set();
+      this.httpByApp.set(service.appId, set);
+    }
+    set.add(service);
+    apps.add(service.appId);
     const routes: VhostRoute[] = service.paths.length === 0
       ? [{ service, prefix: null, caseInsensitive: false }]
       : service.paths.map((p) => ({ service, prefix: service.pathsCaseInsensitive ? p.toLowerCase() : p, caseInsensitive: service.pathsCaseInsensitive }));
     for (const host of service.vhosts) {
-      const map = host.startsWith('*.') ? byWildcard : byHost;
-      const key = host.startsWith('*.') ? host.slice(1) : host;
-      const list = map.get(key) ?? [];
+      const [map, hostKey] = this.vhostMap(host);
+      let list = map.get(hostKey);
+      if (!list) {
+        list = [];
+        map.set(hostKey, list);
+      }
       list.push(...routes);
-      map.set(key, list);
+      touched.add(list);
     }
   }
-  const order = (a: VhostRoute, b: VhostRoute) => (b.prefix?.length ?? -1) - (a.prefix?.length ?? -1);
-  for (const list of byHost.values()) list.sort(order);
-  for (const list of byWildcard.values()) list.sort(order);
-  return { table, byListener, byHost, byWildcard, byAppId };
+
+  private vhostMap(host: string): [Map<string, VhostRoute[]>, string] {
+    return host.startsWith('*.') ? [this.byWildcard, host.slice(1)] : [this.byHost, host];
+  }
+
+  private pickAppService(appId: string): void {
+    let best: Service | null = null;
+    for (const s of this.httpByApp.get(appId) ?? []) if (!best || s.portIndex < best.portIndex) best = s;
+    if (best) this.byAppId.set(appId, best);
+    else {
+      this.byAppId.delete(appId);
+      this.httpByApp.delete(appId);
+    }
+  }
+}
+
+/** A fresh index of a whole table (every service added). */
+export function compileRoutes(table: RoutingTable, defaultBind: string): RouteIndex {
+  const index = new RouteIndex(defaultBind);
+  index.update(table, table.services.map((s): ServiceChange => [undefined, s]));
+  return index;
 }
 
 function matchPath(routes: readonly VhostRoute[], path: string): Service | null {
