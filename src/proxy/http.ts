@@ -11,20 +11,40 @@ import type { ProxyContext, ServiceRuntime } from './context.js';
 import { addStickyCookie, stickyBackend, withoutStickyCookie } from './sticky.js';
 import { tunnel } from './tunnel.js';
 
-/** Hop-by-hop headers (RFC 9110 7.6.1) and ones Turbine sets itself. */
-const REQUEST_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+/**
+ * Hop-by-hop headers (RFC 9110 7.6.1) and ones Turbine sets itself. `expect` too: Node's server has
+ * already answered the client's 100-continue, and undici refuses to send the header.
+ */
+const REQUEST_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect',
   'proxy-authorization', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port']);
 const RESPONSE_DROP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te'];
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 export interface ClientInfo {
+  /** The listener's key, for client-error counters. */
+  listener: string;
   address: string;
   proto: 'http' | 'https';
   port: number;
 }
 
-function clientInfo(req: IncomingMessage, proto: 'http' | 'https'): ClientInfo {
-  return { address: req.socket.remoteAddress ?? '', proto, port: req.socket.localPort ?? 0 };
+function clientInfo(req: IncomingMessage, listener: string, proto: 'http' | 'https'): ClientInfo {
+  return { listener, address: req.socket.remoteAddress ?? '', proto, port: req.socket.localPort ?? 0 };
+}
+
+/** Errors undici raises for a request it refuses to send: the client's request, not the backend, is at fault. */
+const REFUSED_REQUEST_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
+
+/**
+ * Why Turbine refuses a request before it reaches a backend, or null. Two Host headers are a 400
+ * (RFC 9112 3.2); a target that is not origin-form cannot be sent on by this path.
+ */
+function refusal(req: IncomingMessage): string | null {
+  let hosts = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts += 1;
+  if (hosts > 1) return 'Bad Request: more than one Host header\n';
+  if (!(req.url ?? '/').startsWith('/')) return 'Bad Request: only origin-form request targets are forwarded\n';
+  return null;
 }
 
 /** Request headers for the backend: hop-by-hop removed, X-Forwarded-* added (HAProxy's option forwardfor). */
@@ -165,6 +185,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       this.finish(499);
       return;
     }
+    if (REFUSED_REQUEST_CODES.has((err as { code?: string }).code ?? '')) {
+      // The request never left Turbine: the backend is not at fault, and no other backend would do better.
+      ctx.stats.clientError(this.client.listener, 'bad-request');
+      sendError(this.res, 400, `Bad Request: ${err.message}\n`);
+      this.finish(400);
+      return;
+    }
     ctx.health.reportFailure(this.backend.address);
     ctx.stats.error(this.runtime.counters, kind);
     ctx.log.debug({ appId: this.backend.appId, taskId: this.backend.taskId, backend: this.backend.address, service: this.runtime.service.id, kind, err: err.message }, 'backend request failed');
@@ -213,9 +240,15 @@ export class HttpForwarder {
   constructor(readonly context: ProxyContext) {}
 
   /** Routes one request to the service's backends; `runtime` null means no service matched. */
-  handle(req: IncomingMessage, res: ServerResponse, runtime: ServiceRuntime | null, proto: 'http' | 'https', notFound: string): void {
+  handle(req: IncomingMessage, res: ServerResponse, runtime: ServiceRuntime | null, listener: string, proto: 'http' | 'https', notFound: string): void {
     if (runtime === null) {
       sendError(res, 404, notFound);
+      return;
+    }
+    const refused = refusal(req);
+    if (refused !== null) {
+      this.context.stats.clientError(listener, 'bad-request');
+      sendError(res, 400, refused);
       return;
     }
     const limit = this.context.settings.maxconnPerService;
@@ -224,7 +257,7 @@ export class HttpForwarder {
       sendError(res, STATUS_FOR.maxconn, TEXT_FOR.maxconn);
       return;
     }
-    this.forward(req, res, runtime, clientInfo(req, proto), 0, null);
+    this.forward(req, res, runtime, clientInfo(req, listener, proto), 0, null);
   }
 
   /** Sends the request to `chosen`, or to the balancer's pick when null. */
@@ -254,9 +287,9 @@ export class HttpForwarder {
   }
 
   /** WebSocket and other upgrades: a raw tunnel to the backend after the request head is replayed. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, runtime: ServiceRuntime | null, proto: 'http' | 'https'): void {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, runtime: ServiceRuntime | null, listener: string, proto: 'http' | 'https'): void {
     const ctx = this.context;
-    const client = clientInfo(req, proto);
+    const client = clientInfo(req, listener, proto);
     const backend = runtime?.balancer.pick(runtime.service.backends, ctx.health.isUp, client.address) ?? null;
     if (!runtime || !backend) {
       socket.end(`HTTP/1.1 ${runtime ? 503 : 404} ${runtime ? 'Service Unavailable' : 'Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);

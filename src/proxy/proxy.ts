@@ -302,12 +302,12 @@ export class Proxy implements DataPlane {
       redirectToHttps(req, res, this.fixed.httpsPort ?? 443);
       return;
     }
-    this.http.handle(req, res, runtime, spec.kind === 'vhost-https' ? 'https' : 'http',
+    this.http.handle(req, res, runtime, spec.key, spec.kind === 'vhost-https' ? 'https' : 'http',
       spec.kind === 'appid' ? 'Not Found: no HTTP service for this X-Marathon-App-Id\n' : 'Not Found: no service for this host and path\n');
   }
 
   private onUpgrade(spec: ListenerSpec, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.http.upgrade(req, socket, head, this.route(spec, req), spec.kind === 'vhost-https' ? 'https' : 'http');
+    this.http.upgrade(req, socket, head, this.route(spec, req), spec.key, spec.kind === 'vhost-https' ? 'https' : 'http');
   }
 
   async stop(drainMs: number): Promise<void> {

@@ -131,7 +131,9 @@ function servicesOfApp(app: MarathonApp, options: RoutingOptions): AppResult {
       return;
     }
     const check = checkFor(app, index);
-    const mode: Mode = check && HTTP_CHECKS.has(check.protocol) ? 'http' : labels.mode ?? (labels.vhosts.length > 0 ? 'http' : 'tcp');
+    // marathon-lb's code reads an explicit MODE label last, so it beats an HTTP health check; only
+    // a plain `HTTP` check (not MESOS_HTTP or HTTPS) implies http when no label says otherwise.
+    const mode: Mode = labels.mode ?? (check?.protocol === 'HTTP' || labels.vhosts.length > 0 ? 'http' : 'tcp');
     const checkIndex = labels.healthCheckPortIndex ?? index;
 
     const backends: Backend[] = [];

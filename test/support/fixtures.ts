@@ -1,10 +1,11 @@
-// The shared fixtures (../shared/fixtures beside the repository), read-only.
+// The fixtures in test/fixtures (copied from the team's shared fixtures; test/fixtures/README.md
+// names each file's source), read-only.
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const FIXTURES = process.env.TURBINE_FIXTURES ?? resolve(repoRoot, '../shared/fixtures');
+export const FIXTURES = resolve(repoRoot, 'test/fixtures');
 
 export function fixtureFiles(folder: string, suffix = '.json'): string[] {
   return readdirSync(join(FIXTURES, folder)).filter((f) => f.endsWith(suffix)).sort();
