@@ -9,6 +9,7 @@ import { MarathonSync } from './discovery/marathon-sync.js';
 import { StateFileError, readStateFile, writeStateFile } from './discovery/state-file.js';
 import { ActiveHealthChecker } from './health/active.js';
 import { MarathonClient, basicAuthorization } from './marathon/client.js';
+import { DcosAuth, parseDcosCredentials, type TokenAuthorization } from './marathon/dcos-auth.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { quantileFromBuckets } from './observability/stats.js';
@@ -39,7 +40,8 @@ export function createMarathonClient(options: Options): MarathonClient {
   return new MarathonClient({ urls: options.marathon, authorization: marathonAuthorization(options), caCertFile: options.marathonCaCert, timeoutMs: 30_000 });
 }
 
-function marathonAuthorization(options: Options): string | null {
+/** marathon-lb's order: the credential file, then --auth-credentials, then the DC/OS service account. */
+function marathonAuthorization(options: Options): string | TokenAuthorization | null {
   if (options.marathonAuthCredentialFile) {
     let text: string;
     try {
@@ -49,7 +51,12 @@ function marathonAuthorization(options: Options): string | null {
     }
     return basicAuthorization(text.trim().split('\n')[0] ?? '');
   }
-  return basicAuthorization(options.authCredentials);
+  if (options.authCredentials !== null || options.dcosAuthCredentials === null) return basicAuthorization(options.authCredentials);
+  try {
+    return new DcosAuth(parseDcosCredentials(options.dcosAuthCredentials));
+  } catch (err) {
+    throw new Error(`--dcos-auth-credentials: ${(err as Error).message}`);
+  }
 }
 
 export async function startTurbine(options: Options, logger: Logger = createLogger({ level: options.logLevel, format: options.logFormat })): Promise<Turbine> {
@@ -148,6 +155,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   const sync: MarathonSync = new MarathonSync({
     client, store, logger, metrics, onChange,
     stallTimeoutMs: options.eventStallTimeout * 1000,
+    backoff: { initialMs: 250, maxMs: options.maxBackoff * 1000 },
     onFullSync: () => state?.saveNow(),
     onFullSyncFailed: () => {
       // Only at start: once Marathon has answered, its data (even old) beats the file's.

@@ -2,6 +2,7 @@
 // The turbine command: flags, env and config file -> Options; starts Turbine (or the built-in demo
 // when no Marathon is given); SIGTERM/SIGINT drain and exit 0; SIGHUP resyncs from Marathon.
 import { ConfigError, loadOptions, usage, type Options } from './config/options.js';
+import { longHelp } from './config/marathon-lb-reference.js';
 import { createMarathonClient, routingOptions, startTurbine } from './app.js';
 import { installSignals } from './signals.js';
 import { buildRoutingTable } from './routing/table.js';
@@ -28,8 +29,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  if (loaded.help) {
-    process.stdout.write(usage() + '\n');
+  if (loaded.help || loaded.longHelp) {
+    process.stdout.write((loaded.longHelp ? longHelp() : usage()) + '\n');
     return;
   }
   const { options } = loaded;
@@ -39,11 +40,12 @@ async function main(): Promise<void> {
     return;
   }
   if (options.dry) {
+    for (const { flag, reason } of loaded.ignoredFlags) process.stderr.write(`turbine: ${flag}: no effect in Turbine (${reason})\n`);
     await dry(options);
     return;
   }
   const turbine = await startTurbine(options);
-  for (const flag of loaded.ignoredFlags) turbine.logger.warn({ flag }, 'marathon-lb flag has no effect in Turbine; ignored');
+  for (const { flag, reason } of loaded.ignoredFlags) turbine.logger.warn({ flag, reason }, 'marathon-lb flag has no effect in Turbine; ignored');
   installSignals(turbine);
 }
 

@@ -15,6 +15,7 @@ export interface Options {
   marathonAuthCredentialFile: string | null;
   authCredentials: string | null;
   marathonCaCert: string | null;
+  dcosAuthCredentials: string | null;
   sslCerts: string[];
   dontBindHttpHttps: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -36,6 +37,11 @@ export interface Options {
   activeHealthChecks: boolean;
   ejectAfterFailures: number;
   ejectSeconds: number;
+  maxBackoff: number;
+  haproxyMap: boolean;
+  groupHttpsByVhost: boolean;
+  minServPortIpPerTask: number;
+  maxServPortIpPerTask: number;
 }
 
 export class ConfigError extends Error {
@@ -49,8 +55,16 @@ interface Spec<K extends keyof Options = keyof Options> {
   flag: string;
   aliases?: string[];
   kind: Kind;
-  /** Allowed values for an enumerated string option. */
+  /** Allowed values for an enumerated string option (matched without regard to case). */
   choices?: readonly string[];
+  /** Other spellings of a choice (marathon-lb's Python log levels), lower case -> choice. */
+  choiceAliases?: Readonly<Record<string, string>>;
+  /** A flag value outside `choices` is marathon-lb's meaning of the flag: accepted, reported, unused. */
+  foreignValue?: string;
+  /** Takes every following word that is not a flag, as marathon-lb's argparse nargs='+' does. */
+  many?: boolean;
+  /** Environment variables read after TURBINE_*, e.g. the one marathon-lb reads. */
+  envAliases?: string[];
   help: string;
 }
 
@@ -71,6 +85,7 @@ export const DEFAULTS: Options = {
   marathonAuthCredentialFile: null,
   authCredentials: null,
   marathonCaCert: null,
+  dcosAuthCredentials: null,
   sslCerts: [],
   dontBindHttpHttps: false,
   logLevel: 'info',
@@ -92,10 +107,15 @@ export const DEFAULTS: Options = {
   activeHealthChecks: true,
   ejectAfterFailures: 3,
   ejectSeconds: 10,
+  maxBackoff: 30,
+  haproxyMap: false,
+  groupHttpsByVhost: false,
+  minServPortIpPerTask: 10050,
+  maxServPortIpPerTask: 10100,
 };
 
 export const SPECS: readonly Spec[] = [
-  spec({ key: 'marathon', flag: '--marathon', aliases: ['-m'], kind: 'list', help: 'Marathon URL; repeat for several (failover in order)' }),
+  spec({ key: 'marathon', flag: '--marathon', aliases: ['-m'], kind: 'list', many: true, help: 'Marathon URL; several after one flag, repeated or comma-separated (failover in order)' }),
   spec({ key: 'group', flag: '--group', kind: 'list', help: "HAPROXY_GROUP to serve; repeat for several; '*' serves every app" }),
   spec({ key: 'bind', flag: '--bind', kind: 'string', help: 'address every listener binds to, unless a port sets HAPROXY_{n}_BIND_ADDR' }),
   spec({ key: 'httpPort', flag: '--http-port', kind: 'port', help: 'virtual-host HTTP listener' }),
@@ -107,10 +127,14 @@ export const SPECS: readonly Spec[] = [
   spec({ key: 'marathonAuthCredentialFile', flag: '--marathon-auth-credential-file', kind: 'string', help: 'file holding user:password for Marathon' }),
   spec({ key: 'authCredentials', flag: '--auth-credentials', kind: 'string', help: 'user:password for Marathon (prefer the file)' }),
   spec({ key: 'marathonCaCert', flag: '--marathon-ca-cert', kind: 'string', help: 'CA certificate (PEM) to verify Marathon over HTTPS' }),
+  spec({ key: 'dcosAuthCredentials', flag: '--dcos-auth-credentials', kind: 'string', envAliases: ['DCOS_SERVICE_ACCOUNT_CREDENTIAL'], help: 'DC/OS service account: its JSON (uid, private_key, login_endpoint) or a file holding it; used when no user:password is given' }),
   spec({ key: 'sslCerts', flag: '--ssl-certs', kind: 'list', help: 'PEM files (certificate and key) for the HTTPS listener; comma-separated' }),
   spec({ key: 'dontBindHttpHttps', flag: '--dont-bind-http-https', kind: 'bool', help: 'do not open the HTTP and HTTPS virtual-host listeners' }),
-  spec({ key: 'logLevel', flag: '--log-level', kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level' }),
-  spec({ key: 'logFormat', flag: '--log-format', kind: 'string', choices: ['json', 'pretty'], help: 'json lines, or pretty (needs pino-pretty)' }),
+  spec({ key: 'logLevel', flag: '--log-level', kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    choiceAliases: { critical: 'fatal', warning: 'warn', notset: 'trace' }, help: "log level; marathon-lb's CRITICAL, WARNING, NOTSET and any case are accepted" }),
+  spec({ key: 'logFormat', flag: '--log-format', kind: 'string', choices: ['json', 'pretty'],
+    foreignValue: "any other value is marathon-lb's Python logging format string; Turbine's log lines are structured (json or pretty)",
+    help: 'json lines, or pretty (needs pino-pretty); a marathon-lb format string is accepted and has no effect' }),
   spec({ key: 'accessLog', flag: '--access-log', kind: 'bool', help: 'one log line per request or TCP connection' }),
   spec({ key: 'dry', flag: '--dry', aliases: ['-d'], kind: 'bool', help: 'fetch once, print the routing table as JSON, exit' }),
   spec({ key: 'workers', flag: '--workers', kind: 'int', help: 'proxy worker processes; 0: one per CPU; 1: no worker processes' }),
@@ -128,14 +152,45 @@ export const SPECS: readonly Spec[] = [
   spec({ key: 'activeHealthChecks', flag: '--active-health-checks', kind: 'bool', help: "run the apps' Marathon health checks from Turbine too" }),
   spec({ key: 'ejectAfterFailures', flag: '--eject-after-failures', kind: 'int', help: 'consecutive connect errors, resets or timeouts before a backend is ejected' }),
   spec({ key: 'ejectSeconds', flag: '--eject-seconds', kind: 'seconds', help: 'how long an ejected backend stays out before it is tried again' }),
+  spec({ key: 'maxBackoff', flag: '--max-backoff', kind: 'seconds', help: 'longest wait between reconnects to Marathon (marathon-lb: 300)' }),
+  spec({ key: 'haproxyMap', flag: '--haproxy-map', kind: 'bool', help: "marathon-lb's map routing: plain virtual hosts are matched after the rules with a path, auth or redirect, as marathon-lb's map lookup comes last" }),
+  spec({ key: 'groupHttpsByVhost', flag: '--group-https-by-vhost', kind: 'bool', help: "per-vhost certificates (HAPROXY_{n}_SSL_CERT) on the HTTPS listener, chosen by SNI" }),
+  spec({ key: 'minServPortIpPerTask', flag: '--min-serv-port-ip-per-task', kind: 'port', help: 'lowest service port given to an IP-per-task app port without one (0 with max 0: none)' }),
+  spec({ key: 'maxServPortIpPerTask', flag: '--max-serv-port-ip-per-task', kind: 'port', help: 'highest service port given to an IP-per-task app port without one' }),
 ];
 
-/** marathon-lb flags that have no meaning here; accepted so existing command lines keep working. */
-const IGNORED_FLAGS: Record<string, boolean> = {
-  '--sse': false, '-s': false, '--haproxy-config': true, '--command': true, '--reload-interval': true,
-  '--max-reload-retries': true, '--haproxy-map': false, '--skip-validation': false, '--archive-versions': false,
-  '--syslog-socket': true, '--lru-cache-capacity': true, '--group-https-by-vhost': false,
-};
+/** A marathon-lb flag with no meaning in Turbine: accepted so an existing command line starts. */
+export interface ForeignFlag {
+  flag: string;
+  aliases?: string[];
+  /** Takes a value (one word), as in marathon-lb. */
+  value: boolean;
+  reason: string;
+}
+
+const NO_HAPROXY = 'Turbine runs no HAProxy';
+
+/** Every flag of marathon-lb's argparse (marathon_lb.py get_arg_parser, common.py) without a Turbine meaning. */
+export const FOREIGN_FLAGS: readonly ForeignFlag[] = [
+  { flag: '--sse', aliases: ['-s'], value: false, reason: 'Turbine always follows the event stream (SSE)' },
+  { flag: '--haproxy-config', value: true, reason: `${NO_HAPROXY}: there is no config file` },
+  { flag: '--command', aliases: ['-c'], value: true, reason: `${NO_HAPROXY}: a new routing table is swapped in, nothing reloads` },
+  { flag: '--reload-interval', value: true, reason: `${NO_HAPROXY}: nothing reloads` },
+  { flag: '--max-reload-retries', value: true, reason: `${NO_HAPROXY}: nothing reloads` },
+  { flag: '--skip-validation', value: false, reason: `${NO_HAPROXY}: labels are validated one by one, a bad one is skipped with a warning` },
+  { flag: '--skip-config-cleanup', value: false, reason: `${NO_HAPROXY}: one bad app never affects another, so there is nothing to clean up` },
+  { flag: '--archive-versions', value: true, reason: `${NO_HAPROXY}: no config versions to archive (/routes shows the live table)` },
+  { flag: '--syslog-socket', value: true, reason: 'Turbine logs to stdout (pino JSON); the container runtime collects it' },
+  { flag: '--lru-cache-capacity', value: true, reason: "sizes marathon-lb's health-result and IP caches; Turbine's own need no size" },
+  { flag: '--listening', aliases: ['-l'], value: true, reason: "marathon-lb's old HTTP callback mode; Turbine always follows the event stream" },
+  { flag: '--callback-url', aliases: ['-u'], value: true, reason: "marathon-lb's old HTTP callback mode; Turbine always follows the event stream" },
+];
+
+/** marathon-lb's image takes a first word `sse` or `poll` (its run script); Turbine always follows events. */
+const MODE_WORDS = new Map<string, string | null>([
+  ['sse', null],
+  ['poll', "Turbine always follows Marathon's event stream; polling is not applicable"],
+]);
 
 export function envName(s: Spec): string {
   return 'TURBINE_' + s.flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
@@ -168,18 +223,34 @@ function convert(s: Spec, raw: unknown, source: string): unknown {
       if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${where}: expected a number of seconds > 0, got ${JSON.stringify(raw)}`);
       return n;
     }
-    case 'string':
+    case 'string': {
       if (typeof raw !== 'string' || raw === '') throw new ConfigError(`${where}: expected a non-empty string`);
-      if (s.choices && !s.choices.includes(raw)) throw new ConfigError(`${where}: expected one of ${s.choices.join(', ')}, got ${JSON.stringify(raw)}`);
-      return raw;
+      if (!s.choices) return raw;
+      const choice = choiceOf(s, raw);
+      if (choice === null) throw new ConfigError(`${where}: expected one of ${s.choices.join(', ')}, got ${JSON.stringify(raw)}`);
+      return choice;
+    }
   }
+}
+
+function choiceOf(s: Spec, raw: string): string | null {
+  const lower = raw.toLowerCase();
+  if (s.choices?.includes(lower)) return lower;
+  return s.choiceAliases?.[lower] ?? null;
+}
+
+/** A marathon-lb flag or word that was accepted and has no effect, with the reason. */
+export interface IgnoredFlag {
+  flag: string;
+  reason: string;
 }
 
 interface ParsedArgs {
   values: Map<keyof Options, unknown>;
   configFile: string | null;
   help: boolean;
-  ignored: string[];
+  longHelp: boolean;
+  ignored: IgnoredFlag[];
 }
 
 function parseArgv(argv: readonly string[]): ParsedArgs {
@@ -188,27 +259,44 @@ function parseArgv(argv: readonly string[]): ParsedArgs {
     byFlag.set(s.flag, s);
     for (const a of s.aliases ?? []) byFlag.set(a, s);
   }
+  const foreign = new Map<string, ForeignFlag>();
+  for (const f of FOREIGN_FLAGS) for (const name of [f.flag, ...(f.aliases ?? [])]) foreign.set(name, f);
   const values = new Map<keyof Options, unknown>();
   let configFile: string | null = null;
   let help = false;
-  const ignored: string[] = [];
-  for (let i = 0; i < argv.length; i += 1) {
+  let longHelp = false;
+  const ignored: IgnoredFlag[] = [];
+  const ignore = (flag: string, reason: string) => {
+    if (!ignored.some((x) => x.flag === flag)) ignored.push({ flag, reason });
+  };
+  const isFlag = (word: string | undefined) => word !== undefined && word.startsWith('-') && word.length > 1;
+  let i = 0;
+  const first = argv[0];
+  if (first !== undefined && MODE_WORDS.has(first)) {
+    const reason = MODE_WORDS.get(first);
+    if (reason) ignore(first, reason);
+    i = 1;
+  }
+  for (; i < argv.length; i += 1) {
     const arg = argv[i]!;
+    if (!isFlag(arg)) throw new ConfigError(`${arg}: unexpected argument (flags start with -; see --help)`);
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
     const takeValue = (): string => {
       if (inline !== undefined) return inline;
       const next = argv[i + 1];
-      if (next === undefined || (next.startsWith('-') && next.length > 1)) throw new ConfigError(`${name}: needs a value`);
+      if (next === undefined || isFlag(next)) throw new ConfigError(`${name}: needs a value`);
       i += 1;
       return next;
     };
     if (name === '--help' || name === '-h') { help = true; continue; }
+    if (name === '--longhelp') { longHelp = true; continue; }
     if (name === '--config') { configFile = takeValue(); continue; }
-    if (name in IGNORED_FLAGS) {
-      if (IGNORED_FLAGS[name]) takeValue();
-      ignored.push(name);
+    const f = foreign.get(name);
+    if (f) {
+      if (f.value) takeValue();
+      ignore(f.flag, f.reason);
       continue;
     }
     const negated = name.startsWith('--no-') ? byFlag.get('--' + name.slice(5)) : undefined;
@@ -218,13 +306,17 @@ function parseArgv(argv: readonly string[]): ParsedArgs {
     if (s.kind === 'bool') {
       values.set(s.key, inline === undefined ? true : convert(s, inline, 'flag'));
     } else if (s.kind === 'list') {
+      const words = [takeValue()];
+      while (s.many && inline === undefined && argv[i + 1] !== undefined && !isFlag(argv[i + 1])) words.push(argv[(i += 1)]!);
       const prev = (values.get(s.key) as string[] | undefined) ?? [];
-      values.set(s.key, [...prev, ...(convert(s, takeValue(), 'flag') as string[])]);
+      values.set(s.key, [...prev, ...words.flatMap((w) => convert(s, w, 'flag') as string[])]);
     } else {
-      values.set(s.key, convert(s, takeValue(), 'flag'));
+      const raw = takeValue();
+      if (s.foreignValue && s.choices && choiceOf(s, raw) === null) ignore(`${s.flag} ${raw}`, s.foreignValue);
+      else values.set(s.key, convert(s, raw, 'flag'));
     }
   }
-  return { values, configFile, help, ignored };
+  return { values, configFile, help, longHelp, ignored };
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -251,8 +343,10 @@ function readConfigFile(path: string): Record<string, unknown> {
 export interface LoadedOptions {
   options: Options;
   help: boolean;
-  /** marathon-lb flags accepted for compatibility that do nothing here. */
-  ignoredFlags: string[];
+  /** --longhelp: print the label and flag reference. */
+  longHelp: boolean;
+  /** marathon-lb flags (and the `poll` word) accepted for compatibility that do nothing here, each once. */
+  ignoredFlags: IgnoredFlag[];
 }
 
 export function loadOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): LoadedOptions {
@@ -261,13 +355,14 @@ export function loadOptions(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   const file = configFile ? readConfigFile(configFile) : {};
   const options: Record<string, unknown> = { ...DEFAULTS };
   for (const s of SPECS) {
+    const envKey = [envName(s), ...(s.envAliases ?? [])].find((k) => env[k] !== undefined && env[k] !== '');
     if (args.values.has(s.key)) options[s.key] = args.values.get(s.key);
-    else if (env[envName(s)] !== undefined) options[s.key] = convert(s, env[envName(s)], `env ${envName(s)}`);
+    else if (envKey !== undefined) options[s.key] = convert(s, env[envKey], `env ${envKey}`);
     else if (s.key in file && file[s.key] !== null) options[s.key] = convert(s, file[s.key], `config key "${s.key}"`);
   }
   const result = options as unknown as Options;
-  if (!args.help) validate(result);
-  return { options: result, help: args.help, ignoredFlags: args.ignored };
+  if (!args.help && !args.longHelp) validate(result);
+  return { options: result, help: args.help, longHelp: args.longHelp, ignoredFlags: args.ignored };
 }
 
 function validate(o: Options): void {
@@ -285,6 +380,13 @@ function validate(o: Options): void {
   if (o.dry && o.marathon.length === 0) throw new ConfigError('--dry: needs --marathon');
   if (o.workers > 64) throw new ConfigError('--workers: at most 64');
   if (o.authCredentials !== null && !o.authCredentials.includes(':')) throw new ConfigError('--auth-credentials: expected user:password');
+  // marathon-lb: both zero disables the assignment; one zero alone is a mistake.
+  if ((o.minServPortIpPerTask === 0) !== (o.maxServPortIpPerTask === 0)) {
+    throw new ConfigError('--min-serv-port-ip-per-task: give both it and --max-serv-port-ip-per-task, or set both to 0 to disable');
+  }
+  if (o.minServPortIpPerTask > o.maxServPortIpPerTask) {
+    throw new ConfigError(`--min-serv-port-ip-per-task: ${o.minServPortIpPerTask} is above --max-serv-port-ip-per-task ${o.maxServPortIpPerTask}`);
+  }
 }
 
 export function usage(): string {
@@ -292,6 +394,9 @@ export function usage(): string {
     const flag = `${s.flag}${s.kind === 'bool' ? '' : ' ' + s.kind.toUpperCase()}`;
     return `  ${flag.padEnd(40)} ${s.help} [env ${envName(s)}, default ${JSON.stringify(DEFAULTS[s.key])}]`;
   });
-  return ['Usage: turbine --marathon URL --group NAME [options]', '', ...lines,
-    `  ${'--config FILE'.padEnd(40)} JSON file with any of the keys above [env TURBINE_CONFIG]`].join('\n');
+  const foreign = FOREIGN_FLAGS.map((f) => [f.flag, ...(f.aliases ?? [])].join(', ') + (f.value ? ' VALUE' : ''));
+  return ['Usage: turbine [sse] --marathon URL... --group NAME [options]', '', ...lines,
+    `  ${'--config FILE'.padEnd(40)} JSON file with any of the keys above [env TURBINE_CONFIG]`,
+    `  ${'--longhelp'.padEnd(40)} every HAPROXY_* label and marathon-lb flag with what Turbine does with it`,
+    '', `Accepted from marathon-lb, no effect here (see --longhelp): ${foreign.join('; ')}`].join('\n');
 }

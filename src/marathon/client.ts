@@ -2,6 +2,7 @@
 // the configured URLs in order and remembers the one that answered.
 import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
+import type { TokenAuthorization } from './dcos-auth.js';
 import { decodeApp, decodeAppList, type DecodeProblem, type MarathonApp } from './types.js';
 
 export type MarathonErrorKind = 'unreachable' | 'auth' | 'server' | 'malformed' | 'not-found';
@@ -15,8 +16,8 @@ export class MarathonError extends Error {
 
 export interface MarathonClientOptions {
   urls: readonly string[];
-  /** Value of the Authorization header, or null. */
-  authorization: string | null;
+  /** Value of the Authorization header, a token source (DC/OS login), or null. */
+  authorization: string | TokenAuthorization | null;
   caCertFile: string | null;
   timeoutMs: number;
 }
@@ -57,7 +58,9 @@ export class MarathonClient {
   }
 
   headers(extra: Record<string, string> = {}): Record<string, string> {
-    return this.options.authorization ? { authorization: this.options.authorization, ...extra } : extra;
+    const auth = this.options.authorization;
+    const value = typeof auth === 'string' ? auth : auth?.current(this.dispatcher) ?? null;
+    return value ? { authorization: value, ...extra } : extra;
   }
 
   async fetchApps(): Promise<FetchedApps> {
@@ -106,8 +109,12 @@ export class MarathonClient {
     throw new MarathonError(last?.kind ?? 'unreachable', failures.join('; '), null);
   }
 
-  private async getOnce(base: string, path: string): Promise<unknown> {
+  private async getOnce(base: string, path: string, tokenRenewed = false): Promise<unknown> {
     const url = marathonUrl(base, path);
+    const auth = this.options.authorization;
+    const token = typeof auth === 'object' && auth !== null ? auth : null;
+    // Renews the token when it is close to expiry; headers() then carries the fresh one.
+    if (token) await token.header(this.dispatcher);
     let response: Dispatcher.ResponseData;
     try {
       response = await request(url, { method: 'GET', headers: this.headers({ accept: 'application/json' }), dispatcher: this.dispatcher });
@@ -118,6 +125,11 @@ export class MarathonClient {
       throw new MarathonError('malformed', `body cut short: ${err.message}`, base);
     });
     const status = response.statusCode;
+    // A token Marathon refuses (revoked, rotated) is renewed once before the answer counts.
+    if (status === 401 && token && !tokenRenewed) {
+      token.invalidate();
+      return this.getOnce(base, path, true);
+    }
     if (status === 401 || status === 403) throw new MarathonError('auth', `HTTP ${status} (check --auth-credentials)`, base);
     if (status === 404) throw new MarathonError('not-found', `HTTP 404 for ${path}`, base);
     if (status < 200 || status >= 300) throw new MarathonError('server', `HTTP ${status}`, base);

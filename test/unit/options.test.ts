@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { ConfigError, SPECS, loadOptions } from '../../src/config/options.js';
+import { ConfigError, FOREIGN_FLAGS, SPECS, loadOptions } from '../../src/config/options.js';
 
 describe('options', () => {
   it('marathon-lb style flags: --marathon and --group repeat', () => {
@@ -41,9 +41,90 @@ describe('options', () => {
     assert.throws(() => loadOptions(['--group', 'x'], { TURBINE_ADMIN_PORT: 'abc' }), /TURBINE_ADMIN_PORT/);
   });
 
-  it('marathon-lb flags without meaning here are accepted and reported', () => {
-    const loaded = loadOptions(['--group', 'x', '--sse', '--haproxy-config', '/etc/haproxy.cfg'], {});
-    assert.deepEqual(loaded.ignoredFlags, ['--sse', '--haproxy-config']);
+  it('marathon-lb flags without meaning here are accepted and reported once each, with the reason', () => {
+    const loaded = loadOptions(['--group', 'x', '--sse', '--haproxy-config', '/etc/haproxy.cfg', '-s'], {});
+    assert.deepEqual(loaded.ignoredFlags.map((f) => f.flag), ['--sse', '--haproxy-config']);
+    assert.match(loaded.ignoredFlags[1]!.reason, /no HAProxy/);
+  });
+
+  it('every flag of marathon-lb that means nothing here is accepted, by each of its names, with its value', () => {
+    for (const f of FOREIGN_FLAGS) {
+      for (const name of [f.flag, ...(f.aliases ?? [])]) {
+        const argv = ['-m', 'http://m:8080', '--group', 'x', name, ...(f.value ? ['some value'] : []), '--strict-mode'];
+        const loaded = loadOptions(argv, {});
+        assert.deepEqual(loaded.ignoredFlags.map((x) => x.flag), [f.flag], name);
+        assert.equal(loaded.options.strictMode, true, `${name}: the next flag is still read`);
+      }
+    }
+  });
+
+  it("the Docker image's form: a leading sse word, several URLs after one -m", () => {
+    const { options, ignoredFlags } = loadOptions(['sse', '-m', 'http://m1:8080', 'http://m2:8080', '--group', 'external'], {});
+    assert.deepEqual(options.marathon, ['http://m1:8080', 'http://m2:8080']);
+    assert.deepEqual(options.group, ['external']);
+    assert.deepEqual(ignoredFlags, []);
+  });
+
+  it('a leading poll word is accepted and reported as not applicable; other words are refused', () => {
+    const { ignoredFlags } = loadOptions(['poll', '--marathon', 'http://m', '--group', 'x'], {});
+    assert.deepEqual(ignoredFlags.map((f) => f.flag), ['poll']);
+    assert.throws(() => loadOptions(['--group', 'x', 'sse'], {}), /sse: unexpected argument/);
+    assert.throws(() => loadOptions(['--marathon=http://a', 'http://b', '--group', 'x'], {}), /http:\/\/b: unexpected argument/);
+  });
+
+  it('-m takes several URLs, repeats, and mixes with commas', () => {
+    const { options } = loadOptions(['-m', 'http://a', 'http://b', '--group', 'x', '--marathon', 'http://c,http://d'], {});
+    assert.deepEqual(options.marathon, ['http://a', 'http://b', 'http://c', 'http://d']);
+  });
+
+  it("log levels in marathon-lb's spelling", () => {
+    const level = (value: string) => loadOptions(['--group', 'x', '--log-level', value], {}).options.logLevel;
+    assert.equal(level('DEBUG'), 'debug');
+    assert.equal(level('INFO'), 'info');
+    assert.equal(level('WARNING'), 'warn');
+    assert.equal(level('ERROR'), 'error');
+    assert.equal(level('CRITICAL'), 'fatal');
+    assert.equal(level('NOTSET'), 'trace');
+    assert.equal(loadOptions(['--group', 'x'], { TURBINE_LOG_LEVEL: 'Warning' }).options.logLevel, 'warn');
+  });
+
+  it("--log-format: json and pretty are Turbine's; marathon-lb's Python format string is accepted and has no effect", () => {
+    assert.equal(loadOptions(['--group', 'x', '--log-format', 'pretty'], {}).options.logFormat, 'pretty');
+    const loaded = loadOptions(['--group', 'x', '--log-format', '%(asctime)-15s %(name)s: %(message)s'], {});
+    assert.equal(loaded.options.logFormat, 'json');
+    assert.deepEqual(loaded.ignoredFlags.map((f) => f.flag), ['--log-format %(asctime)-15s %(name)s: %(message)s']);
+    assert.throws(() => loadOptions(['--group', 'x'], { TURBINE_LOG_FORMAT: 'xml' }), /TURBINE_LOG_FORMAT/);
+  });
+
+  it('marathon-lb options with a meaning: backoff, map, https by vhost, IP-per-task port range', () => {
+    const { options } = loadOptions(['--group', 'x', '--max-backoff', '120', '--haproxy-map', '--group-https-by-vhost',
+      '--min-serv-port-ip-per-task', '20000', '--max-serv-port-ip-per-task', '20010'], {});
+    assert.equal(options.maxBackoff, 120);
+    assert.equal(options.haproxyMap, true);
+    assert.equal(options.groupHttpsByVhost, true);
+    assert.equal(options.minServPortIpPerTask, 20000);
+    assert.equal(options.maxServPortIpPerTask, 20010);
+    const defaults = loadOptions(['--group', 'x'], {}).options;
+    assert.deepEqual([defaults.minServPortIpPerTask, defaults.maxServPortIpPerTask, defaults.haproxyMap], [10050, 10100, false]);
+  });
+
+  it('the IP-per-task range: min above max, or one of them 0, is refused; both 0 disables', () => {
+    const range = (min: string, max: string) => loadOptions(['--group', 'x', '--min-serv-port-ip-per-task', min, '--max-serv-port-ip-per-task', max], {});
+    assert.throws(() => range('10101', '10100'), /--min-serv-port-ip-per-task: 10101 is above --max-serv-port-ip-per-task 10100/);
+    assert.throws(() => range('0', '10100'), /set both to 0/);
+    assert.deepEqual([range('0', '0').options.minServPortIpPerTask, range('0', '0').options.maxServPortIpPerTask], [0, 0]);
+    assert.equal(range('10100', '10100').options.maxServPortIpPerTask, 10100);
+  });
+
+  it('--dcos-auth-credentials also comes from DCOS_SERVICE_ACCOUNT_CREDENTIAL, as in marathon-lb', () => {
+    const json = '{"uid":"svc","private_key":"...","login_endpoint":"https://leader.mesos/acs/api/v1/auth/login"}';
+    assert.equal(loadOptions(['--group', 'x'], { DCOS_SERVICE_ACCOUNT_CREDENTIAL: json }).options.dcosAuthCredentials, json);
+    assert.equal(loadOptions(['--group', 'x', '--dcos-auth-credentials', '/run/secret'], { DCOS_SERVICE_ACCOUNT_CREDENTIAL: json }).options.dcosAuthCredentials, '/run/secret');
+  });
+
+  it('--longhelp needs no other flag', () => {
+    const loaded = loadOptions(['--longhelp'], {});
+    assert.equal(loaded.longHelp, true);
   });
 
   it('config/example.json names every option and loads as it is', () => {
