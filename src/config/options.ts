@@ -36,6 +36,9 @@ export interface Options {
   activeHealthChecks: boolean;
   ejectAfterFailures: number;
   ejectSeconds: number;
+  shutdownGrace: number;
+  maxEjectionPercent: number;
+  panicThreshold: number;
 }
 
 export class ConfigError extends Error {
@@ -92,6 +95,9 @@ export const DEFAULTS: Options = {
   activeHealthChecks: true,
   ejectAfterFailures: 3,
   ejectSeconds: 10,
+  shutdownGrace: 5,
+  maxEjectionPercent: 50,
+  panicThreshold: 50,
 };
 
 export const SPECS: readonly Spec[] = [
@@ -128,6 +134,9 @@ export const SPECS: readonly Spec[] = [
   spec({ key: 'activeHealthChecks', flag: '--active-health-checks', kind: 'bool', help: "run the apps' Marathon health checks from Turbine too" }),
   spec({ key: 'ejectAfterFailures', flag: '--eject-after-failures', kind: 'int', help: 'consecutive connect errors, resets or timeouts before a backend is ejected' }),
   spec({ key: 'ejectSeconds', flag: '--eject-seconds', kind: 'seconds', help: 'how long an ejected backend stays out before it is tried again' }),
+  spec({ key: 'shutdownGrace', flag: '--shutdown-grace', kind: 'seconds', help: 'on SIGTERM, health answers 503 and traffic is still served this long before the drain (0: drain at once)' }),
+  spec({ key: 'maxEjectionPercent', flag: '--max-ejection-percent', kind: 'int', help: "at most this share (%) of a service's backends is ejected for failures at once" }),
+  spec({ key: 'panicThreshold', flag: '--panic-threshold', kind: 'int', help: "below this share (%) of a service's backends up, route to all of them (0: never)" }),
 ];
 
 /** marathon-lb flags that have no meaning here; accepted so existing command lines keep working. */
@@ -165,7 +174,8 @@ function convert(s: Spec, raw: unknown, source: string): unknown {
     }
     case 'seconds': {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-      if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${where}: expected a number of seconds > 0, got ${JSON.stringify(raw)}`);
+      const min = s.key === 'shutdownGrace' ? 0 : Number.MIN_VALUE;
+      if (!Number.isFinite(n) || n < min) throw new ConfigError(`${where}: expected a number of seconds ${min === 0 ? '>= 0' : '> 0'}, got ${JSON.stringify(raw)}`);
       return n;
     }
     case 'string':
@@ -200,7 +210,8 @@ function parseArgv(argv: readonly string[]): ParsedArgs {
     const takeValue = (): string => {
       if (inline !== undefined) return inline;
       const next = argv[i + 1];
-      if (next === undefined || (next.startsWith('-') && next.length > 1)) throw new ConfigError(`${name}: needs a value`);
+      // A negative number is a (wrong) value, not the next flag: "--admin-port -1" is an invalid port.
+      if (next === undefined || (next.startsWith('-') && next.length > 1 && !/^-\d/.test(next))) throw new ConfigError(`${name}: needs a value`);
       i += 1;
       return next;
     };
@@ -280,10 +291,12 @@ function validate(o: Options): void {
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`--marathon: must be http or https: ${url}`);
   }
-  // No Marathon means the built-in demo, which brings its own apps and group.
+  // Whether a Marathon URL is required at all is the command's decision (cli.ts: `turbine demo` needs none).
   if (o.marathon.length > 0 && o.group.length === 0) throw new ConfigError("--group: at least one group is required (use '*' for every app)");
   if (o.dry && o.marathon.length === 0) throw new ConfigError('--dry: needs --marathon');
   if (o.workers > 64) throw new ConfigError('--workers: at most 64');
+  if (o.maxEjectionPercent > 100) throw new ConfigError('--max-ejection-percent: at most 100');
+  if (o.panicThreshold > 100) throw new ConfigError('--panic-threshold: at most 100');
   if (o.authCredentials !== null && !o.authCredentials.includes(':')) throw new ConfigError('--auth-credentials: expected user:password');
 }
 
@@ -292,6 +305,6 @@ export function usage(): string {
     const flag = `${s.flag}${s.kind === 'bool' ? '' : ' ' + s.kind.toUpperCase()}`;
     return `  ${flag.padEnd(40)} ${s.help} [env ${envName(s)}, default ${JSON.stringify(DEFAULTS[s.key])}]`;
   });
-  return ['Usage: turbine --marathon URL --group NAME [options]', '', ...lines,
+  return ['Usage: turbine --marathon URL --group NAME [options]', '       turbine demo   (fake Marathon, sample apps, real backends; for trying Turbine out)', '', ...lines,
     `  ${'--config FILE'.padEnd(40)} JSON file with any of the keys above [env TURBINE_CONFIG]`].join('\n');
 }
