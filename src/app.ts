@@ -8,12 +8,13 @@ import { AppStore } from './discovery/app-store.js';
 import { MarathonSync } from './discovery/marathon-sync.js';
 import { StateFileError, readStateFile, writeStateFile } from './discovery/state-file.js';
 import { ActiveHealthChecker } from './health/active.js';
+import { decideEjections, type EjectionDecision } from './health/ejection-limits.js';
 import { MarathonClient, basicAuthorization } from './marathon/client.js';
 import { DcosAuth, parseDcosCredentials, type TokenAuthorization } from './marathon/dcos-auth.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { quantileFromBuckets } from './observability/stats.js';
-import type { DataPlane, DataPlaneSetup } from './proxy/data-plane.js';
+import type { DataPlane, DataPlaneSetup, ListenerStatus } from './proxy/data-plane.js';
 import { Proxy } from './proxy/proxy.js';
 import { ProxyWorkers } from './proxy/workers.js';
 import { diffTables, isEmptyDiff } from './routing/diff.js';
@@ -29,7 +30,8 @@ export interface Turbine {
   table(): RoutingTable | null;
   /** Resolves once the next table (after this call) is serving. */
   nextTable(): Promise<RoutingTable>;
-  stop(): Promise<void>;
+  /** The health check answers 503 at once; traffic is served `graceMs` more, then drained. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export function routingOptions(options: Options): RoutingOptions {
@@ -95,6 +97,9 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
       ...s.excluded.filter((e) => e.reason === 'marathon-health' && e.address !== null)
         .map((e) => ({ service: s.id, backend: e.address!, reasons: ['marathon-health'] })),
     ]).concat(plane.drainingBackends().map((d) => ({ ...d, reasons: ['draining'] }))),
+    ejection: () => ejection.services,
+    listeners: () => plane.listenerStatus(),
+    workers: () => workers?.processes() ?? [],
   });
   const checker = options.activeHealthChecks ? new ActiveHealthChecker(plane) : null;
 
@@ -107,6 +112,21 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   let draining = false;
   let pendingSince: number | null = null;
   let waiters: ((t: RoutingTable) => void)[] = [];
+  let ejection: EjectionDecision = { routable: new Set(), services: [] };
+  const limits = { maxEjectionPercent: options.maxEjectionPercent, panicThresholdPercent: options.panicThreshold };
+  // Decided here, from every worker's ejections (reported twice a second), and sent to all of them.
+  const decideLimits = () => {
+    const next = decideEjections(current, (address) => plane.downReasons(address), limits);
+    const changed = next.routable.size !== ejection.routable.size || [...next.routable].some((a) => !ejection.routable.has(a));
+    const panicked = new Set(ejection.services.filter((s) => s.panic).map((s) => s.service));
+    const panicking = new Set(next.services.filter((s) => s.panic).map((s) => s.service));
+    for (const s of next.services) if (s.panic && !panicked.has(s.service)) log.warn({ service: s.service, backends: s.backends }, 'panic: too few backends up; routing to all of them');
+    for (const service of panicked) if (!panicking.has(service)) log.info({ service }, 'panic over: enough backends up again');
+    ejection = next;
+    if (changed) plane.setRoutable([...next.routable]);
+  };
+  const limitsTimer = setInterval(decideLimits, 500);
+  limitsTimer.unref();
 
   const rebuild = () => {
     const arrivedAt = pendingSince ?? performance.now();
@@ -115,7 +135,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     const diff = diffTables(current, candidate);
     const known = new Set(current?.warnings.map(warningKey));
     const newWarnings = candidate.warnings.filter((w) => !known.has(warningKey(w)));
-    if (current !== null && isEmptyDiff(diff) && newWarnings.length === 0 && candidate.warnings.length === current.warnings.length) {
+    if (current !== null && isEmptyDiff(diff) && sameExcluded(current, candidate) && newWarnings.length === 0 && candidate.warnings.length === current.warnings.length) {
       settle(current);
       return;
     }
@@ -166,12 +186,16 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
 
   const admin = new AdminServer({
     registry: metrics.registry,
-    health: () => ({
-      ready: serving > 0,
-      draining,
-      detail: { generation, marathon: sync.getStatus(), listeners: plane.listenerStatus().filter((l) => l.error !== null) },
-    }),
-    routes: () => ({ ...routesView(current, plane), draining: plane.drainingBackends() }),
+    health: () => {
+      const unbound = plane.listenerStatus().filter((l) => l.error !== null);
+      return {
+        ready: serving > 0,
+        draining,
+        problem: unboundProblem(unbound),
+        detail: { generation, marathon: sync.getStatus(), listeners: unbound },
+      };
+    },
+    routes: () => ({ ...routesView(current, plane, ejection), draining: plane.drainingBackends() }),
     stats: () => statsView(current, plane, sync.getStatus()),
     vhostMap: () => (current?.services ?? []).flatMap((s) => s.vhosts.map((v): [string, string] => [v, s.id])),
     appMap: () => (current?.services ?? []).filter((s) => s.mode === 'http').map((s): [string, string] => [s.appId, s.id]),
@@ -187,9 +211,11 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     logger, metrics, plane, sync, adminPort,
     table: () => current,
     nextTable: () => new Promise((resolve) => { waiters.push(resolve); }),
-    async stop() {
-      // Report unhealthy first so a load balancer in front stops sending, then drain.
+    async stop(graceMs = 0) {
+      // Report unhealthy first, and keep serving while the balancer in front notices; then drain.
       draining = true;
+      if (graceMs > 0) await new Promise((resolve) => setTimeout(resolve, graceMs));
+      clearInterval(limitsTimer);
       sync.stop();
       state?.stop();
       checker?.stop();
@@ -253,6 +279,21 @@ function stateFileKeeper(path: string, store: AppStore, metrics: Metrics, log: L
 
 const warningKey = (w: LabelWarning) => `${w.appId}|${w.label}|${w.reason}`;
 
+/** Tasks moving into or out of `excluded` (staging, unhealthy) change what /routes shows, not what is routed. */
+function sameExcluded(before: RoutingTable, after: RoutingTable): boolean {
+  const old = new Map(before.services.map((s) => [s.id, s]));
+  return after.services.every((s) => {
+    const prev = old.get(s.id);
+    return prev === s || prev === undefined || JSON.stringify(prev.excluded) === JSON.stringify(s.excluded);
+  });
+}
+
+/** Why the health check must fail while a port Turbine should serve is not bound; null when all are. */
+function unboundProblem(unbound: readonly ListenerStatus[]): string | null {
+  if (unbound.length === 0) return null;
+  return `cannot bind ${unbound.map((l) => `${l.key} (${l.error})`).join(', ')}`;
+}
+
 function summarise(diff: ReturnType<typeof diffTables>) {
   return {
     servicesAdded: diff.servicesAdded, servicesRemoved: diff.servicesRemoved, servicesChanged: diff.servicesChanged,
@@ -261,16 +302,20 @@ function summarise(diff: ReturnType<typeof diffTables>) {
   };
 }
 
-export function routesView(table: RoutingTable | null, plane: DataPlane) {
+export function routesView(table: RoutingTable | null, plane: DataPlane, ejection: EjectionDecision) {
   if (!table) return { generation: 0, services: [], warnings: [] };
+  const limits = new Map(ejection.services.map((e) => [e.service, e]));
   return {
     generation: table.generation,
     apps: table.appCount,
     services: table.services.map((s) => ({
       ...s,
+      panic: limits.get(s.id)?.panic ?? false,
+      ejectionCapped: limits.get(s.id)?.capped ?? false,
       backends: s.backends.map((b) => {
         const reasons = plane.downReasons(b.address);
-        return { ...b, state: reasons.length === 0 ? 'up' : 'down', reasons };
+        // "up" means it gets new traffic: no reason takes it out, or the cap or panic lets it back in.
+        return { ...b, state: reasons.length === 0 || ejection.routable.has(b.address) ? 'up' : 'down', reasons };
       }),
     })),
     warnings: table.warnings,
@@ -292,7 +337,6 @@ function statsView(table: RoutingTable | null, plane: DataPlane, marathon: unkno
         errors: Object.values(c?.errors ?? {}).reduce((a, b) => a + (b ?? 0), 0),
         responses,
         p99: c ? quantileFromBuckets(c.durationBuckets, 0.99) : null,
-        backendsDown: s.backends.filter((b) => plane.downReasons(b.address).length > 0).length,
       };
     }),
     activeConnections: snapshot.activeConnections,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The turbine command: flags, env and config file -> Options; starts Turbine (or the built-in demo
-// when no Marathon is given); SIGTERM/SIGINT drain and exit 0; SIGHUP resyncs from Marathon.
+// The turbine command: flags, env and config file -> Options; starts Turbine against Marathon, or
+// the built-in demo only when asked (`turbine demo`); SIGTERM/SIGINT drain and exit 0; SIGHUP resyncs.
 import { ConfigError, loadOptions, usage, type Options } from './config/options.js';
 import { longHelp } from './config/marathon-lb-reference.js';
 import { createMarathonClient, routingOptions, startTurbine } from './app.js';
@@ -18,15 +18,30 @@ async function dry(options: Options): Promise<void> {
   }
 }
 
+function configError(message: string): never {
+  process.stderr.write(`turbine: ${message}\n`);
+  process.exit(2);
+}
+
+async function demo(options: Options): Promise<void> {
+  let runDemo;
+  try {
+    ({ runDemo } = await import('./demo/main.js'));
+  } catch {
+    // The production image leaves the demo out (Dockerfile); say so rather than a module error.
+    configError('demo: not in this installation (the production image ships without it); run it from a clone: npm ci && npm run demo');
+  }
+  await runDemo({ logLevel: options.logLevel, logFormat: options.logFormat, accessLog: options.accessLog });
+}
+
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const isDemo = argv[0] === 'demo';
   let loaded;
   try {
-    loaded = loadOptions(process.argv.slice(2), process.env);
+    loaded = loadOptions(isDemo ? argv.slice(1) : argv, process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`turbine: ${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) configError(err.message);
     throw err;
   }
   if (loaded.help || loaded.longHelp) {
@@ -34,11 +49,12 @@ async function main(): Promise<void> {
     return;
   }
   const { options } = loaded;
-  if (options.marathon.length === 0) {
-    const { runDemo } = await import('./demo/main.js');
-    await runDemo({ logLevel: options.logLevel, logFormat: options.logFormat, accessLog: options.accessLog });
+  if (isDemo) {
+    await demo(options);
     return;
   }
+  // Never fall back to the demo: a deployment that lost its Marathon URL must not serve fake apps.
+  if (options.marathon.length === 0) configError('--marathon: required (a Marathon URL; or TURBINE_MARATHON, or "marathon" in --config); `turbine demo` runs the built-in demo');
   if (options.dry) {
     for (const { flag, reason } of loaded.ignoredFlags) process.stderr.write(`turbine: ${flag}: no effect in Turbine (${reason})\n`);
     await dry(options);
@@ -46,7 +62,7 @@ async function main(): Promise<void> {
   }
   const turbine = await startTurbine(options);
   for (const { flag, reason } of loaded.ignoredFlags) turbine.logger.warn({ flag, reason }, 'marathon-lb flag has no effect in Turbine; ignored');
-  installSignals(turbine);
+  installSignals(turbine, options.shutdownGrace * 1000);
 }
 
 main().catch((err: Error) => {

@@ -1,13 +1,14 @@
-// Process signals for a running Turbine: SIGTERM/SIGINT drain and exit 0, SIGHUP resyncs.
+// Process signals for a running Turbine: SIGTERM/SIGINT report unhealthy, keep serving for the
+// shutdown grace, drain and exit 0; SIGHUP resyncs.
 import type { Turbine } from './app.js';
 
-export function installSignals(turbine: Turbine): void {
+export function installSignals(turbine: Turbine, shutdownGraceMs: number): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    turbine.logger.info({ signal }, 'shutting down: draining in-flight work');
-    turbine.stop().then(() => process.exit(0), (err: Error) => {
+    turbine.logger.info({ signal, graceSeconds: shutdownGraceMs / 1000 }, 'shutting down: health check answers 503; serving through the grace period, then draining');
+    turbine.stop(shutdownGraceMs).then(() => process.exit(0), (err: Error) => {
       turbine.logger.error({ err: err.message }, 'shutdown failed');
       process.exit(1);
     });

@@ -7,8 +7,11 @@ import type { Registry } from 'prom-client';
 import { STATUS_PAGE } from './status-page.js';
 
 export interface AdminSources {
-  /** null until the first routing table is live. */
-  health(): { ready: boolean; draining: boolean; detail: Record<string, unknown> };
+  /**
+   * ready: the first routing table is live; draining: shutting down; problem: why traffic sent here
+   * would be refused although ready (a service port that cannot be bound), or null.
+   */
+  health(): { ready: boolean; draining: boolean; problem: string | null; detail: Record<string, unknown> };
   routes(): unknown;
   stats(): unknown;
   vhostMap(): [string, string][];
@@ -56,8 +59,8 @@ export class AdminServer {
     switch (path) {
       case '/_haproxy_health_check': {
         const h = this.sources.health();
-        const ok = h.ready && !h.draining;
-        json(res, ok ? 200 : 503, { status: ok ? 'ok' : h.draining ? 'draining' : 'starting', ...h.detail });
+        const status = h.draining ? 'draining' : !h.ready ? 'starting' : h.problem !== null ? 'degraded' : 'ok';
+        json(res, status === 'ok' ? 200 : 503, { status, ...(h.problem !== null ? { reason: h.problem } : {}), ...h.detail });
         return;
       }
       case '/metrics':
@@ -82,7 +85,7 @@ export class AdminServer {
       case '/_mlb_signal/usr1':
         // marathon-lb: HUP reloads from Marathon, USR1 regenerates the config; both mean "resync" here.
         this.sources.resync();
-        send(res, 200, 'text/plain', 'Sent SIGHUP signal to marathon-lb\n');
+        send(res, 200, 'text/plain', `Sent ${path === '/_mlb_signal/hup' ? 'SIGHUP' : 'SIGUSR1'} signal: full resync from Marathon\n`);
         return;
       case '/':
       case '/status':

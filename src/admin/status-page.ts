@@ -1,6 +1,7 @@
 // The status page (GET / on the admin port): one self-contained HTML document, no external
 // resources (the machine may be offline). It polls /routes and /stats and redraws; rates come from
-// the difference between two polls. Marathon data (app ids, hosts, labels) is untrusted: the page
+// the difference between two polls, and each service keeps the last minutes of them for its inline
+// SVG chart. Marathon data (app ids, hosts, labels) is untrusted: the page
 // builds DOM nodes with textContent and never parses it as HTML.
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en">
@@ -20,7 +21,12 @@ export const STATUS_PAGE = `<!doctype html>
   table { border-collapse: collapse; width: 100%; margin-bottom: .5rem; }
   th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
   th { font-weight: 600; background: #f6f8fa; }
-  td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  .chart { display: block; }
+  .chart .requests { stroke: #0969da; } .chart .errors { stroke: var(--bad); }
+  .chart polyline { fill: none; stroke-width: 1.5; }
+  .legend-requests { color: #0969da; } .legend-errors { color: var(--bad); }
+  .badge { margin-left: .4rem; font-size: .8rem; }
   .service { border: 1px solid var(--line); border-radius: 6px; padding: .2rem .8rem .6rem; margin: .8rem 0; }
   .service h3 { font-size: 1rem; margin: .5rem 0; }
   code { font-size: 13px; }
@@ -42,7 +48,12 @@ export const STATUS_PAGE = `<!doctype html>
 <script>
 "use strict";
 const POLL_MS = 2000;
+/** What each chart shows: the last 5 minutes of polls. */
+const HISTORY_POINTS = 150;
 let previous = null;
+/** Per service id: [{ rps, eps }], oldest first. */
+const history = new Map();
+const SVG = "http://www.w3.org/2000/svg";
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -76,6 +87,45 @@ function rates(stats) {
   return out;
 }
 
+function remember(services, r) {
+  const live = new Set(services.map((s) => s.id));
+  for (const id of history.keys()) if (!live.has(id)) history.delete(id);
+  for (const s of services) {
+    const points = history.get(s.id) || [];
+    const rate = r.get(s.id);
+    if (rate) points.push(rate);
+    if (points.length > HISTORY_POINTS) points.splice(0, points.length - HISTORY_POINTS);
+    history.set(s.id, points);
+  }
+}
+
+/** Request rate (blue) and error rate (red) over the last minutes, on one scale. */
+function chart(points) {
+  const width = 300, height = 48;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "chart");
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", height);
+  svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+  svg.setAttribute("role", "img");
+  const max = Math.max(1, ...points.map((p) => p.rps), ...points.map((p) => p.eps));
+  const axis = document.createElementNS(SVG, "line");
+  for (const [k, v] of [["x1", 0], ["x2", width], ["y1", height - 0.5], ["y2", height - 0.5], ["stroke", "#d0d7de"]]) axis.setAttribute(k, v);
+  svg.append(axis);
+  for (const [key, cls] of [["rps", "requests"], ["eps", "errors"]]) {
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("class", cls);
+    const step = width / (HISTORY_POINTS - 1);
+    const offset = (HISTORY_POINTS - points.length) * step;
+    line.setAttribute("points", points.map((p, i) => (offset + i * step).toFixed(1) + "," + (height - 2 - (p[key] / max) * (height - 4)).toFixed(1)).join(" "));
+    svg.append(line);
+  }
+  const title = document.createElementNS(SVG, "title");
+  title.textContent = "requests/s and errors/s, last " + Math.round(HISTORY_POINTS * POLL_MS / 60000) + " min; peak " + fmtRate(max) + "/s";
+  svg.append(title);
+  return svg;
+}
+
 function serviceCard(service, stat, rate, draining) {
   const where = [service.vhosts.join(", "), service.paths.length ? service.paths.join(" ") + (service.pathsCaseInsensitive ? " (-i)" : "") : ""].filter(Boolean).join(" ");
   const backends = el("tbody");
@@ -83,7 +133,7 @@ function serviceCard(service, stat, rate, draining) {
     backends.append(el("tr", { "data-backend": b.address },
       el("td", {}, el("code", {}, b.address)),
       el("td", {}, el("span", { class: "pill " + b.state }, b.state)),
-      el("td", {}, b.reasons.join(", ")),
+      el("td", {}, b.reasons.join(", ") + (b.state === "up" && b.reasons.length ? (service.panic ? " (panic: routed to anyway)" : " (over the ejection cap: routed to)") : "")),
       el("td", { class: "muted" }, b.taskId)));
   }
   for (const d of draining) {
@@ -100,16 +150,24 @@ function serviceCard(service, stat, rate, draining) {
       el("td", {}, e.reason + ": " + e.detail),
       el("td", { class: "muted" }, e.taskId)));
   }
+  // Counted from the rows shown: a backend is up when it gets new traffic; draining rows are extra.
+  const up = service.backends.filter((b) => b.state === "up").length;
+  const badges = [service.panic ? el("span", { class: "pill down badge", "data-panic": "" }, "panic: routing to all") : "",
+    service.ejectionCapped ? el("span", { class: "pill connecting badge", "data-capped": "" }, "ejection cap reached") : ""];
+  const num = (text, attrs) => el("td", Object.assign({ class: "num" }, attrs || {}), text);
   return el("section", { class: "service", "data-service": service.id },
-    el("h3", {}, service.id, " ", el("span", { class: "muted" }, ":" + service.servicePort + " " + service.mode + " " + service.balance + (where ? " · " + where : ""))),
+    el("h3", {}, service.id, " ", el("span", { class: "muted" }, ":" + service.servicePort + " " + service.mode + " " + service.balance + (where ? " · " + where : "")), ...badges),
     el("table", {},
-      el("thead", {}, el("tr", {}, el("th", {}, "req/s"), el("th", {}, "errors/s"), el("th", {}, "p99"), el("th", {}, "requests"), el("th", {}, "backends up"))),
+      el("thead", {}, el("tr", {}, el("th", { class: "num" }, "req/s"), el("th", { class: "num" }, "errors/s"), el("th", { class: "num" }, "p99"),
+        el("th", { class: "num" }, "requests"), el("th", { class: "num" }, "backends up"),
+        el("th", {}, "last 5 min: ", el("span", { class: "legend-requests" }, "req/s"), " ", el("span", { class: "legend-errors" }, "errors/s")))),
       el("tbody", {}, el("tr", {},
-        el("td", { class: "num" }, fmtRate(rate && rate.rps)),
-        el("td", { class: "num" }, fmtRate(rate && rate.eps)),
-        el("td", { class: "num" }, fmtP99(stat ? stat.p99 : null)),
-        el("td", { class: "num" }, stat ? stat.requests : 0),
-        el("td", { class: "num", "data-up": "" }, (service.backends.length - (stat ? stat.backendsDown : 0)) + " / " + service.backends.length)))),
+        num(fmtRate(rate && rate.rps)),
+        num(fmtRate(rate && rate.eps)),
+        num(fmtP99(stat ? stat.p99 : null)),
+        num(stat ? stat.requests : 0),
+        num(up + " / " + service.backends.length + (draining.length ? " (+" + draining.length + " draining)" : ""), { "data-up": "" }),
+        el("td", { "data-chart": "" }, chart(history.get(service.id) || []))))),
     el("table", {},
       el("thead", {}, el("tr", {}, el("th", {}, "backend"), el("th", {}, "state"), el("th", {}, "why"), el("th", {}, "task"))),
       backends));
@@ -127,6 +185,7 @@ function draw(routes, stats) {
   document.getElementById("marathon-error").textContent = m.lastError && m.state !== "connected" ? "last error: " + m.lastError : "";
   const byId = new Map(stats.services.map((s) => [s.id, s]));
   const r = rates(stats);
+  remember(routes.services, r);
   const draining = routes.draining || [];
   document.getElementById("services").replaceChildren(...routes.services.map((s) => serviceCard(s, byId.get(s.id), r.get(s.id), draining.filter((d) => d.service === s.id))));
   document.getElementById("service-count").textContent = "(" + routes.services.length + ")";

@@ -42,6 +42,9 @@ export interface Options {
   groupHttpsByVhost: boolean;
   minServPortIpPerTask: number;
   maxServPortIpPerTask: number;
+  shutdownGrace: number;
+  maxEjectionPercent: number;
+  panicThreshold: number;
 }
 
 export class ConfigError extends Error {
@@ -112,6 +115,9 @@ export const DEFAULTS: Options = {
   groupHttpsByVhost: false,
   minServPortIpPerTask: 10050,
   maxServPortIpPerTask: 10100,
+  shutdownGrace: 5,
+  maxEjectionPercent: 50,
+  panicThreshold: 50,
 };
 
 export const SPECS: readonly Spec[] = [
@@ -157,6 +163,9 @@ export const SPECS: readonly Spec[] = [
   spec({ key: 'groupHttpsByVhost', flag: '--group-https-by-vhost', kind: 'bool', help: "per-vhost certificates (HAPROXY_{n}_SSL_CERT) on the HTTPS listener, chosen by SNI" }),
   spec({ key: 'minServPortIpPerTask', flag: '--min-serv-port-ip-per-task', kind: 'port', help: 'lowest service port given to an IP-per-task app port without one (0 with max 0: none)' }),
   spec({ key: 'maxServPortIpPerTask', flag: '--max-serv-port-ip-per-task', kind: 'port', help: 'highest service port given to an IP-per-task app port without one' }),
+  spec({ key: 'shutdownGrace', flag: '--shutdown-grace', kind: 'seconds', help: 'on SIGTERM, health answers 503 and traffic is still served this long before the drain (0: drain at once)' }),
+  spec({ key: 'maxEjectionPercent', flag: '--max-ejection-percent', kind: 'int', help: "at most this share (%) of a service's backends is ejected for failures at once" }),
+  spec({ key: 'panicThreshold', flag: '--panic-threshold', kind: 'int', help: "below this share (%) of a service's backends up, route to all of them (0: never)" }),
 ];
 
 /** A marathon-lb flag with no meaning in Turbine: accepted so an existing command line starts. */
@@ -220,7 +229,8 @@ function convert(s: Spec, raw: unknown, source: string): unknown {
     }
     case 'seconds': {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-      if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${where}: expected a number of seconds > 0, got ${JSON.stringify(raw)}`);
+      const min = s.key === 'shutdownGrace' ? 0 : Number.MIN_VALUE;
+      if (!Number.isFinite(n) || n < min) throw new ConfigError(`${where}: expected a number of seconds ${min === 0 ? '>= 0' : '> 0'}, got ${JSON.stringify(raw)}`);
       return n;
     }
     case 'string': {
@@ -375,10 +385,12 @@ function validate(o: Options): void {
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`--marathon: must be http or https: ${url}`);
   }
-  // No Marathon means the built-in demo, which brings its own apps and group.
+  // Whether a Marathon URL is required at all is the command's decision (cli.ts: `turbine demo` needs none).
   if (o.marathon.length > 0 && o.group.length === 0) throw new ConfigError("--group: at least one group is required (use '*' for every app)");
   if (o.dry && o.marathon.length === 0) throw new ConfigError('--dry: needs --marathon');
   if (o.workers > 64) throw new ConfigError('--workers: at most 64');
+  if (o.maxEjectionPercent > 100) throw new ConfigError('--max-ejection-percent: at most 100');
+  if (o.panicThreshold > 100) throw new ConfigError('--panic-threshold: at most 100');
   if (o.authCredentials !== null && !o.authCredentials.includes(':')) throw new ConfigError('--auth-credentials: expected user:password');
   // marathon-lb: both zero disables the assignment; one zero alone is a mistake.
   if ((o.minServPortIpPerTask === 0) !== (o.maxServPortIpPerTask === 0)) {
@@ -399,4 +411,6 @@ export function usage(): string {
     `  ${'--config FILE'.padEnd(40)} JSON file with any of the keys above [env TURBINE_CONFIG]`,
     `  ${'--longhelp'.padEnd(40)} every HAPROXY_* label and marathon-lb flag with what Turbine does with it`,
     '', `Accepted from marathon-lb, no effect here (see --longhelp): ${foreign.join('; ')}`].join('\n');
+  return ['Usage: turbine --marathon URL --group NAME [options]', '       turbine demo   (fake Marathon, sample apps, real backends; for trying Turbine out)', '', ...lines,
+    `  ${'--config FILE'.padEnd(40)} JSON file with any of the keys above [env TURBINE_CONFIG]`].join('\n');
 }

@@ -1,4 +1,4 @@
-// `npm run demo` (or `turbine` with no --marathon): a fake Marathon with sample apps, real backend
+// `npm run demo` (or `turbine demo`): a fake Marathon with sample apps, real backend
 // servers and Turbine, in one process tree; prints curl commands that show routing; Ctrl-C stops.
 import { DEFAULTS, type Options } from '../config/options.js';
 import { startTurbine } from '../app.js';
@@ -37,7 +37,7 @@ export async function runDemo(logging: Pick<Options, 'logLevel' | 'logFormat' | 
     marathon: [marathon.url],
   };
   const turbine = await startTurbine(options);
-  installSignals(turbine);
+  installSignals(turbine, 0);
   const stopDemo = async () => {
     await marathon.close();
     await Promise.all(backends.map((b) => b.stop()));
@@ -51,10 +51,10 @@ Turbine demo is running (fake Marathon at ${m}, group "external"). Try:
   curl -s localhost:10000/hello                    # service port 10000 -> the /web tasks, round robin
   curl -s -H 'Host: web.example.com' localhost:${options.httpPort}/   # virtual host on the HTTP port
   curl -s -H 'X-Marathon-App-Id: /web' localhost:${options.appidPort}/   # by app id (marathon-lb's 9091)
-  printf 'ping' | nc -q1 localhost 10001           # TCP service port -> the /echo task
+  printf 'ping' | nc -w1 localhost 10001           # TCP service port -> the /echo task
   curl -s localhost:10002                          # /billing is group "internal": not served
   curl -s localhost:${options.adminPort}/routes                   # the routing table
-  open http://localhost:${options.adminPort}/                       # status page
+  http://localhost:${options.adminPort}/                            # status page (open it in a browser)
 
 Change Marathon and watch the routes follow:
   curl -s -XPOST ${m}/_control/apps/web/scale -d '{"instances":4}'

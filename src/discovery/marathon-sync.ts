@@ -106,7 +106,7 @@ export class MarathonSync {
     if (this.stopped) return;
     this.options.metrics.marathonReconnects.inc({ reason });
     const wasConnected = this.status.state === 'connected';
-    this.setState('disconnected', { kind: reason, message: `event stream from ${this.options.client.url}: ${reason}: ${detail}` });
+    this.setState('disconnected', { kind: reason, message: `event stream from ${this.options.client.url}: ${reason}: ${detail}` }, reason === 'dropped' ? 'warn' : 'error');
     if (!wasConnected) this.options.client.rotate();
     const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
     const delay = wasConnected ? initialMs : Math.min(maxMs, initialMs * 2 ** this.attempt);
@@ -233,7 +233,7 @@ export class MarathonSync {
       this.options.metrics.marathonResyncs.inc({ scope: 'full', result: 'error' });
       const message = err instanceof MarathonError ? `${err.kind}: ${err.message}` : (err as Error).message;
       this.status.lastError = message;
-      this.logErrorOnce('sync', err instanceof MarathonError ? err.kind : 'error', `full sync failed; serving the last good routing table: ${message}`);
+      this.logErrorOnce('sync', err instanceof MarathonError ? err.kind : 'error', `full sync failed; ${this.status.synced ? 'serving the last good routing table' : 'no routing table from Marathon yet'}: ${message}`);
       const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
       this.resyncTimer = setTimeout(() => void this.resync(), Math.min(maxMs, initialMs * 8));
       this.options.onFullSyncFailed?.();
@@ -247,12 +247,13 @@ export class MarathonSync {
     }
   }
 
-  private setState(state: ConnectionState, error: { kind: string; message: string } | null): void {
+  /** `level`: a dropped stream that reconnects at once is a warning; failing to connect is an error. */
+  private setState(state: ConnectionState, error: { kind: string; message: string } | null, level: 'warn' | 'error' = 'error'): void {
     const changed = state !== this.status.state;
     this.status.state = state;
     if (error) {
       this.status.lastError = error.message;
-      this.logErrorOnce('stream', error.kind, error.message);
+      this.logErrorOnce('stream', error.kind, error.message, level);
     } else if (changed) {
       if (state === 'connected') this.loggedErrors.delete('stream');
       this.log.info({ state, url: this.options.client.url }, `Marathon event stream ${state}`);
@@ -260,9 +261,9 @@ export class MarathonSync {
   }
 
   /** Keyed by the kind of failure, not its text: URLs, ports and timings differ between retries. */
-  private logErrorOnce(source: 'stream' | 'sync', kind: string, message: string): void {
+  private logErrorOnce(source: 'stream' | 'sync', kind: string, message: string, level: 'warn' | 'error' = 'error'): void {
     if (this.loggedErrors.get(source) === kind) return;
     this.loggedErrors.set(source, kind);
-    this.log.error({ url: this.options.client.url, source, kind }, message);
+    this.log[level]({ url: this.options.client.url, source, kind }, message);
   }
 }

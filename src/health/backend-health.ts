@@ -19,6 +19,8 @@ export interface BackendHealthOptions {
 
 export class BackendHealth {
   private readonly states = new Map<string, State>();
+  /** Backends that get traffic whatever their state: the primary's ejection cap and panic decision. */
+  private routable = new Set<string>();
   private readonly now: () => number;
 
   constructor(private readonly options: BackendHealthOptions) {
@@ -28,7 +30,7 @@ export class BackendHealth {
   /** Hot path: one Map lookup; most backends have no entry at all. */
   readonly isUp = (address: string): boolean => {
     const s = this.states.get(address);
-    if (s === undefined) return true;
+    if (s === undefined || this.routable.has(address)) return true;
     if (s.activeDown) return false;
     return s.ejectedUntil === 0 || s.ejectedUntil <= this.now();
   };
@@ -39,6 +41,11 @@ export class BackendHealth {
     if (s?.activeDown) out.push('active-check');
     if (s && s.ejectedUntil > this.now()) out.push('ejected');
     return out;
+  }
+
+  /** Replaces the set of backends routed to despite their reasons (see health/ejection-limits.ts). */
+  setRoutable(addresses: readonly string[]): void {
+    this.routable = new Set(addresses);
   }
 
   setActive(address: string, up: boolean): void {

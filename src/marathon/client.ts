@@ -39,12 +39,20 @@ export interface FetchedApps {
 
 export class MarathonClient {
   private current = 0;
+  /** REST requests: a body that stops arriving for timeoutMs fails the request. */
+  private readonly rest: Dispatcher;
+  /**
+   * The event stream's: no body timeout, since a quiet cluster sends nothing for minutes and only
+   * the stream's own stall timeout (--event-stall-timeout) may declare it dead.
+   */
   readonly dispatcher: Dispatcher;
 
   constructor(private readonly options: MarathonClientOptions) {
     if (options.urls.length === 0) throw new Error('no Marathon URL');
     const ca = options.caCertFile ? readFileSync(options.caCertFile) : undefined;
-    this.dispatcher = new Agent({ connect: { timeout: options.timeoutMs, ...(ca ? { ca } : {}) }, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+    const connect = { timeout: options.timeoutMs, ...(ca ? { ca } : {}) };
+    this.rest = new Agent({ connect, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+    this.dispatcher = new Agent({ connect, headersTimeout: options.timeoutMs, bodyTimeout: 0 });
   }
 
   /** The URL that answered last (the first one until one did). */
@@ -117,7 +125,7 @@ export class MarathonClient {
     if (token) await token.header(this.dispatcher);
     let response: Dispatcher.ResponseData;
     try {
-      response = await request(url, { method: 'GET', headers: this.headers({ accept: 'application/json' }), dispatcher: this.dispatcher });
+      response = await request(url, { method: 'GET', headers: this.headers({ accept: 'application/json' }), dispatcher: this.rest });
     } catch (err) {
       throw new MarathonError('unreachable', `${(err as { code?: string }).code ?? ''} ${(err as Error).message}`.trim(), base);
     }
@@ -141,6 +149,6 @@ export class MarathonClient {
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    await Promise.all([this.rest.close(), this.dispatcher.close()]);
   }
 }

@@ -6,7 +6,8 @@ import { fetch, type Dispatcher } from 'undici';
 import { marathonUrl } from './client.js';
 import { SUBSCRIBED_EVENTS } from './types.js';
 
-export type StreamEndReason = 'error' | 'stall' | 'closed' | 'http-status';
+/** dropped: an open stream was cut by the network or Marathon (a restart, a proxy's idle timeout). */
+export type StreamEndReason = 'error' | 'dropped' | 'stall' | 'closed' | 'http-status';
 
 export interface EventStreamOptions {
   baseUrl: string;
@@ -36,6 +37,7 @@ export function eventsUrl(baseUrl: string): URL {
 export function openEventStream(options: EventStreamOptions): EventStreamHandle {
   let lastByteAt = Date.now();
   let ended = false;
+  let opened = false;
   let es: EventSource | null = null;
 
   const end = (reason: StreamEndReason, detail: string) => {
@@ -100,11 +102,15 @@ export function openEventStream(options: EventStreamOptions): EventStreamHandle 
     return { close: () => end('closed', 'closed before opening') };
   }
   es.addEventListener('open', () => {
+    opened = true;
     if (!ended) options.onOpen();
   });
   es.addEventListener('error', (event) => {
     // eventsource would reconnect on its own; the caller reconnects instead, then resyncs.
-    end('error', (event as { message?: string }).message ?? 'stream error');
+    // undici reports a body cut short as "TypeError: terminated": say what happened instead.
+    const message = (event as { message?: string }).message;
+    if (opened) end('dropped', `the connection was closed${message && !/terminated/.test(message) ? ` (${message})` : ''}`);
+    else end('error', message ?? 'stream error');
   });
   const forward = (event: MessageEvent) => {
     if (!ended) options.onEvent(event.type, typeof event.data === 'string' ? event.data : '');

@@ -14,7 +14,7 @@ export function createLogger(options: LoggerOptions): Logger {
     // pino-pretty is a dev dependency of the operator's choosing, loaded through pino's transport.
     return pino({ level: options.level, transport: { target: 'pino-pretty', options: { colorize: true } } });
   }
-  return pino({ level: options.level, base: { service: 'turbine' } });
+  return pino({ level: options.level, base: { name: 'turbine' } });
 }
 
 export function silentLogger(): Logger {

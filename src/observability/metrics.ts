@@ -28,9 +28,22 @@ export interface BackendState {
   reasons: string[];
 }
 
+/** A service's ejection cap and panic state, as the primary decided them (health/ejection-limits.ts). */
+export interface ServiceLimitState {
+  service: string;
+  capped: boolean;
+  panic: boolean;
+}
+
 export interface MetricSources {
   traffic(): StatsSnapshot;
   backends(): BackendState[];
+  /** Services where a backend is out; others are neither capped nor in panic. */
+  ejection(): readonly ServiceLimitState[];
+  /** Every listener Turbine should have open, and whether it is. */
+  listeners(): readonly { key: string; kind: string; error: string | null }[];
+  /** Worker processes (--workers > 1); the primary's own are nodejs_* and process_*. */
+  workers(): readonly { pid: number; cpuSeconds: number; residentBytes: number; eventLoopLagSeconds: number }[];
 }
 
 export class Metrics {
@@ -80,16 +93,33 @@ export class Metrics {
         this.registry.removeSingleMetric(name);
       }
     }
+    const addScraped = (name: string, help: string, type: MetricType, samples: () => Sample[]) =>
+      this.registry.registerMetric(new ScrapeTimeMetric(name, help, type, samples) as unknown as client.Metric);
     const add = (name: string, help: string, type: MetricType, samples: (s: StatsSnapshot) => Sample[]) =>
-      this.registry.registerMetric(new ScrapeTimeMetric(name, help, type, () => samples(sources.traffic())) as unknown as client.Metric);
+      addScraped(name, help, type, () => samples(sources.traffic()));
     const addBackends = (name: string, help: string, samples: (states: BackendState[]) => Sample[]) =>
-      this.registry.registerMetric(new ScrapeTimeMetric(name, help, 'gauge', () => samples(sources.backends())) as unknown as client.Metric);
+      addScraped(name, help, 'gauge', () => samples(sources.backends()));
 
-    addBackends('turbine_backend_up', '1 when a backend gets new traffic, 0 when it is out (see turbine_backend_down_reason).', (states) =>
+    addBackends('turbine_backend_up', '1 when no reason takes a backend out, 0 when one does (see turbine_backend_down_reason; in panic or over the ejection cap it gets traffic anyway).', (states) =>
       states.map((b) => ({ labels: { service: b.service, backend: b.backend }, value: b.reasons.length === 0 ? 1 : 0 })));
     addBackends('turbine_backend_down_reason',
       '1 for each reason a backend gets no new traffic: marathon-health, active-check, ejected, draining.', (states) =>
         states.flatMap((b) => b.reasons.map((reason) => ({ labels: { service: b.service, backend: b.backend, reason }, value: 1 }))));
+
+    const addLimits = (name: string, help: string, value: (s: ServiceLimitState) => boolean) =>
+      addScraped(name, help, 'gauge', () => sources.ejection().map((s) => ({ labels: { service: s.service }, value: value(s) ? 1 : 0 })));
+    addLimits('turbine_service_panic', '1 while a service is in panic: too few backends up, so every backend gets traffic.', (s) => s.panic);
+    addLimits('turbine_service_ejection_capped',
+      '1 while more backends of a service failed than --max-ejection-percent lets out; the excess still gets traffic.', (s) => s.capped);
+
+    addScraped('turbine_listener_up', '1 when a listener Turbine should serve is bound, 0 while it cannot be (the health check says 503).', 'gauge', () =>
+      sources.listeners().map((l) => ({ labels: { listener: l.key, kind: l.kind }, value: l.error === null ? 1 : 0 })));
+    addScraped('turbine_worker_cpu_seconds_total', 'CPU time (user and system) of each proxy worker process.', 'counter', () =>
+      sources.workers().map((w) => ({ labels: { worker: String(w.pid) }, value: w.cpuSeconds })));
+    addScraped('turbine_worker_resident_memory_bytes', 'Resident memory of each proxy worker process.', 'gauge', () =>
+      sources.workers().map((w) => ({ labels: { worker: String(w.pid) }, value: w.residentBytes })));
+    addScraped('turbine_worker_event_loop_lag_seconds', "99th percentile event-loop delay of each proxy worker over its last report (0.5 s).", 'gauge', () =>
+      sources.workers().map((w) => ({ labels: { worker: String(w.pid) }, value: w.eventLoopLagSeconds })));
 
     add('turbine_requests_total', 'HTTP requests forwarded, by service, backend and status class.', 'counter', (s) =>
       Object.entries(s.services).flatMap(([service, c]) =>

@@ -40,6 +40,8 @@ export interface DataPlane {
   apply(table: RoutingTable): Promise<ListenFailure[]>;
   /** An active health check result from the control plane. */
   setActive(address: string, up: boolean): void;
+  /** Backends routed to despite their reasons: the control plane's ejection cap and panic decision. */
+  setRoutable(addresses: readonly string[]): void;
   /** Why a backend gets no new traffic (active-check, ejected); empty when it does. */
   downReasons(address: string): string[];
   listenerStatus(): ListenerStatus[];

@@ -251,6 +251,10 @@ export class Proxy implements DataPlane {
     this.health.setActive(address, up);
   }
 
+  setRoutable(addresses: readonly string[]): void {
+    this.health.setRoutable(addresses);
+  }
+
   downReasons(address: string): string[] {
     return this.health.reasons(address);
   }

@@ -1,9 +1,10 @@
 // A proxy worker process (--workers N): owns only the data plane. The primary sends it the setup,
 // every routing table and active-check results; it reports counters, ejections, draining backends
 // and listener state back twice a second, and drains and exits when told to stop.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
 import type { RoutingTable, Service } from '../routing/table.js';
-import type { ToWorker, FromWorker, WorkerReport } from './worker-messages.js';
+import type { ToWorker, FromWorker, WorkerProcessReport, WorkerReport } from './worker-messages.js';
 import { Proxy } from './proxy.js';
 
 const REPORT_MS = 500;
@@ -12,6 +13,15 @@ let proxy: Proxy | null = null;
 let services = new Map<string, Service>();
 let order: string[] = [];
 let reporter: NodeJS.Timeout | null = null;
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
+function processReport(): WorkerProcessReport {
+  const cpu = process.cpuUsage();
+  const lagSeconds = loopDelay.count > 0 ? loopDelay.percentile(99) / 1e9 : 0;
+  loopDelay.reset();
+  return { pid: process.pid, cpuSeconds: (cpu.user + cpu.system) / 1e6, residentBytes: process.memoryUsage.rss(), eventLoopLagSeconds: lagSeconds };
+}
 
 function send(message: FromWorker): void {
   process.send?.(message);
@@ -26,13 +36,13 @@ function report(): WorkerReport {
       if (reasons.length > 0) down[b.address] = reasons;
     }
   }
-  return { traffic: p.traffic(), draining: p.drainingBackends(), down, listeners: p.listenerStatus() };
+  return { process: processReport(), traffic: p.traffic(), draining: p.drainingBackends(), down, listeners: p.listenerStatus() };
 }
 
 async function handle(message: ToWorker): Promise<void> {
   switch (message.type) {
     case 'init': {
-      const logger = pino({ level: message.logLevel, base: { service: 'turbine', worker: process.pid } });
+      const logger = pino({ level: message.logLevel, base: { name: 'turbine', worker: process.pid } });
       proxy = Proxy.create(message.setup, logger, false);
       try {
         await proxy.start();
@@ -62,6 +72,9 @@ async function handle(message: ToWorker): Promise<void> {
     }
     case 'active':
       proxy!.setActive(message.address, message.up);
+      return;
+    case 'routable':
+      proxy!.setRoutable(message.addresses);
       return;
     case 'stop':
       if (reporter) clearInterval(reporter);

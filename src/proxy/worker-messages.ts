@@ -15,9 +15,21 @@ export type ToWorker =
    */
   | { type: 'delta'; generation: number; appCount: number; upsert: Service[]; removed: string[]; order: string[] | null }
   | { type: 'active'; address: string; up: boolean }
+  /** The primary's ejection cap and panic decision, from every worker's ejections. */
+  | { type: 'routable'; addresses: readonly string[] }
   | { type: 'stop'; drainMs: number };
 
+/** A worker process's own resource use, for per-worker CPU, memory and event-loop lag. */
+export interface WorkerProcessReport {
+  pid: number;
+  cpuSeconds: number;
+  residentBytes: number;
+  /** The 99th percentile event-loop delay over the last report interval. */
+  eventLoopLagSeconds: number;
+}
+
 export interface WorkerReport {
+  process: WorkerProcessReport;
   traffic: StatsSnapshot;
   draining: DrainingBackend[];
   /** Backends this worker has taken out itself (passive ejection), with the reasons. */

@@ -11,7 +11,7 @@ import type { RoutingTable, Service } from '../routing/table.js';
 import { logBackendChange } from './backend-log.js';
 import type { DataPlane, DataPlaneSetup, ListenFailure, ListenerStatus } from './data-plane.js';
 import type { DrainingBackend } from './draining.js';
-import type { FromWorker, ToWorker, WorkerReport } from './worker-messages.js';
+import type { FromWorker, ToWorker, WorkerProcessReport, WorkerReport } from './worker-messages.js';
 
 interface Member {
   worker: Worker;
@@ -29,6 +29,7 @@ export class ProxyWorkers implements DataPlane {
   private readonly members = new Map<number, Member>();
   private readonly activeDown = new Set<string>();
   private readonly failing = new Set<string>();
+  private routable: readonly string[] = [];
   private readonly pending = new Map<number, PendingApply>();
   /** Counters of workers that died, so totals never go backwards. */
   private retired: StatsSnapshot = { services: {}, activeConnections: {}, clientErrors: {} };
@@ -68,6 +69,7 @@ export class ProxyWorkers implements DataPlane {
             member.ready = true;
             if (this.table) this.send(member, { type: 'table', table: this.table });
             for (const address of this.activeDown) this.send(member, { type: 'active', address, up: false });
+            if (this.routable.length > 0) this.send(member, { type: 'routable', addresses: this.routable });
             resolve();
             return;
           case 'failed':
@@ -142,6 +144,11 @@ export class ProxyWorkers implements DataPlane {
     for (const member of this.members.values()) if (member.ready) this.send(member, { type: 'active', address, up });
   }
 
+  setRoutable(addresses: readonly string[]): void {
+    this.routable = addresses;
+    for (const member of this.members.values()) if (member.ready) this.send(member, { type: 'routable', addresses });
+  }
+
   downReasons(address: string): string[] {
     const reasons = new Set<string>(this.activeDown.has(address) ? ['active-check'] : []);
     for (const m of this.members.values()) for (const r of m.report?.down[address] ?? []) reasons.add(r);
@@ -172,6 +179,11 @@ export class ProxyWorkers implements DataPlane {
 
   traffic(): StatsSnapshot {
     return mergeSnapshots([this.retired, ...this.reports().map((r) => r.traffic)]);
+  }
+
+  /** Each live worker's CPU, memory and event-loop lag, as it last reported them. */
+  processes(): WorkerProcessReport[] {
+    return this.reports().map((r) => r.process);
   }
 
   /** Process ids of the live workers (marathon-lb's /_haproxy_getpids lists HAProxy's). */

@@ -82,8 +82,8 @@ describe('turbine command line', () => {
     assert.match(r.stderr, /^turbine: --dry: needs --marathon/);
   });
 
-  it('with no arguments it runs the demo: the sample apps are served; SIGTERM stops it', async () => {
-    const child = spawn(process.execPath, [CLI], { env: { ...process.env, TURBINE_LOG_LEVEL: 'warn' } });
+  it('`turbine demo` runs the demo: the sample apps are served; SIGTERM stops it', async () => {
+    const child = spawn(process.execPath, [CLI, 'demo'], { env: { ...process.env, TURBINE_LOG_LEVEL: 'warn' } });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => { stderr += c; });
     try {

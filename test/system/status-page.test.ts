@@ -2,10 +2,12 @@
 // state and the services, follows a scale-up without a reload, and renders Marathon data as text.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import { app, startHarness } from '../support/harness.js';
-import { freePort, get } from '../support/net.js';
+import { freePort, get, until } from '../support/net.js';
 
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -39,14 +41,50 @@ describe('status page', () => {
       assert.equal(await row.locator('.pill').innerText(), 'up');
       assert.equal((await web.locator('[data-up]').innerText()).trim(), '2 / 2');
 
+      // Numbers sit right-aligned under right-aligned headings.
+      for (const cell of [web.locator('th.num').first(), web.locator('td.num').first(), web.locator('[data-up]')]) {
+        assert.equal(await cell.evaluate((e) => getComputedStyle(e).textAlign), 'right');
+      }
+
       const hostile = page.locator('[data-service="/<img src=x onerror=alert(1)>:0"]');
       await hostile.waitFor();
       assert.equal(await hostile.locator('img').count(), 0, 'an app id is text, not markup');
       assert.deepEqual(dialogs, []);
 
+      // Live charts: request rate and error rate per service, drawn from the page's own polls.
+      for (let i = 0; i < 40; i += 1) {
+        await get(`http://127.0.0.1:${port}/`);
+        if (i % 10 === 9) await new Promise((r) => setTimeout(r, 700));
+      }
+      await until(async () => (await web.locator('[data-chart] polyline.requests').getAttribute('points'))!.split(' ').length >= 3, 'three points on the chart', 15_000);
+      assert.equal(await web.locator('[data-chart] svg polyline.errors').count(), 1);
+
+      // A backend draining is its own labelled row, besides "backends up".
+      let release: (() => void) | null = null;
+      const slow: Server = createServer((_req, res) => { release = () => res.end('finished'); });
+      await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+      const slowPort = (slow.address() as AddressInfo).port;
+      const servicePort = await freePort();
+      h.marathon.putApp(app('/slow', servicePort, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }, { instances: 2 }),
+        [{ host: '127.0.0.1', ports: [slowPort] }, { host: first.host, ports: [first.port] }]);
+      await h.waitTable((t) => t.services.some((s) => s.appId === '/slow'), '/slow served');
+      const inFlight = get(`http://127.0.0.1:${servicePort}/`, {}, 'GET');
+      await until(async () => {
+        if (release === null) await get(`http://127.0.0.1:${servicePort}/`);
+        return release !== null;
+      }, 'a request held at the slow backend');
+      h.marathon.killTask(h.marathon.tasksOf('/slow').find((t) => t.ports[0] === slowPort)!.id);
+      const slowCard = page.locator('[data-service="/slow:0"]');
+      await slowCard.locator(`[data-draining="127.0.0.1:${slowPort}"]`).waitFor({ timeout: 10_000 });
+      assert.equal(await slowCard.locator(`[data-draining="127.0.0.1:${slowPort}"] .pill`).innerText(), 'draining');
+      assert.equal((await slowCard.locator('[data-up]').innerText()).trim(), '1 / 1 (+1 draining)');
+
       mkdirSync('test-output', { recursive: true });
       await page.screenshot({ path: 'test-output/status-page.png', fullPage: true });
       process.stdout.write('# screenshot: test-output/status-page.png\n');
+      release!();
+      await inFlight;
+      slow.close();
     } finally {
       await browser.close();
       await h.close();

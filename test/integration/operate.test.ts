@@ -1,0 +1,83 @@
+// What an operator sees: an honest health check, every table change in /routes, the ejection cap,
+// the admin endpoints' replies.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { app, startHarness, type Harness } from '../support/harness.js';
+import { freePort, get, until } from '../support/net.js';
+
+interface RoutesView {
+  services: { id: string; panic: boolean; ejectionCapped: boolean; excluded: { taskId: string; reason: string }[]; backends: { address: string; state: string; reasons: string[] }[] }[];
+}
+
+const hold = async (port: number): Promise<Server> => {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return server;
+};
+
+describe('operating Turbine', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  it('the health check answers 503 naming the port while a service port cannot be bound, 200 once it is', async () => {
+    const port = await freePort();
+    const squatter = await hold(port);
+    const b = await h.httpBackend('held');
+    h.marathon.putApp(app('/held', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
+    const unhealthy = await until(async () => {
+      const r = await get(`${h.admin}/_haproxy_health_check`);
+      return r.status === 503 && r.json().status === 'degraded' ? r.json() : null;
+    }, 'health 503 while the port is held');
+    assert.match(String(unhealthy.reason), new RegExp(`cannot bind .*${port}`));
+    await new Promise((resolve) => squatter.close(resolve));
+    await until(async () => (await get(`${h.admin}/_haproxy_health_check`)).status === 200, 'health 200 once the port is bound', 10_000);
+    assert.equal((await get(`http://127.0.0.1:${port}/`)).json().backend, 'held');
+    h.marathon.removeApp('/held');
+  });
+
+  it('a task that only enters "excluded" (TASK_STAGING) shows in /routes at once', async () => {
+    const port = await freePort();
+    const b = await h.httpBackend('running');
+    h.marathon.putApp(app('/staged', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
+    await h.waitTable((t) => t.services.some((s) => s.appId === '/staged' && s.backends.length === 1), '/staged served');
+    const task = h.marathon.addTask('/staged', { host: b.host, ports: [b.port + 1], state: 'TASK_STAGING' });
+    h.marathon.statusUpdate(task, 'TASK_STAGING');
+    await until(async () => {
+      const routes = (await get(`${h.admin}/routes`)).json<RoutesView>();
+      return routes.services.find((s) => s.id === '/staged:0')?.excluded.some((e) => e.taskId === task.id);
+    }, 'the staging task listed as excluded in /routes');
+    h.marathon.removeApp('/staged');
+  });
+
+  it('/_mlb_signal/usr1 says which signal it acted on', async () => {
+    const r = await get(`${h.admin}/_mlb_signal/usr1`, {}, 'POST');
+    assert.equal(r.status, 200);
+    assert.match(r.text, /^Sent SIGUSR1 signal: full resync/);
+  });
+
+  it('ejection cap: when every backend of a service fails, at most half are ejected; /routes and /metrics say so', async () => {
+    const port = await freePort();
+    const [dead1, dead2] = await Promise.all([freePort(), freePort()]);
+    h.marathon.putApp(app('/dead', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }, { instances: 2 }),
+      [{ host: '127.0.0.1', ports: [dead1] }, { host: '127.0.0.1', ports: [dead2] }]);
+    await h.waitTable((t) => t.services.some((s) => s.appId === '/dead'), '/dead in the table');
+    const service = await until(async () => {
+      for (let i = 0; i < 5; i += 1) await get(`http://127.0.0.1:${port}/`).catch(() => null);
+      const routes = (await get(`${h.admin}/routes`)).json<RoutesView>();
+      const s = routes.services.find((x) => x.id === '/dead:0');
+      return s?.ejectionCapped ? s : null;
+    }, 'the ejection cap reached', 10_000);
+    const states = service.backends.map((b) => b.state).sort();
+    assert.deepEqual(states, ['down', 'up'], 'one ejected, the other let back in by the cap');
+    assert.ok(service.backends.every((b) => b.reasons.includes('ejected')));
+    assert.equal(await h.metric('turbine_service_ejection_capped', { service: '/dead:0' }), 1);
+    assert.equal(await h.metric('turbine_service_panic', { service: '/dead:0' }), 0);
+    h.marathon.removeApp('/dead');
+  });
+});
