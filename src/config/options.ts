@@ -279,7 +279,8 @@ function parseArgv(argv: readonly string[]): ParsedArgs {
   const ignore = (flag: string, reason: string) => {
     if (!ignored.some((x) => x.flag === flag)) ignored.push({ flag, reason });
   };
-  const isFlag = (word: string | undefined) => word !== undefined && word.startsWith('-') && word.length > 1;
+  // A negative number is a (wrong) value, not the next flag: "--admin-port -1" is an invalid port.
+  const isFlag = (word: string | undefined) => word !== undefined && word.startsWith('-') && word.length > 1 && !/^-\d/.test(word);
   let i = 0;
   const first = argv[0];
   if (first !== undefined && MODE_WORDS.has(first)) {
