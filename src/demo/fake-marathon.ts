@@ -231,6 +231,11 @@ export class FakeMarathon {
     return this.streams.size;
   }
 
+  /** From now on every request must carry this Authorization header, as after a token rotation. */
+  requireAuthorization(value: string): void {
+    this.options.authorization = value;
+  }
+
   private findTask(taskId: string): FakeTask | undefined {
     for (const list of this.tasks.values()) {
       const t = list.find((x) => x.id === taskId);

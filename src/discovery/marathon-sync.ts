@@ -81,11 +81,20 @@ export class MarathonSync {
 
   private connect(): void {
     if (this.stopped) return;
-    const { client } = this.options;
     this.setState('connecting', null);
+    // Routing must not wait for the stream: fetch now too, so a broken /v2/events still serves.
+    if (!this.status.synced) void this.resync();
+    // A DC/OS token is fetched first: a stream opened without one would only collect a 401.
+    this.options.client.streamHeaders().then((headers) => this.openStream(headers),
+      (err: Error) => this.onStreamEnd('error', `authorization: ${err.message}`));
+  }
+
+  private openStream(headers: Record<string, string>): void {
+    if (this.stopped) return;
+    const { client } = this.options;
     this.stream = openEventStream({
       baseUrl: client.url,
-      headers: client.headers(),
+      headers,
       dispatcher: client.dispatcher,
       stallTimeoutMs: this.options.stallTimeoutMs,
       onOpen: () => {
@@ -96,8 +105,6 @@ export class MarathonSync {
       onEvent: (type, data) => this.onRawEvent(type, data),
       onEnd: (reason, detail) => this.onStreamEnd(reason, detail),
     });
-    // Routing must not wait for the stream: fetch now too, so a broken /v2/events still serves.
-    if (!this.status.synced) void this.resync();
   }
 
   private onStreamEnd(reason: StreamEndReason, detail: string): void {
@@ -105,6 +112,7 @@ export class MarathonSync {
     this.stream = null;
     if (this.stopped) return;
     this.options.metrics.marathonReconnects.inc({ reason });
+    if (reason === 'http-status' && detail.startsWith('HTTP 401')) this.options.client.authRefused();
     const wasConnected = this.status.state === 'connected';
     this.setState('disconnected', { kind: reason, message: `event stream from ${this.options.client.url}: ${reason}: ${detail}` }, reason === 'dropped' ? 'warn' : 'error');
     if (!wasConnected) this.options.client.rotate();

@@ -71,6 +71,19 @@ export class MarathonClient {
     return value ? { authorization: value, ...extra } : extra;
   }
 
+  /** Headers for the event stream: with a DC/OS account, only once a token is at hand. */
+  async streamHeaders(): Promise<Record<string, string>> {
+    const auth = this.options.authorization;
+    if (typeof auth === 'object' && auth !== null) await auth.header(this.dispatcher);
+    return this.headers();
+  }
+
+  /** Marathon refused the stream's credentials: a token is renewed before the next connect. */
+  authRefused(): void {
+    const auth = this.options.authorization;
+    if (typeof auth === 'object' && auth !== null) auth.invalidate();
+  }
+
   async fetchApps(): Promise<FetchedApps> {
     const body = await this.getJson('/v2/apps?embed=apps.tasks&embed=apps.readiness');
     const problems: DecodeProblem[] = [];

@@ -8,7 +8,7 @@ import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { MarathonClient, MarathonError } from '../../src/marathon/client.js';
 import { DcosAuth, parseDcosCredentials } from '../../src/marathon/dcos-auth.js';
 import { FakeDcosLogin } from '../support/fake-dcos-login.js';
-import { app } from '../support/harness.js';
+import { app, startHarness } from '../support/harness.js';
 import { until } from '../support/net.js';
 
 const jwtPayload = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
@@ -140,5 +140,31 @@ describe('DC/OS service-account login (--dcos-auth-credentials)', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     assert.throws(parse({ uid: 'u', private_key: ec, login_endpoint: endpoint }), /must be an RSA key/);
     assert.throws(parse({ uid: 'u', private_key: pem, login_endpoint: 'ftp://x' }), /"login_endpoint"/);
+  });
+});
+
+describe('Turbine with a DC/OS service account', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+
+  it('opens the event stream with a token at the first try, and renews a token Marathon stops taking', async () => {
+    const login = new FakeDcosLogin(publicKey);
+    const endpoint = await login.listen();
+    const marathon = new FakeMarathon({ authorization: 'token=token-1' });
+    marathon.putApp(app('/web', 10100, { HAPROXY_GROUP: 'external' }), [{ host: '127.0.0.1', ports: [31000] }]);
+    const h = await startHarness({ dcosAuthCredentials: JSON.stringify({ uid: 'turbine-svc', private_key: pem, login_endpoint: endpoint }) }, marathon);
+    try {
+      await until(() => marathon.streamCount() === 1, 'the event stream');
+      assert.equal(await h.metric('turbine_marathon_stream_reconnects_total'), 0, 'no stream was refused for want of a token');
+      // The token is rotated: the stream's next connect is refused once, then carries a new token.
+      marathon.requireAuthorization('token=token-2');
+      marathon.dropStreams();
+      await until(() => marathon.streamCount() === 1 && login.logins.length === 2, 'the stream back with a renewed token', 10_000);
+      marathon.putApp(app('/api', 10101, { HAPROXY_GROUP: 'external' }), [{ host: '127.0.0.1', ports: [31001] }]);
+      await h.waitTable((t) => t.services.some((s) => s.appId === '/api'), 'an app added after the rotation');
+    } finally {
+      await h.close();
+      await login.close();
+    }
   });
 });
