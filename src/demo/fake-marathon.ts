@@ -34,7 +34,15 @@ export interface FakeMarathonOptions {
   stopDelayMs?: number;
   /** Serve over HTTPS with this certificate and key (PEM), as a DC/OS Marathon does. */
   tls?: { cert: string; key: string };
+  /**
+   * What a kill reports. 'killing-then-killed' (the default): a Marathon that registers with the
+   * TASK_KILLING_STATE capability (newer versions) gets TASK_KILLING when the kill starts, then
+   * TASK_KILLED. 'killed-only': older Marathon, or an executor that never reports KILLING: TASK_KILLED alone.
+   */
+  killEvents?: KillEvents;
 }
+
+export type KillEvents = 'killing-then-killed' | 'killed-only';
 
 const iso = () => new Date().toISOString();
 
@@ -139,16 +147,33 @@ export class FakeMarathon {
     return task;
   }
 
-  /** Kills a task: TASK_KILLING then TASK_KILLED, and it leaves the app. */
-  killTask(taskId: string, options: { killing?: boolean } = {}): void {
+  /** Kills a task as this Marathon reports kills (see `killEvents`), and it leaves the app. */
+  killTask(taskId: string, options: { events?: KillEvents } = {}): void {
     const task = this.findTask(taskId);
     if (!task) throw new Error(`no task ${taskId}`);
-    if (options.killing !== false) this.statusUpdate(task, 'TASK_KILLING');
+    if ((options.events ?? this.options.killEvents ?? 'killing-then-killed') === 'killing-then-killed') this.statusUpdate(task, 'TASK_KILLING');
     this.statusUpdate(task, 'TASK_KILLED');
+    this.forget(task);
+  }
+
+  /**
+   * A task that ends on its own: one status update, nothing before it. A terminal state
+   * (TASK_FAILED, TASK_FINISHED, TASK_GONE...) takes it out of the app's task list; TASK_LOST and
+   * TASK_UNREACHABLE leave it listed in that state, as Marathon does until the task is expunged.
+   */
+  endTask(taskId: string, state: 'TASK_FAILED' | 'TASK_FINISHED' | 'TASK_ERROR' | 'TASK_GONE' | 'TASK_LOST' | 'TASK_UNREACHABLE'): void {
+    const task = this.findTask(taskId);
+    if (!task) throw new Error(`no task ${taskId}`);
+    this.statusUpdate(task, state);
+    if (state !== 'TASK_LOST' && state !== 'TASK_UNREACHABLE') this.forget(task);
+  }
+
+  /** The task leaves the app; its process stops after the grace period. */
+  private forget(task: FakeTask): void {
     const list = this.tasks.get(task.appId)!;
     list.splice(list.indexOf(task), 1);
-    const stop = this.stoppers.get(taskId);
-    this.stoppers.delete(taskId);
+    const stop = this.stoppers.get(task.id);
+    this.stoppers.delete(task.id);
     if (stop) setTimeout(() => void stop(), this.options.stopDelayMs ?? 0);
   }
 

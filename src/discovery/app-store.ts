@@ -28,10 +28,6 @@ export class AppStore {
     return this.list;
   }
 
-  get size(): number {
-    return this.apps.size;
-  }
-
   get(appId: string): MarathonApp | undefined {
     return this.apps.get(appId);
   }

@@ -41,14 +41,15 @@ describe('turbine command line', () => {
     const m = new FakeMarathon();
     await m.listen();
     try {
-      m.putApp(app('/web', 10100, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'web.example.com' }), [{ host: '10.0.0.1', ports: [31000] }]);
+      const servicePort = await freePort();
+      m.putApp(app('/web', servicePort, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'web.example.com' }), [{ host: '10.0.0.1', ports: [31000] }]);
       const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--dry']);
       let out = '';
       child.stdout.on('data', (c: Buffer) => { out += c; });
       const code = await new Promise((r) => child.on('exit', r));
       assert.equal(code, 0);
       const table = JSON.parse(out);
-      assert.equal(table.services[0].servicePort, 10100);
+      assert.equal(table.services[0].servicePort, servicePort);
       assert.deepEqual(table.services[0].backends.map((b: { address: string }) => b.address), ['10.0.0.1:31000']);
     } finally {
       await m.close();
@@ -61,7 +62,7 @@ describe('turbine command line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'turbine-cred-'));
     writeFileSync(join(dir, 'cred'), 'ops:s3cret\n');
     try {
-      m.putApp(app('/web', 10100, { HAPROXY_GROUP: 'external' }), [{ host: '10.0.0.1', ports: [31000] }]);
+      m.putApp(app('/web', await freePort(), { HAPROXY_GROUP: 'external' }), [{ host: '10.0.0.1', ports: [31000] }]);
       // Not spawnSync: the fake Marathon answers from this process's event loop.
       const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--dry',
         '--marathon-auth-credential-file', join(dir, 'cred')]);

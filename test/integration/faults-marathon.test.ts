@@ -1,36 +1,78 @@
 // Control-plane faults: each test names a way Marathon or its stream misbehaves, and what a user
 // of Turbine sees: the last good routing keeps serving, the process stays up, the truth returns.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { startHttpBackend } from '../../src/demo/backends.js';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
+import { startTurbineProcess, type TurbineProcess } from '../support/cli.js';
 import { app, startHarness } from '../support/harness.js';
-import { freePort, get, until } from '../support/net.js';
+import { freePort, get, until, untilServed } from '../support/net.js';
 
 const httpApp = (id: string, port: number) => app(id, port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' });
 
+/** The task ports the state file holds now (none while it is missing). */
+function savedPorts(path: string): number[] {
+  if (!existsSync(path)) return [];
+  const saved = JSON.parse(readFileSync(path, 'utf8')) as { apps: { tasks: { ports: number[] }[] }[] };
+  return saved.apps.flatMap((a) => a.tasks.flatMap((t) => t.ports));
+}
+
 describe('Marathon faults', () => {
-  it('state file: a Turbine restarted while Marathon is down serves the last snapshot', async () => {
+  it('state file: written after each change, so a Turbine killed with SIGKILL restarts from it while Marathon is down', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'turbine-state-')), 'state.json');
     const m = new FakeMarathon();
     await m.listen();
     const port = await freePort();
-    const first = await startHarness({ stateFile: path }, m);
-    const b = await first.httpBackend('remembered');
-    m.putApp(httpApp('/web', port), [{ host: b.host, ports: [b.port] }]);
-    await until(async () => (await get(`http://127.0.0.1:${port}/`)).status === 200, 'served');
-    await first.turbine.stop(); // writes what it has
-    await m.close();
-    const down = `http://127.0.0.1:${await freePort()}`;
-    const second = await startHarness({ stateFile: path, marathon: [down] }, new FakeMarathon());
+    const [a, b] = [await startHttpBackend('at-sync'), await startHttpBackend('by-event')];
+    m.putApp(httpApp('/web', port), [{ host: a.host, ports: [a.port] }]);
+    const first = await startTurbineProcess(['--marathon', m.url, '--group', 'external', '--state-file', path]);
+    let second: TurbineProcess | null = null;
     try {
-      await until(async () => (await get(`${second.admin}/_haproxy_health_check`)).status === 200, 'ready from the state file');
-      assert.equal((await get(`http://127.0.0.1:${port}/`)).json().backend, 'remembered');
+      await until(() => savedPorts(path).includes(a.port), 'the full sync saved', 10_000);
+      m.startTask('/web', { host: b.host, ports: [b.port] });
+      await until(() => savedPorts(path).includes(b.port), 'the task event saved', 10_000);
+      first.child.kill('SIGKILL'); // a crash: nothing written on the way out
+      assert.equal(await first.exited, 'SIGKILL');
+      await m.close();
+      second = await startTurbineProcess(['--marathon', `http://127.0.0.1:${await freePort()}`, '--group', 'external', '--state-file', path]);
+      await untilServed(`${second.admin}/_haproxy_health_check`, 'ready from the state file', 10_000);
+      await until(async () => {
+        const seen = new Set<unknown>();
+        for (let i = 0; i < 10; i += 1) seen.add((await get(`http://127.0.0.1:${port}/`, { connection: 'close' })).json().backend);
+        return seen.has('at-sync') && seen.has('by-event');
+      }, 'both saved tasks served with Marathon down');
     } finally {
-      await second.close();
-      await b.stop();
+      first.child.kill('SIGKILL');
+      second?.child.kill('SIGKILL');
+      await m.close();
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it('state file: a change not yet saved is written on stop', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'turbine-state-')), 'state.json');
+    const m = new FakeMarathon();
+    await m.listen();
+    m.putApp(httpApp('/web', await freePort()));
+    const h = await startHarness({ stateFile: path }, m);
+    const [b, c] = [await h.httpBackend('b'), await h.httpBackend('c')];
+    try {
+      // b is sent once Turbine has the stream (so every resync has started), and is saved by the
+      // end of that resync or by the debounce timer: once b is on disk, nothing is pending. c then
+      // has only the debounce timer, which cannot have fired this soon: only the stop can save c.
+      await until(() => h.turbine.sync.getStatus().state === 'connected', 'the event stream open');
+      m.startTask('/web', { host: b.host, ports: [b.port] });
+      await until(() => savedPorts(path).includes(b.port), 'b saved', 10_000);
+      m.startTask('/web', { host: c.host, ports: [c.port] });
+      await h.waitTable((t) => t.services[0]!.backends.some((x) => x.address === `${c.host}:${c.port}`), 'c routed');
+      await h.turbine.stop();
+      assert.ok(savedPorts(path).includes(c.port), `saved: ${savedPorts(path).join(', ')}`);
+    } finally {
+      await m.close();
+      await Promise.all(h.backends.map((x) => x.stop()));
     }
   });
 
@@ -78,6 +120,50 @@ describe('Marathon faults', () => {
       h.marathon.putApp(httpApp('/surprise', port), [], { silent: true });
       h.marathon.startTask('/surprise', { host: b.host, ports: [b.port] });
       await until(async () => (await get(`http://127.0.0.1:${port}/`)).json().backend === 'surprise', 'the unseen app served');
+    } finally {
+      await h.close();
+    }
+  });
+
+  for (const [how, end] of [
+    ['TASK_KILLED alone (a Marathon without TASK_KILLING)', (m: FakeMarathon, id: string) => m.killTask(id, { events: 'killed-only' })],
+    ['TASK_KILLING then TASK_KILLED (newer Marathon)', (m: FakeMarathon, id: string) => m.killTask(id, { events: 'killing-then-killed' })],
+    ['TASK_FAILED alone (the task crashed)', (m: FakeMarathon, id: string) => m.endTask(id, 'TASK_FAILED')],
+    ['TASK_GONE alone (its agent was removed)', (m: FakeMarathon, id: string) => m.endTask(id, 'TASK_GONE')],
+  ] as const) {
+    it(`${how}: the task gets no more requests`, async () => {
+      const h = await startHarness();
+      try {
+        const port = await freePort();
+        const [a, b] = [await h.httpBackend('a'), await h.httpBackend('b')];
+        h.marathon.putApp(httpApp('/web', port), [{ host: a.host, ports: [a.port] }, { host: b.host, ports: [b.port] }]);
+        await h.waitTable((t) => t.services[0]?.backends.length === 2, 'two');
+        await until(() => h.turbine.sync.getStatus().state === 'connected', 'the event stream open');
+        end(h.marathon, h.marathon.tasksOf('/web').find((t) => t.ports[0] === a.port)!.id);
+        await h.waitTable((t) => t.services[0]!.backends.length === 1, 'the ended task out of the table');
+        const before = a.hits();
+        for (let i = 0; i < 10; i += 1) assert.equal((await get(`http://127.0.0.1:${port}/`)).json().backend, 'b');
+        assert.equal(a.hits(), before);
+      } finally {
+        await h.close();
+      }
+    });
+  }
+
+  it('TASK_LOST alone: the task keeps its traffic, as marathon-lb does (the agent may come back)', async () => {
+    const h = await startHarness();
+    try {
+      const port = await freePort();
+      const a = await h.httpBackend('a');
+      h.marathon.putApp(httpApp('/web', port), [{ host: a.host, ports: [a.port] }]);
+      await h.waitTable((t) => t.services[0]?.backends.length === 1, 'one');
+      await until(() => h.turbine.sync.getStatus().state === 'connected', 'the event stream open');
+      const [task] = h.marathon.tasksOf('/web');
+      h.marathon.endTask(task!.id, 'TASK_LOST');
+      const marker = await h.httpBackend('marker');
+      h.marathon.startTask('/web', { host: marker.host, ports: [marker.port] }); // an event after the lost one
+      await h.waitTable((t) => t.services[0]!.backends.length === 2, 'the marker next to the lost task');
+      assert.ok(h.turbine.table()!.services[0]!.backends.some((x) => x.taskId === task!.id));
     } finally {
       await h.close();
     }

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { startHttpBackend, type RunningBackend } from '../../src/demo/backends.js';
 import { app } from '../support/harness.js';
-import { freePort, get, sumMetric, until, untilServed } from '../support/net.js';
+import { freePort, get, sumMetric, until, untilServed, within } from '../support/net.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
 
@@ -51,13 +51,39 @@ describe('--workers 2', () => {
     assert.equal(m.requests.events, 1);
   });
 
+  /** Runs `work` while every other worker is stopped (SIGSTOP): only `pid` can accept a connection. */
+  const onlyWorker = async (pid: number, work: () => Promise<void>) => {
+    const others = (await pids()).slice(1).filter((p) => p !== pid);
+    for (const p of others) process.kill(p, 'SIGSTOP');
+    try {
+      await work();
+    } finally {
+      for (const p of others) process.kill(p, 'SIGCONT');
+    }
+  };
+
+  it('each of the two workers serves requests on its own', async () => {
+    for (const pid of (await pids()).slice(1)) {
+      await onlyWorker(pid, async () => {
+        for (let i = 0; i < 5; i += 1) {
+          const res = await within(5000, get(`http://127.0.0.1:${port}/`, { connection: 'close' }), `worker ${pid} alone`);
+          assert.equal(res.status, 200);
+        }
+      });
+    }
+  });
+
   it('counters from both workers are summed in /metrics, each request once', async () => {
     // A service nothing else touches, so the count is exact: no double counting, nothing lost.
     const countPort = await freePort();
     m.putApp(app('/count', countPort, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: backends[0]!.host, ports: [backends[0]!.port] }]);
     await untilServed(`http://127.0.0.1:${countPort}/`, 'the counting service', 5000, { connection: 'close' });
-    // New connections each time, so both workers accept some of them.
-    for (let i = 0; i < 40; i += 1) await get(`http://127.0.0.1:${countPort}/`, { connection: 'close' });
+    // Twenty requests served by each worker alone, so the total needs both workers' counters.
+    for (const pid of (await pids()).slice(1)) {
+      await onlyWorker(pid, async () => {
+        for (let i = 0; i < 20; i += 1) await within(5000, get(`http://127.0.0.1:${countPort}/`, { connection: 'close' }), `worker ${pid} alone`);
+      });
+    }
     await until(async () => (await metric('turbine_requests_total', { service: '/count:0' })) === 41, 'forty-one requests counted');
     await new Promise((r) => setTimeout(r, 1100)); // two more report rounds: still exactly 41
     assert.equal(await metric('turbine_requests_total', { service: '/count:0' }), 41);

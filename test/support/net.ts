@@ -118,3 +118,10 @@ export function tcpRoundTrip(port: number, payload: string, timeoutMs = 3000): P
     socket.on('error', reject);
   });
 }
+
+/** `promise`, or a rejection naming `what` after `ms` (for requests that might hang forever). */
+export function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms: ${what}`)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,28 @@
+// The turbine command as a separate process, on free ports, as a user runs it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './net.js';
+
+export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
+
+export interface TurbineProcess {
+  child: ChildProcess;
+  /** http://127.0.0.1:<admin port> */
+  admin: string;
+  /** Everything written to stderr so far (for assertion messages). */
+  stderr(): string;
+  /** Resolves with the exit code (or the signal's name). */
+  exited: Promise<number | string>;
+}
+
+/** Starts `turbine` bound to 127.0.0.1 with free admin, HTTP and app-id ports, plus `args`. */
+export async function startTurbineProcess(args: string[]): Promise<TurbineProcess> {
+  const [admin, http, appid] = await Promise.all([freePort(), freePort(), freePort()]);
+  const child = spawn(process.execPath, [CLI, '--bind', '127.0.0.1', '--admin-port', String(admin), '--http-port', String(http),
+    '--appid-port', String(appid), '--log-level', 'warn', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => { stderr += c; });
+  const exited = new Promise<number | string>((r) => child.once('exit', (code, signal) => r(code ?? signal ?? 'unknown')));
+  return { child, admin: `http://127.0.0.1:${admin}`, stderr: () => stderr, exited };
+}
