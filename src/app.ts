@@ -4,16 +4,16 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Options } from './config/options.js';
 import { AdminServer } from './admin/server.js';
+import { routesView, statsView } from './admin/views.js';
 import { AppStore } from './discovery/app-store.js';
 import { MarathonSync } from './discovery/marathon-sync.js';
-import { StateFileError, readStateFile, writeStateFile } from './discovery/state-file.js';
+import { stateFileKeeper } from './discovery/state-keeper.js';
 import { ActiveHealthChecker } from './health/active.js';
 import { decideEjections, type EjectionDecision } from './health/ejection-limits.js';
 import { MarathonClient, basicAuthorization } from './marathon/client.js';
 import { DcosAuth, parseDcosCredentials, type TokenAuthorization } from './marathon/dcos-auth.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { quantileFromBuckets } from './observability/stats.js';
 import type { DataPlane, DataPlaneSetup, ListenerStatus } from './proxy/data-plane.js';
 import { Proxy } from './proxy/proxy.js';
 import { ProxyWorkers } from './proxy/workers.js';
@@ -227,56 +227,6 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   };
 }
 
-/** Saves the store to the state file (now, or debounced) and loads it back when asked. */
-function stateFileKeeper(path: string, store: AppStore, metrics: Metrics, log: Logger) {
-  let timer: NodeJS.Timeout | null = null;
-  let failing = false;
-  let loaded = false;
-  const saveNow = () => {
-    if (timer) clearTimeout(timer);
-    timer = null;
-    try {
-      writeStateFile(path, store.snapshot());
-      if (failing) log.info({ path }, 'state file written again');
-      failing = false;
-    } catch (err) {
-      metrics.stateFileErrors.inc({ op: 'write' });
-      if (!failing) log.error({ path, err: (err as Error).message }, 'cannot write the state file');
-      failing = true;
-    }
-  };
-  return {
-    saveNow,
-    saveSoon() {
-      if (timer) return;
-      timer = setTimeout(saveNow, 2000);
-      timer.unref();
-    },
-    /** Once per process: a file that failed to load will not get better by retrying. */
-    load(): boolean {
-      if (loaded) return false;
-      loaded = true;
-      try {
-        const { apps, savedAt } = readStateFile(path);
-        store.replaceAll(apps);
-        log.warn({ path, savedAt, apps: apps.length }, 'Marathon unreachable: serving the snapshot from the state file');
-        return true;
-      } catch (err) {
-        if (err instanceof StateFileError && err.missing) {
-          log.info({ path }, 'no state file yet; waiting for Marathon');
-          return false;
-        }
-        metrics.stateFileErrors.inc({ op: 'read' });
-        log.error({ path, err: (err as Error).message }, 'state file ignored: it cannot be trusted');
-        return false;
-      }
-    },
-    stop() {
-      if (timer) saveNow();
-    },
-  };
-}
-
 const warningKey = (w: LabelWarning) => `${w.appId}|${w.label}|${w.reason}`;
 
 /** Tasks moving into or out of `excluded` (staging, unhealthy) change what /routes shows, not what is routed. */
@@ -299,46 +249,5 @@ function summarise(diff: ReturnType<typeof diffTables>) {
     servicesAdded: diff.servicesAdded, servicesRemoved: diff.servicesRemoved, servicesChanged: diff.servicesChanged,
     backendsAdded: diff.backendsAdded.map((b) => `${b.service} ${b.address} ${b.taskId}`),
     backendsRemoved: diff.backendsRemoved.map((b) => `${b.service} ${b.address} ${b.taskId}`),
-  };
-}
-
-export function routesView(table: RoutingTable | null, plane: DataPlane, ejection: EjectionDecision) {
-  if (!table) return { generation: 0, services: [], warnings: [] };
-  const limits = new Map(ejection.services.map((e) => [e.service, e]));
-  return {
-    generation: table.generation,
-    apps: table.appCount,
-    services: table.services.map((s) => ({
-      ...s,
-      panic: limits.get(s.id)?.panic ?? false,
-      ejectionCapped: limits.get(s.id)?.capped ?? false,
-      backends: s.backends.map((b) => {
-        const reasons = plane.downReasons(b.address);
-        // "up" means it gets new traffic: no reason takes it out, or the cap or panic lets it back in.
-        return { ...b, state: reasons.length === 0 || ejection.routable.has(b.address) ? 'up' : 'down', reasons };
-      }),
-    })),
-    warnings: table.warnings,
-  };
-}
-
-function statsView(table: RoutingTable | null, plane: DataPlane, marathon: unknown) {
-  const snapshot = plane.traffic();
-  return {
-    now: Date.now(),
-    marathon,
-    generation: table?.generation ?? 0,
-    services: (table?.services ?? []).map((s) => {
-      const c = snapshot.services[s.id];
-      const responses = Object.values(c?.backends ?? {}).reduce((acc, b) => acc.map((n, i) => n + b.responses[i]!), [0, 0, 0, 0, 0]);
-      return {
-        id: s.id,
-        requests: c?.durationCount ?? 0,
-        errors: Object.values(c?.errors ?? {}).reduce((a, b) => a + (b ?? 0), 0),
-        responses,
-        p99: c ? quantileFromBuckets(c.durationBuckets, 0.99) : null,
-      };
-    }),
-    activeConnections: snapshot.activeConnections,
   };
 }

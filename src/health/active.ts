@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ActiveCheck, Backend, RoutingTable, Service } from '../routing/table.js';
-import { hash } from '../proxy/balancer.js';
+import { hash } from '../common/hash.js';
 
 /** Where check results go: the data plane, which keeps and logs backend state. */
 export interface ActiveCheckSink {

@@ -1,5 +1,6 @@
 // Balancing over a service's backends: roundrobin, leastconn, source. A Balancer lives as long as
 // its service (across routing tables) so rotation and connection counts survive a table swap.
+import { hash } from '../common/hash.js';
 import type { Balance } from '../routing/labels.js';
 import type { Backend } from '../routing/table.js';
 
@@ -55,14 +56,4 @@ export class Balancer {
     }
     return best;
   }
-}
-
-/** FNV-1a: stable across processes, so every worker sends a client to the same backend. */
-export function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i += 1) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }

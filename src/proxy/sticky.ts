@@ -3,7 +3,8 @@
 // cookie sets it; a request with it goes to that backend while it is live; the backend never sees
 // the cookie. The value is a hash of the address: stable across workers, not the address itself.
 import type { Backend } from '../routing/table.js';
-import { hash, type IsUp } from './balancer.js';
+import { hash } from '../common/hash.js';
+import type { IsUp } from './balancer.js';
 
 export const STICKY_COOKIE = 'mesosphere_server_id';
 const PAIR = new RegExp(`(?:^|;\\s*)${STICKY_COOKIE}=([^;]*)`);

@@ -1,0 +1,47 @@
+// What /routes and /stats show: the live table joined with the data plane's backend state and
+// traffic counters.
+import type { EjectionDecision } from '../health/ejection-limits.js';
+import { quantileFromBuckets } from '../observability/stats.js';
+import type { DataPlane } from '../proxy/data-plane.js';
+import type { RoutingTable } from '../routing/table.js';
+
+export function routesView(table: RoutingTable | null, plane: DataPlane, ejection: EjectionDecision) {
+  if (!table) return { generation: 0, services: [], warnings: [] };
+  const limits = new Map(ejection.services.map((e) => [e.service, e]));
+  return {
+    generation: table.generation,
+    apps: table.appCount,
+    services: table.services.map((s) => ({
+      ...s,
+      panic: limits.get(s.id)?.panic ?? false,
+      ejectionCapped: limits.get(s.id)?.capped ?? false,
+      backends: s.backends.map((b) => {
+        const reasons = plane.downReasons(b.address);
+        // "up" means it gets new traffic: no reason takes it out, or the cap or panic lets it back in.
+        return { ...b, state: reasons.length === 0 || ejection.routable.has(b.address) ? 'up' : 'down', reasons };
+      }),
+    })),
+    warnings: table.warnings,
+  };
+}
+
+export function statsView(table: RoutingTable | null, plane: DataPlane, marathon: unknown) {
+  const snapshot = plane.traffic();
+  return {
+    now: Date.now(),
+    marathon,
+    generation: table?.generation ?? 0,
+    services: (table?.services ?? []).map((s) => {
+      const c = snapshot.services[s.id];
+      const responses = Object.values(c?.backends ?? {}).reduce((acc, b) => acc.map((n, i) => n + b.responses[i]!), [0, 0, 0, 0, 0]);
+      return {
+        id: s.id,
+        requests: c?.durationCount ?? 0,
+        errors: Object.values(c?.errors ?? {}).reduce((a, b) => a + (b ?? 0), 0),
+        responses,
+        p99: c ? quantileFromBuckets(c.durationBuckets, 0.99) : null,
+      };
+    }),
+    activeConnections: snapshot.activeConnections,
+  };
+}
