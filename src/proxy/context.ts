@@ -1,11 +1,11 @@
-// What the HTTP and TCP forwarders share: settings, the health overlay, counters, backend pools,
+// What the HTTP and TCP forwarders share: settings, the health overlay, counters, upstream connections,
 // and the per-service runtime state that survives routing-table swaps.
 import type { Logger } from '../observability/logger.js';
 import type { ProxyStats, ServiceCounters } from '../observability/stats.js';
 import type { BackendHealth } from '../health/backend-health.js';
 import type { Service } from '../routing/table.js';
 import type { Balancer } from './balancer.js';
-import type { BackendPools } from './pools.js';
+import type { UpstreamPool } from './http1/upstream.js';
 
 export interface ProxySettings {
   connectTimeoutMs: number;
@@ -32,7 +32,8 @@ export interface ProxyContext {
   settings: ProxySettings;
   health: BackendHealth;
   stats: ProxyStats;
-  pools: BackendPools;
+  /** Idle and busy HTTP connections to backends. */
+  upstreams: UpstreamPool;
   log: Logger;
   /** Streams (TCP, WebSocket) per backend address, closed after the drain timeout when it leaves. */
   trackStream(address: string, close: () => void): () => void;

@@ -1,10 +1,8 @@
 // Listening sockets for traffic. Only this module opens them. A listener is identified by
 // `address:port`; reconcile() opens what the table needs, and drains what it no longer does:
 // the socket stops accepting, open connections finish, and are closed after the drain timeout.
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Certificates } from './tls.js';
 
 export type ListenerKind = 'service-http' | 'service-tcp' | 'vhost-http' | 'vhost-https' | 'appid';
@@ -16,21 +14,18 @@ export interface ListenerSpec {
   kind: ListenerKind;
 }
 
-export interface ListenerHandlers {
-  request(spec: ListenerSpec, req: IncomingMessage, res: ServerResponse): void;
-  upgrade(spec: ListenerSpec, req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  connection(spec: ListenerSpec, socket: Socket): void;
-  /** false refuses the connection (global maxconn). */
-  admit(spec: ListenerSpec, socket: Socket): boolean;
-  closed(spec: ListenerSpec): void;
-  clientError(spec: ListenerSpec, reason: string): void;
+/** An HTTP client connection as the listener sees it: closed between requests when the listener drains. */
+export interface HttpConnection {
+  closeIdle(): void;
 }
 
-export interface ListenerTimeouts {
-  clientTimeoutMs: number;
-  httpRequestTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-  drainTimeoutMs: number;
+export interface ListenerHandlers {
+  /** An admitted connection on an HTTP listener (TLS already terminated on the HTTPS one). */
+  http(spec: ListenerSpec, socket: Socket): HttpConnection;
+  tcp(spec: ListenerSpec, socket: Socket): void;
+  /** false refuses the connection (global maxconn) before a byte of it is read. */
+  admit(spec: ListenerSpec, socket: Socket): boolean;
+  closed(spec: ListenerSpec): void;
 }
 
 export class ListenError extends Error {
@@ -42,9 +37,16 @@ export class ListenError extends Error {
 
 class Listener {
   readonly sockets = new Set<Socket>();
-  constructor(readonly spec: ListenerSpec, readonly server: HttpServer | TcpServer) {}
+  readonly http = new Set<HttpConnection>();
+  constructor(readonly spec: ListenerSpec, readonly server: TcpServer) {}
+
+  closeIdle(): void {
+    for (const connection of this.http) connection.closeIdle();
+  }
 }
 
+/** A refused client that does not close after its 503 is cut after this long. */
+const REFUSED_LINGER_MS = 2_000;
 const BUSY_RESPONSE = 'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 47\r\n\r\nService Unavailable: too many open connections\n';
 
 export class Listeners {
@@ -52,7 +54,7 @@ export class Listeners {
 
   constructor(
     private readonly handlers: ListenerHandlers,
-    private readonly timeouts: ListenerTimeouts,
+    private readonly drainTimeoutMs: number,
     private readonly certificates: Certificates | null,
   ) {}
 
@@ -79,13 +81,18 @@ export class Listeners {
   }
 
   async listen(spec: ListenerSpec): Promise<void> {
-    const server = this.createServer(spec);
-    const listener = new Listener(spec, server);
+    const listener = new Listener(spec, this.createServer(spec, (socket) => this.serveHttp(listener, socket)));
+    const server = listener.server;
+    // On the HTTPS listener this is the raw TCP socket, before the handshake.
     server.on('connection', (socket: Socket) => {
       if (!this.handlers.admit(spec, socket)) {
-        if (spec.kind === 'service-tcp') socket.destroy();
-        else socket.end(BUSY_RESPONSE);
+        // Refused before anything is parsed: nothing of this connection reaches a backend.
         socket.on('error', () => socket.destroy());
+        if (spec.kind === 'service-http' || spec.kind === 'vhost-http' || spec.kind === 'appid') {
+          socket.end(BUSY_RESPONSE);
+          socket.resume(); // what the client sent is dropped unread, so its close is seen
+          socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
+        } else socket.destroy();
         return;
       }
       listener.sockets.add(socket);
@@ -93,6 +100,8 @@ export class Listeners {
         listener.sockets.delete(socket);
         this.handlers.closed(spec);
       });
+      if (spec.kind === 'service-tcp') this.handlers.tcp(spec, socket);
+      else if (spec.kind !== 'vhost-https') this.serveHttp(listener, socket);
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
@@ -111,45 +120,29 @@ export class Listeners {
     this.open.set(spec.key, listener);
   }
 
-  private createServer(spec: ListenerSpec): HttpServer | TcpServer {
-    if (spec.kind === 'service-tcp') {
-      return createTcpServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true }, (socket) => this.handlers.connection(spec, socket));
-    }
-    const options = {
-      keepAliveTimeout: this.timeouts.keepAliveTimeoutMs,
-      headersTimeout: this.timeouts.httpRequestTimeoutMs,
-      requestTimeout: 0,
-      connectionsCheckingInterval: Math.min(1000, this.timeouts.httpRequestTimeoutMs),
-      noDelay: true,
-      maxHeaderSize: 16 * 1024,
-    };
-    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.handlers.request(spec, req, res);
-    const server: HttpServer = spec.kind === 'vhost-https'
-      ? createHttpsServer({ ...options, ...this.certificates!.defaultContext, SNICallback: this.certificates!.sniCallback }, onRequest) as unknown as HttpServer
-      : createHttpServer(options, onRequest);
-    server.timeout = this.timeouts.clientTimeoutMs;
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handlers.upgrade(spec, req, socket, head));
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      const reason = err.code === 'HPE_HEADER_OVERFLOW' ? 'header-too-large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'header-timeout'
-        : err.code === 'ECONNRESET' ? 'reset' : 'bad-request';
-      this.handlers.clientError(spec, reason);
-      if (!socket.writable || reason === 'reset') {
-        socket.destroy();
-        return;
-      }
-      const status = reason === 'header-too-large' ? '431 Request Header Fields Too Large' : reason === 'header-timeout' ? '408 Request Timeout' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-    });
+  private serveHttp(listener: Listener, socket: Socket): void {
+    if (socket.destroyed) return;
+    const connection = this.handlers.http(listener.spec, socket);
+    listener.http.add(connection);
+    socket.once('close', () => listener.http.delete(connection));
+  }
+
+  private createServer(spec: ListenerSpec, secure: (socket: TLSSocket) => void): TcpServer {
+    // Half-open: a client may send its request and shut its side; the answer still goes back.
+    if (spec.kind !== 'vhost-https') return createTcpServer({ allowHalfOpen: true, noDelay: true });
+    const server = createTlsServer({
+      ...this.certificates!.defaultContext, SNICallback: this.certificates!.sniCallback, allowHalfOpen: true, ALPNProtocols: ['http/1.1'],
+    }, secure);
+    server.on('tlsClientError', (_err, socket) => socket.destroy());
     return server;
   }
 
   private drain(listener: Listener): void {
     this.open.delete(listener.spec.key);
     listener.server.close();
-    const http = listener.server as HttpServer;
-    if (typeof http.closeIdleConnections === 'function') http.closeIdleConnections();
+    listener.closeIdle();
     if (listener.sockets.size === 0) return;
-    const timer = setTimeout(() => { for (const s of listener.sockets) s.destroy(); }, this.timeouts.drainTimeoutMs);
+    const timer = setTimeout(() => { for (const s of listener.sockets) s.destroy(); }, this.drainTimeoutMs);
     timer.unref();
   }
 
@@ -158,16 +151,12 @@ export class Listeners {
     const all = [...this.open.values()];
     this.open.clear();
     await Promise.all(all.map((listener) => new Promise<void>((resolve) => {
-      const http = listener.server as HttpServer;
-      const timer = setTimeout(() => {
-        if (typeof http.closeAllConnections === 'function') http.closeAllConnections();
-        for (const s of listener.sockets) s.destroy();
-      }, drainMs);
+      const timer = setTimeout(() => { for (const s of listener.sockets) s.destroy(); }, drainMs);
       listener.server.close(() => {
         clearTimeout(timer);
         resolve();
       });
-      if (typeof http.closeIdleConnections === 'function') http.closeIdleConnections();
+      listener.closeIdle();
     })));
   }
 }

@@ -1,8 +1,6 @@
 // The data plane: holds one compiled routing table and swaps it atomically; owns the listeners,
 // the backend pools and per-service runtime (balancer state) that outlives a swap. It works from
 // the plain-data table alone, so it runs the same in a worker process.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import { ProxyStats, type StatsSnapshot } from '../observability/stats.js';
 import { BackendHealth } from '../health/backend-health.js';
@@ -10,9 +8,12 @@ import { normaliseAppId } from '../marathon/types.js';
 import type { RoutingTable, Service } from '../routing/table.js';
 import { Balancer } from './balancer.js';
 import type { ProxyContext, ProxySettings, ServiceRuntime } from './context.js';
-import { HttpForwarder, redirectToHttps } from './http.js';
+import { ClientConnection, type HttpSite } from './http1/connection.js';
+import type { RequestHead } from './http1/request-head.js';
+import { field } from './http1/request-head.js';
+import type { LocalResponse } from './http1/respond.js';
+import { UpstreamPool } from './http1/upstream.js';
 import { ListenError, Listeners, type ListenerSpec } from './listeners.js';
-import { BackendPools } from './pools.js';
 import type { DataPlane, DataPlaneSetup, FixedPorts, ListenFailure, ListenerStatus } from './data-plane.js';
 import { logBackendChange } from './backend-log.js';
 import { DrainingBackends, type DrainingBackend } from './draining.js';
@@ -28,6 +29,18 @@ interface TrackedStream {
   onEnd: (() => void) | null;
 }
 
+
+const HOST_NAME = /^[a-z0-9.-]+(:\d+)?$|^\[[0-9a-f:.]+\](:\d+)?$/i;
+
+/** 301 to the same host and path over https (marathon-lb's HAPROXY_{n}_REDIRECT_TO_HTTPS); the path is origin-form, never the raw target. */
+function redirectToHttps(head: RequestHead, httpsPort: number): LocalResponse {
+  const host = head.authority;
+  // The authority is client input: only a plain host name goes into a Location header.
+  if (!HOST_NAME.test(host)) return { status: 400, text: 'Bad Request: invalid Host header\n' };
+  const hostname = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  const path = head.path === '*' ? '/' : head.path;
+  return { status: 301, text: '', headers: [['location', `https://${hostname}${httpsPort === 443 ? '' : `:${httpsPort}`}${path}`]] };
+}
 
 export class Proxy implements DataPlane {
   /**
@@ -69,9 +82,9 @@ export class Proxy implements DataPlane {
   /** How many services route to each backend address; it retires when no service does. */
   private readonly addressRefs = new Map<string, number>();
   private readonly listeners: Listeners;
-  private readonly http: HttpForwarder;
   private readonly context: ProxyContext;
   private readonly streams = new Map<string, Set<TrackedStream>>();
+  private readonly sites = new WeakMap<ListenerSpec, HttpSite>();
   private readonly draining = new DrainingBackends();
   private readonly fixedKeys = new Set<string>();
   private failedListeners = new Map<string, ListenError>();
@@ -88,13 +101,11 @@ export class Proxy implements DataPlane {
     certificates: Certificates | null,
   ) {
     this.index = new RouteIndex(fixed.bind);
-    const pools = new BackendPools({ connectTimeoutMs: settings.connectTimeoutMs, serverTimeoutMs: settings.serverTimeoutMs, drainTimeoutMs: settings.drainTimeoutMs });
-    this.context = { settings, health, stats, pools, log: log.child({ component: 'proxy' }), trackStream: (a, c) => this.trackStream(a, c) };
-    this.http = new HttpForwarder(this.context);
+    const upstreams = new UpstreamPool(settings.connectTimeoutMs, settings.drainTimeoutMs);
+    this.context = { settings, health, stats, upstreams, log: log.child({ component: 'proxy' }), trackStream: (a, c) => this.trackStream(a, c) };
     this.listeners = new Listeners({
-      request: (spec, req, res) => this.onRequest(spec, req, res),
-      upgrade: (spec, req, socket, head) => this.onUpgrade(spec, req, socket, head),
-      connection: (spec, socket) => forwardTcp(this.context, socket, this.serviceRuntime(this.index.byListener.get(spec.key))),
+      http: (spec, socket) => new ClientConnection(this.context, this.site(spec), socket),
+      tcp: (spec, socket) => forwardTcp(this.context, socket, this.serviceRuntime(this.index.byListener.get(spec.key))),
       admit: (spec) => {
         if (this.openConnections >= settings.maxconn) {
           stats.clientError(spec.key, 'maxconn');
@@ -108,13 +119,7 @@ export class Proxy implements DataPlane {
         this.openConnections -= 1;
         stats.connectionClosed(spec.key);
       },
-      clientError: (spec, reason) => stats.clientError(spec.key, reason),
-    }, {
-      clientTimeoutMs: settings.clientTimeoutMs,
-      httpRequestTimeoutMs: settings.httpRequestTimeoutMs,
-      keepAliveTimeoutMs: settings.keepAliveTimeoutMs,
-      drainTimeoutMs: settings.drainTimeoutMs,
-    }, certificates);
+    }, settings.drainTimeoutMs, certificates);
   }
 
   /** Opens the fixed listeners (virtual hosts, app id). A failure here is fatal for the caller. */
@@ -231,7 +236,7 @@ export class Proxy implements DataPlane {
   /** Backends no service routes to any more: no new work; what they have finishes, then they close. */
   private retireBackends(retired: ReadonlyMap<string, string>): void {
     for (const [address, service] of retired) {
-      const poolDone = this.context.pools.retire(address);
+      const poolDone = this.context.upstreams.retire(address);
       if (poolDone) void poolDone.then(this.draining.hold(address, service));
       const streams = this.streams.get(address);
       if (!streams) continue;
@@ -282,41 +287,47 @@ export class Proxy implements DataPlane {
     return service ? this.runtimes.get(service.id) ?? null : null;
   }
 
-  private route(spec: ListenerSpec, req: IncomingMessage): ServiceRuntime | null {
+  /** How requests on a listener are routed; one per listener spec, shared by its connections. */
+  private site(spec: ListenerSpec): HttpSite {
+    let site = this.sites.get(spec);
+    if (!site) {
+      const notFound = spec.kind === 'appid' ? 'Not Found: no HTTP service for this X-Marathon-App-Id\n' : 'Not Found: no service for this host and path\n';
+      site = { key: spec.key, proto: spec.kind === 'vhost-https' ? 'https' : 'http', decide: (head) => this.decide(spec, head, notFound) };
+      this.sites.set(spec, site);
+    }
+    return site;
+  }
+
+  private route(spec: ListenerSpec, head: RequestHead): ServiceRuntime | null {
     const index = this.index;
     switch (spec.kind) {
       case 'service-http':
         return this.serviceRuntime(index.byListener.get(spec.key));
       case 'vhost-http':
       case 'vhost-https':
-        return this.serviceRuntime(routeVhost(index, req.headers.host, req.url ?? '/'));
+        return this.serviceRuntime(routeVhost(index, head.authority, head.path));
       case 'appid': {
-        const header = req.headers['x-marathon-app-id'];
-        return typeof header === 'string' ? this.serviceRuntime(index.byAppId.get(normaliseAppId(header))) : null;
+        const header = field(head, 'x-marathon-app-id');
+        return header !== undefined ? this.serviceRuntime(index.byAppId.get(normaliseAppId(header))) : null;
       }
       default:
         return null;
     }
   }
 
-  private onRequest(spec: ListenerSpec, req: IncomingMessage, res: ServerResponse): void {
-    const runtime = this.route(spec, req);
-    if (runtime === null && spec.kind !== 'service-http') this.stats.clientError(spec.key, spec.kind === 'appid' ? 'unknown-app-id' : 'unknown-host');
-    if (spec.kind === 'vhost-http' && runtime?.service.redirectToHttps) {
-      redirectToHttps(req, res, this.fixed.httpsPort ?? 443);
-      return;
+  private decide(spec: ListenerSpec, head: RequestHead, notFound: string): ServiceRuntime | LocalResponse {
+    const runtime = this.route(spec, head);
+    if (runtime === null) {
+      if (spec.kind !== 'service-http') this.stats.clientError(spec.key, spec.kind === 'appid' ? 'unknown-app-id' : 'unknown-host');
+      return { status: 404, text: notFound };
     }
-    this.http.handle(req, res, runtime, spec.key, spec.kind === 'vhost-https' ? 'https' : 'http',
-      spec.kind === 'appid' ? 'Not Found: no HTTP service for this X-Marathon-App-Id\n' : 'Not Found: no service for this host and path\n');
-  }
-
-  private onUpgrade(spec: ListenerSpec, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.http.upgrade(req, socket, head, this.route(spec, req), spec.key, spec.kind === 'vhost-https' ? 'https' : 'http');
+    if (spec.kind === 'vhost-http' && runtime.service.redirectToHttps) return redirectToHttps(head, this.fixed.httpsPort ?? 443);
+    return runtime;
   }
 
   async stop(drainMs: number): Promise<void> {
     if (this.listenerRetry) clearTimeout(this.listenerRetry);
     await this.listeners.closeAll(drainMs);
-    await this.context.pools.closeAll();
+    this.context.upstreams.closeAll();
   }
 }

@@ -33,10 +33,7 @@ export function withoutStickyCookie(cookie: string): string | null {
   return rest.length > 0 ? rest.join('; ') : null;
 }
 
-/** Adds the cookie naming `backend` to response headers, and keeps shared caches from storing it ("nocache"). */
-export function addStickyCookie(headers: Record<string, string | string[] | undefined>, backend: Backend): void {
-  const cookie = `${STICKY_COOKIE}=${stickyId(backend)}; Path=/`;
-  const existing = headers['set-cookie'];
-  headers['set-cookie'] = existing === undefined ? [cookie] : [...(Array.isArray(existing) ? existing : [existing]), cookie];
-  if (headers['cache-control'] === undefined) headers['cache-control'] = 'private';
+/** The Set-Cookie value naming `backend` (the response also gets Cache-Control: private, "nocache"). */
+export function stickySetCookie(backend: Backend): string {
+  return `${STICKY_COOKIE}=${stickyId(backend)}; Path=/`;
 }

@@ -63,7 +63,8 @@ export class ProxyWorkers implements DataPlane {
       worker.on('message', (message: FromWorker) => {
         switch (message.type) {
           case 'hello':
-            this.send(member, { type: 'init', setup: this.setup, logLevel: this.logLevel });
+            // --maxconn is a total: each worker admits its share.
+            this.send(member, { type: 'init', setup: { ...this.setup, settings: { ...this.setup.settings, maxconn: Math.ceil(this.setup.settings.maxconn / this.count) } }, logLevel: this.logLevel });
             return;
           case 'ready':
             member.ready = true;

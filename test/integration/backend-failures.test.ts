@@ -11,17 +11,19 @@ describe('a dead backend among live ones', () => {
   let dead: number;
   // Health is kept per address (one host:port is one process), so the ejection test has its own.
   let deadForPost: number;
+  let deadForGet: number;
   const ports: Record<string, number> = {};
 
   before(async () => {
     h = await startHarness({ ejectAfterFailures: 3, ejectSeconds: 60, activeHealthChecks: false });
     dead = await freePort(); // claimed and never listened on: connections are refused
     deadForPost = await freePort();
+    deadForGet = await freePort();
     for (const name of ['tcp', 'http', 'post', 'ws']) ports[name] = await freePort();
     const [echo, web] = [await h.tcpBackend('echo'), await h.httpBackend('web')];
     const withDead = (b: { host: string; port: number }, port = dead) => [{ host: '127.0.0.1', ports: [port] }, { host: b.host, ports: [b.port] }];
     h.marathon.putApp(app('/tcp', ports.tcp!, { HAPROXY_GROUP: 'external' }), withDead(echo));
-    h.marathon.putApp(app('/http', ports.http!, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), withDead(web));
+    h.marathon.putApp(app('/http', ports.http!, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), withDead(web, deadForGet));
     h.marathon.putApp(app('/post', ports.post!, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), withDead(web, deadForPost));
     h.marathon.putApp(app('/ws', ports.ws!, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: '127.0.0.1', ports: [dead] }]);
     await h.waitTable((t) => t.services.length === 4, 'four services');
@@ -34,6 +36,8 @@ describe('a dead backend among live ones', () => {
 
   it('HTTP GET: a refused connect is retried on the live backend; every request gets 200', async () => {
     for (let i = 0; i < 6; i += 1) assert.equal((await get(`http://127.0.0.1:${ports.http}/`)).status, 200);
+    // The dead backend was really picked (and refused): the 200s above went through a retry.
+    assert.ok(await h.metric('turbine_errors_total', { service: '/http:0', kind: 'connect' }) >= 1);
   });
 
   it('HTTP POST with a body is not retried (503), and the dead backend is ejected after 3 failures', async () => {

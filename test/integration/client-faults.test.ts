@@ -51,10 +51,19 @@ describe('client faults never count against a backend', () => {
     assert.equal(h.backends[0]!.hits(), 0);
   });
 
-  it('OPTIONS * is refused with 400, not sent on', async () => {
+  it('OPTIONS * is forwarded in asterisk form and answered by the backend', async () => {
     const text = await exchange(port, 'OPTIONS * HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n');
-    assert.match(text, /^HTTP\/1\.1 400 /);
-    assert.equal(h.backends[0]!.hits(), 0);
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /"method":"OPTIONS","path":"\*"/);
+    assert.equal(h.backends[0]!.hits(), 1);
+  });
+
+  it('Transfer-Encoding other than plain chunked is refused, not forwarded without its coding', async () => {
+    const gzip = await exchange(port, 'POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', '0\r\n\r\n');
+    assert.match(gzip, /^HTTP\/1\.1 501 /);
+    const notLast = await exchange(port, 'POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', '0\r\n\r\n');
+    assert.match(notLast, /^HTTP\/1\.1 400 /);
+    assert.equal(h.backends[0]!.hits(), 1);
   });
 
   it('an upload with Expect: 100-continue reaches the backend whole', async () => {
@@ -62,6 +71,8 @@ describe('client faults never count against a backend', () => {
     const text = await exchange(port, `POST /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`, body);
     assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
     assert.match(text, /"bodyBytes":5000/);
+    // The backend itself saw the expectation and answered the 100 (Turbine passes it through).
+    assert.match(text, /"expect":"100-continue"/);
   });
 
   it('after those requests the backend is still in rotation and the refusals are client errors', async () => {
@@ -69,5 +80,6 @@ describe('client faults never count against a backend', () => {
     assert.equal(await h.metric('turbine_backend_up', { backend: h.backends[0]!.host + ':' + h.backends[0]!.port }), 1);
     assert.equal(await h.metric('turbine_errors_total', { service: '/svc:0' }), 0);
     assert.ok(await h.metric('turbine_client_errors_total', { reason: 'bad-request' }) >= 2);
+    assert.equal(await h.metric('turbine_client_errors_total', { reason: 'unsupported-transfer-coding' }), 1);
   });
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { after, before, describe, it } from 'node:test';
@@ -38,6 +38,9 @@ describe('backend faults and hostile clients', () => {
   let h: Harness;
   const ports: Record<string, number> = {};
   const servers: Server[] = [];
+  let counting: NetServer;
+  /** Bytes that reached the counting backend (a raw socket server: it cannot answer 431 itself). */
+  let countedBytes = 0;
 
   before(async () => {
     h = await startHarness({ timeoutServer: 0.5, timeoutHttpRequest: 0.5, maxconnPerService: 1, activeHealthChecks: false, ejectAfterFailures: 1000 });
@@ -51,7 +54,9 @@ describe('backend faults and hostile clients', () => {
     const resets = await server((req) => req.socket.destroy());
     const slow = await server((_req, res) => setTimeout(() => res.end('slow'), 400));
     servers.push(midway.server, silent.server, resets.server, slow.server);
-    for (const name of ['midway', 'silent', 'resets', 'slow', 'good']) ports[name] = await freePort();
+    counting = createNetServer((socket) => socket.on('data', (d: Buffer) => { countedBytes += d.length; socket.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'); }));
+    await new Promise<void>((r) => counting.listen(0, '127.0.0.1', r));
+    for (const name of ['midway', 'silent', 'resets', 'slow', 'good', 'counting']) ports[name] = await freePort();
     const put = (id: string, port: number, backendPort: number) =>
       h.marathon.putApp(app(id, port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: '127.0.0.1', ports: [backendPort] }]);
     put('/midway', ports.midway!, midway.port);
@@ -59,10 +64,12 @@ describe('backend faults and hostile clients', () => {
     put('/resets', ports.resets!, resets.port);
     put('/slow', ports.slow!, slow.port);
     put('/good', ports.good!, good.port);
-    await h.waitTable((t) => t.services.length === 5, 'five services');
+    put('/counting', ports.counting!, (counting.address() as AddressInfo).port);
+    await h.waitTable((t) => t.services.length === 6, 'six services');
   });
   after(async () => {
     for (const s of servers) { s.closeAllConnections(); s.close(); }
+    counting.close();
     await h.close();
   });
 
@@ -98,9 +105,12 @@ describe('backend faults and hostile clients', () => {
     assert.match(reply, /^HTTP\/1\.1 408/);
   });
 
-  it('headers over 16 KiB get 431', async () => {
-    const reply = await raw(ports.good!, [`GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`]);
+  it('headers over 16 KiB get 431 from Turbine: no byte reaches the backend, and it is a client error', async () => {
+    const before = await h.metric('turbine_client_errors_total', { reason: 'header-too-large' });
+    const reply = await raw(ports.counting!, [`GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`]);
     assert.match(reply, /^HTTP\/1\.1 431/);
+    assert.equal(countedBytes, 0);
+    assert.equal(await h.metric('turbine_client_errors_total', { reason: 'header-too-large' }), before + 1);
   });
 
   it('a malformed request line gets 400', async () => {

@@ -1,0 +1,584 @@
+// One client connection on an HTTP listener: request heads parsed here, one exchange at a time
+// (pipelined requests wait in the buffer, so answers keep their order), bodies forwarded as bytes
+// with backpressure both ways, upstream sockets taken from and given back to the pool. An upgrade
+// becomes a byte tunnel only once the backend has answered 101.
+import type { Socket } from 'node:net';
+import { classifyBackendError, type FailureKind } from '../../observability/failure.js';
+import type { Backend } from '../../routing/table.js';
+import type { ProxyContext, ServiceRuntime } from '../context.js';
+import { stickyBackend, stickySetCookie, withoutStickyCookie } from '../sticky.js';
+import { BodyFramer } from './body.js';
+import { applyRequestFeatures, applyResponseFeatures } from './features.js';
+import { field, parseRequestHead, type RequestHead } from './request-head.js';
+import { localResponseBytes, type LocalResponse } from './respond.js';
+import { parseResponseHead, type ResponseHead } from './response-head.js';
+import { HttpError } from './syntax.js';
+import type { UpstreamConnection, UpstreamOwner } from './upstream.js';
+
+/** Request heads above this are refused with 431 (Node's default, which Turbine had before). */
+export const MAX_REQUEST_HEAD = 16 * 1024;
+const MAX_RESPONSE_HEAD = 64 * 1024;
+/** Pipelined bytes held while an exchange is in flight before the client is paused. */
+const MAX_PIPELINED = 64 * 1024;
+/** After Turbine closes its side, how long the client may take to close before it is cut. */
+const LINGER_MS = 2_000;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+const STATUS_FOR: Record<FailureKind, number> = { connect: 503, timeout: 504, reset: 502, 'no-backend': 503, maxconn: 503 };
+const TEXT_FOR: Record<FailureKind, string> = {
+  connect: 'Service Unavailable: could not connect to a backend\n',
+  timeout: 'Gateway Timeout: the backend did not answer in time\n',
+  reset: 'Bad Gateway: the backend closed the connection\n',
+  'no-backend': 'Service Unavailable: no live backend for this service\n',
+  maxconn: 'Service Unavailable: too many requests in flight for this service\n',
+};
+
+/** The listener a connection came in on, and how it routes a request head. */
+export interface HttpSite {
+  /** The listener's key, for client-error counters. */
+  readonly key: string;
+  readonly proto: 'http' | 'https';
+  /** The service to forward to, or the answer Turbine gives itself (404, redirect). */
+  decide(head: RequestHead): ServiceRuntime | LocalResponse;
+}
+
+const enum Phase { Head, Body, Waiting, Tunnel, Closing, Closed }
+
+interface Exchange {
+  head: RequestHead;
+  runtime: ServiceRuntime;
+  backend: Backend;
+  conn: UpstreamConnection | null;
+  /** The request head as the backend sees it (kept for a retry). */
+  upstreamHead: string;
+  attempt: number;
+  freshRetried: boolean;
+  setSticky: boolean;
+  startedAt: number;
+  responseBuf: Buffer | null;
+  response: ResponseHead | null;
+  responseBytes: number;
+  status: number;
+  sent: number;
+  received: number;
+  released: boolean;
+  untrack: (() => void) | null;
+}
+
+export class ClientConnection implements UpstreamOwner {
+  private phase = Phase.Head;
+  private pending: Buffer | null = null;
+  private ex: Exchange | null = null;
+  private readonly requestBody = new BodyFramer();
+  private readonly responseBody = new BodyFramer();
+  private timer: NodeJS.Timeout | null = null;
+  /** The timer in force waits for a request head that has started (408), not for an idle connection. */
+  private headTimer = false;
+  private clientEnded = false;
+  private processing = false;
+  /** Connection: close was sent on the current response. */
+  private closeAfter = false;
+  private readonly address: string;
+  private readonly localPort: number;
+
+  constructor(private readonly ctx: ProxyContext, private readonly site: HttpSite, private readonly socket: Socket) {
+    this.address = socket.remoteAddress ?? '';
+    this.localPort = socket.localPort ?? 0;
+    socket.setNoDelay(true);
+    socket.setTimeout(ctx.settings.clientTimeoutMs);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+    socket.on('error', this.onError);
+    socket.on('timeout', this.onTimeout);
+    socket.on('drain', this.onDrain);
+    this.arm(ctx.settings.httpRequestTimeoutMs, true);
+  }
+
+  /** The listener is draining: a connection between requests closes now, a busy one after its response. */
+  closeIdle(): void {
+    if (this.phase === Phase.Head && this.pending === null) this.close();
+    else this.clientEnded = true;
+  }
+
+  // ---- client side ----
+
+  private readonly onData = (chunk: Buffer) => {
+    switch (this.phase) {
+      case Phase.Head:
+        this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+        this.processPending();
+        return;
+      case Phase.Body:
+        this.forwardBody(chunk);
+        return;
+      case Phase.Waiting:
+        this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+        if (this.pending.length > MAX_PIPELINED) this.socket.pause();
+        return;
+      case Phase.Tunnel:
+        this.ex!.received += chunk.length;
+        if (!this.ex!.conn!.socket.write(chunk)) this.socket.pause();
+        return;
+      default:
+        return; // closing: what a client sends after Turbine's last answer is read and dropped
+    }
+  };
+
+  private readonly onEnd = () => {
+    this.clientEnded = true;
+    if (this.phase === Phase.Tunnel) this.ex!.conn!.socket.end();
+    else if (this.phase === Phase.Head) this.close();
+  };
+
+  private readonly onClose = () => {
+    const ex = this.ex;
+    const phase = this.phase;
+    this.phase = Phase.Closed;
+    this.clearTimer();
+    if (ex === null) return;
+    this.ex = null;
+    if (ex.conn) this.ctx.upstreams.release(ex.conn, false);
+    if (phase === Phase.Tunnel) {
+      this.finish(ex, 101);
+      return;
+    }
+    // Gone before its answer: the client's doing. The upstream socket may be mid-response, so it is discarded.
+    this.ctx.stats.clientError(this.site.key, 'aborted');
+    this.finish(ex, 499);
+  };
+
+  private readonly onError = () => this.socket.destroy();
+
+  private readonly onTimeout = () => {
+    // While the backend works on a request, --timeout-server decides, not the client's silence.
+    if (this.phase === Phase.Waiting && this.ex !== null && this.ex.response === null) return;
+    this.socket.destroy();
+  };
+
+  private readonly onDrain = () => this.ex?.conn?.socket.resume();
+
+  private readonly onTimer = () => {
+    this.timer = null;
+    if (this.phase !== Phase.Head) return;
+    if (this.headTimer && this.pending !== null) {
+      this.ctx.stats.clientError(this.site.key, 'header-timeout');
+      this.respond(null, { status: 408, text: 'Request Timeout: the request head did not arrive in time\n' }, true);
+    } else this.close();
+  };
+
+  private arm(ms: number, head: boolean): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.headTimer = head;
+    this.timer = setTimeout(this.onTimer, ms);
+  }
+
+  private clearTimer(): void {
+    if (this.timer === null) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private processPending(): void {
+    if (this.processing) return;
+    this.processing = true;
+    try {
+      while (this.phase === Phase.Head && this.pending !== null) {
+        let parsed: ReturnType<typeof parseRequestHead>;
+        try {
+          parsed = parseRequestHead(this.pending, MAX_REQUEST_HEAD);
+        } catch (err) {
+          if (!(err instanceof HttpError)) throw err;
+          this.ctx.stats.clientError(this.site.key, err.reason);
+          this.respond(null, { status: err.status, text: `${err.message}\n` }, true);
+          return;
+        }
+        if (parsed === null) {
+          if (!this.headTimer || this.timer === null) this.arm(this.ctx.settings.httpRequestTimeoutMs, true);
+          return;
+        }
+        this.pending = parsed.length < this.pending.length ? this.pending.subarray(parsed.length) : null;
+        this.clearTimer();
+        this.start(parsed.head);
+        if ((this.phase as Phase) === Phase.Body && this.pending !== null) {
+          const rest = this.pending;
+          this.pending = null;
+          this.forwardBody(rest);
+        }
+      }
+      if (this.phase === Phase.Head && this.pending === null && this.clientEnded) this.close();
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private start(head: RequestHead): void {
+    const ctx = this.ctx;
+    const decision = this.site.decide(head);
+    if (!('service' in decision)) {
+      this.respond(head, decision, false);
+      return;
+    }
+    const runtime = decision;
+    const answer = applyRequestFeatures(runtime.service, head, this.address);
+    if (answer !== null) {
+      this.respond(head, answer, false);
+      return;
+    }
+    const limit = ctx.settings.maxconnPerService;
+    if (limit > 0 && runtime.inFlight >= limit) {
+      ctx.stats.error(runtime.counters, 'maxconn');
+      this.respond(head, { status: STATUS_FOR.maxconn, text: TEXT_FOR.maxconn }, false);
+      return;
+    }
+    const sticky = runtime.service.sticky;
+    const named = sticky ? stickyBackend(field(head, 'cookie'), runtime.service.backends, ctx.health.isUp) : null;
+    const backend = named ?? runtime.balancer.pick(runtime.service.backends, ctx.health.isUp, this.address);
+    if (backend === null) {
+      ctx.stats.error(runtime.counters, 'no-backend');
+      ctx.stats.request(runtime.counters, 'none', 503, 0);
+      this.respond(head, { status: 503, text: TEXT_FOR['no-backend'] }, false);
+      return;
+    }
+    runtime.balancer.acquire(backend.address);
+    runtime.inFlight += 1;
+    const ex: Exchange = {
+      head, runtime, backend, conn: null, upstreamHead: this.upstreamHead(head, sticky), attempt: 0, freshRetried: false,
+      setSticky: sticky && backend !== named, startedAt: performance.now(), responseBuf: null, response: null, responseBytes: 0,
+      status: 0, sent: 0, received: 0, released: false, untrack: null,
+    };
+    this.ex = ex;
+    this.closeAfter = false;
+    if (head.framing === 'none') this.phase = Phase.Waiting;
+    else {
+      this.phase = Phase.Body;
+      this.requestBody.reset(head.framing === 'chunked', head.contentLength);
+    }
+    this.dispatch(ex, false);
+  }
+
+  /** Sends the request head to the exchange's backend on a pooled or new connection. */
+  private dispatch(ex: Exchange, fresh: boolean): void {
+    const conn = this.ctx.upstreams.acquire(ex.backend, this, fresh);
+    ex.conn = conn;
+    if (conn.connected) conn.socket.setTimeout(this.ctx.settings.serverTimeoutMs);
+    conn.socket.resume();
+    conn.socket.write(ex.upstreamHead, 'latin1');
+  }
+
+  /** The request head for the backend: hop-by-hop fields out, X-Forwarded-* in (HAProxy's option forwardfor). */
+  private upstreamHead(head: RequestHead, sticky: boolean): string {
+    let out = `${head.method} ${head.path} HTTP/1.1\r\n`;
+    const f = head.fields;
+    const listed = head.connectionTokens;
+    let xff: string | null = null;
+    for (let i = 0; i < f.length; i += 2) {
+      const name = f[i]!;
+      const value = f[i + 1]!;
+      switch (name.length) {
+        case 2: if (name.toLowerCase() === 'te') continue; break;
+        case 4: if (head.absolute && name.toLowerCase() === 'host') continue; break;
+        case 6: if (sticky && name.toLowerCase() === 'cookie') {
+          const rest = withoutStickyCookie(value);
+          if (rest !== null) out += `${name}: ${rest}\r\n`;
+          continue;
+        } break;
+        case 7: if (!head.upgrade && name.toLowerCase() === 'upgrade') continue; break;
+        case 10: { const lower = name.toLowerCase(); if (lower === 'connection' || lower === 'keep-alive') continue; break; }
+        case 15: if (name.toLowerCase() === 'x-forwarded-for') { xff = xff === null ? value : `${xff}, ${value}`; continue; } break;
+        case 16: { const lower = name.toLowerCase(); if (lower === 'proxy-connection' || lower === 'x-forwarded-host' || lower === 'x-forwarded-port') continue; break; }
+        case 17: if (name.toLowerCase() === 'x-forwarded-proto') continue; break;
+        case 19: if (name.toLowerCase() === 'proxy-authorization') continue; break;
+      }
+      if (listed.length > 0 && listed.includes(name.toLowerCase()) && !(head.upgrade && name.toLowerCase() === 'upgrade')) continue;
+      out += `${name}: ${value}\r\n`;
+    }
+    if (head.absolute) out += `host: ${head.authority}\r\n`;
+    if (head.upgrade) out += 'connection: upgrade\r\n';
+    out += `x-forwarded-for: ${xff === null ? this.address : `${xff}, ${this.address}`}\r\nx-forwarded-proto: ${this.site.proto}\r\nx-forwarded-port: ${this.localPort}\r\n`;
+    if (head.authority !== '') out += `x-forwarded-host: ${head.authority}\r\n`;
+    return `${out}\r\n`;
+  }
+
+  private forwardBody(chunk: Buffer): void {
+    const ex = this.ex!;
+    let n: number;
+    try {
+      n = this.requestBody.feed(chunk, 0, 400);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      this.ctx.stats.clientError(this.site.key, err.reason);
+      this.abandon(ex, err.status, `Bad Request: ${err.message}\n`, true);
+      return;
+    }
+    ex.received += n;
+    if (n > 0 && ex.conn !== null && !ex.conn.socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) this.socket.pause();
+    if (!this.requestBody.done) return;
+    this.phase = Phase.Waiting;
+    if (n < chunk.length) this.pending = chunk.subarray(n);
+  }
+
+  /** The exchange cannot go on: its upstream socket is discarded, the client is answered if it can be, and closed. */
+  private abandon(ex: Exchange, status: number, text: string, close: boolean): void {
+    this.ex = null;
+    if (ex.conn) this.ctx.upstreams.release(ex.conn, false);
+    ex.conn = null;
+    this.finish(ex, status);
+    if (ex.response === null) this.respond(ex.head, { status, text }, close);
+    else this.socket.destroy();
+  }
+
+  /** Writes a local answer; the connection goes on when the request allows it. */
+  private respond(head: RequestHead | null, response: LocalResponse, close: boolean): void {
+    const mustClose = close || head === null || !head.keepAlive || this.clientEnded || this.phase === Phase.Body
+      || (this.phase === Phase.Head && head.framing !== 'none');
+    this.socket.write(localResponseBytes(response, head?.method === 'HEAD', mustClose), 'latin1');
+    if (mustClose) this.close();
+    else this.next();
+  }
+
+  /** Ready for the next request on this connection. */
+  private next(): void {
+    this.phase = Phase.Head;
+    this.socket.resume();
+    if (this.pending !== null) this.processPending();
+    else if (this.clientEnded) this.close();
+    else this.arm(this.ctx.settings.keepAliveTimeoutMs, false);
+  }
+
+  /** Ends Turbine's side; the client gets a moment to close its own. */
+  private close(): void {
+    if (this.phase === Phase.Closing || this.phase === Phase.Closed) return;
+    this.phase = Phase.Closing;
+    this.pending = null;
+    this.socket.resume();
+    this.socket.end();
+    this.arm(LINGER_MS, false);
+    this.timer!.unref();
+  }
+
+  // ---- backend side ----
+
+  onUpstreamConnect(): void {
+    this.ex?.conn?.socket.setTimeout(this.ctx.settings.serverTimeoutMs);
+  }
+
+  onUpstreamData(chunk: Buffer): void {
+    const ex = this.ex!;
+    if (this.phase === Phase.Tunnel) {
+      ex.sent += chunk.length;
+      if (!this.socket.write(chunk)) ex.conn!.socket.pause();
+      return;
+    }
+    ex.responseBytes += chunk.length;
+    if (ex.response === null) this.readResponseHead(ex, ex.responseBuf === null ? chunk : Buffer.concat([ex.responseBuf, chunk]));
+    else this.forwardResponse(ex, chunk, 0);
+  }
+
+  private readResponseHead(ex: Exchange, buf: Buffer): void {
+    for (;;) {
+      let parsed: ReturnType<typeof parseResponseHead>;
+      try {
+        parsed = parseResponseHead(buf, MAX_RESPONSE_HEAD, ex.head.method === 'HEAD');
+      } catch (err) {
+        if (!(err instanceof HttpError)) throw err;
+        this.backendFailed(ex, 'reset', err);
+        return;
+      }
+      if (parsed === null) {
+        ex.responseBuf = buf;
+        return;
+      }
+      ex.responseBuf = null;
+      const res = parsed.head;
+      if (res.status < 200) {
+        if (res.status === 101) {
+          if (!ex.head.upgrade) this.backendFailed(ex, 'reset', new Error('101 Switching Protocols to a request without Upgrade'));
+          else this.openTunnel(ex, buf);
+          return;
+        }
+        // 100 Continue, 103 Early Hints: passed on as they came (an HTTP/1.0 client gets none, RFC 9110 15.2).
+        if (ex.head.minor === 1) this.socket.write(buf.subarray(0, parsed.length));
+        if (parsed.length === buf.length) return;
+        buf = buf.subarray(parsed.length);
+        continue;
+      }
+      ex.response = res;
+      ex.status = res.status;
+      this.closeAfter = !ex.head.keepAlive || this.clientEnded || res.framing === 'close';
+      this.socket.cork();
+      this.socket.write(this.clientHead(ex, res), 'latin1');
+      if (res.framing === 'none') this.responseDone(ex, res.keepAlive && parsed.length === buf.length);
+      else {
+        this.responseBody.reset(res.framing === 'chunked', res.contentLength);
+        if (parsed.length < buf.length) this.forwardResponse(ex, buf, parsed.length);
+      }
+      this.socket.uncork();
+      return;
+    }
+  }
+
+  /** The response head for the client: hop-by-hop fields out, sticky cookie and feature hooks in. */
+  private clientHead(ex: Exchange, res: ResponseHead): string {
+    let out = `HTTP/1.1 ${res.status} ${res.reason}\r\n`;
+    const f = res.fields;
+    applyResponseFeatures(ex.runtime.service, ex.head, res.status, f);
+    let cacheControl = false;
+    for (let i = 0; i < f.length; i += 2) {
+      const name = f[i]!;
+      switch (name.length) {
+        case 7: if (name.toLowerCase() === 'upgrade') continue; break;
+        case 10: { const lower = name.toLowerCase(); if (lower === 'connection' || lower === 'keep-alive') continue; break; }
+        case 13: if (name.toLowerCase() === 'cache-control') cacheControl = true; break;
+        case 16: if (name.toLowerCase() === 'proxy-connection') continue; break;
+      }
+      out += `${name}: ${f[i + 1]}\r\n`;
+    }
+    if (ex.setSticky) {
+      out += `set-cookie: ${stickySetCookie(ex.backend)}\r\n`;
+      if (!cacheControl) out += 'cache-control: private\r\n';
+    }
+    if (this.closeAfter) out += 'connection: close\r\n';
+    else if (ex.head.minor === 0) out += 'connection: keep-alive\r\n';
+    return `${out}\r\n`;
+  }
+
+  private forwardResponse(ex: Exchange, buf: Buffer, from: number): void {
+    const res = ex.response!;
+    let n = buf.length - from;
+    if (res.framing !== 'close') {
+      try {
+        n = this.responseBody.feed(buf, from, 502);
+      } catch (err) {
+        this.backendFailed(ex, 'reset', err as Error);
+        return;
+      }
+    }
+    ex.sent += n;
+    if (n > 0 && !this.socket.write(from === 0 && n === buf.length ? buf : buf.subarray(from, from + n))) ex.conn?.socket.pause();
+    if (res.framing !== 'close' && this.responseBody.done) this.responseDone(ex, res.keepAlive && from + n === buf.length);
+  }
+
+  /** The response is complete: the upstream socket goes back to the pool if clean, the client goes on or closes. */
+  private responseDone(ex: Exchange, reusable: boolean): void {
+    const requestComplete = this.phase !== Phase.Body;
+    this.ex = null;
+    if (ex.conn) this.ctx.upstreams.release(ex.conn, reusable && requestComplete);
+    ex.conn = null;
+    this.ctx.health.reportSuccess(ex.backend.address);
+    this.finish(ex, ex.status);
+    if (!requestComplete || this.closeAfter) this.close();
+    else this.next();
+  }
+
+  onUpstreamEnd(): void {
+    const ex = this.ex!;
+    if (this.phase === Phase.Tunnel) this.socket.end();
+    else if (ex.response !== null && ex.response.framing === 'close') this.responseDone(ex, false);
+    else this.backendFailed(ex, 'reset', Object.assign(new Error('backend closed the connection'), { code: 'ECONNRESET' }));
+  }
+
+  onUpstreamError(err: Error): void {
+    const ex = this.ex;
+    if (ex === null) return;
+    if (this.phase === Phase.Tunnel) this.socket.destroy();
+    else this.backendFailed(ex, classifyBackendError(err), err);
+  }
+
+  onUpstreamTimeout(): void {
+    const ex = this.ex!;
+    if (this.phase === Phase.Tunnel) {
+      this.socket.destroy();
+      return;
+    }
+    const connecting = !ex.conn!.connected;
+    const err = Object.assign(new Error(connecting ? 'connect timeout' : 'backend timeout'), { code: connecting ? 'UND_ERR_CONNECT_TIMEOUT' : 'ERR_TURBINE_TIMEOUT' });
+    this.backendFailed(ex, classifyBackendError(err), err);
+  }
+
+  onUpstreamDrain(): void {
+    if (this.phase === Phase.Body || this.phase === Phase.Tunnel) this.socket.resume();
+  }
+
+  /**
+   * The backend failed this exchange. Before any response byte a bodyless idempotent request is
+   * tried again (on a fresh connection after a reused one closed: the keep-alive race; else on
+   * another backend); otherwise the client hears what went wrong. Mid-response, the client's
+   * connection is cut: a truncated response must not look complete.
+   */
+  private backendFailed(ex: Exchange, kind: Exclude<FailureKind, 'no-backend' | 'maxconn'>, err: Error): void {
+    const ctx = this.ctx;
+    const conn = ex.conn;
+    ex.conn = null;
+    if (conn) ctx.upstreams.release(conn, false);
+    const untouched = ex.responseBytes === 0 && ex.head.framing === 'none' && IDEMPOTENT.has(ex.head.method);
+    if (untouched && kind === 'reset' && conn?.reused && !ex.freshRetried) {
+      ex.freshRetried = true;
+      this.dispatch(ex, true);
+      return;
+    }
+    const { runtime, backend } = ex;
+    ctx.health.reportFailure(backend.address);
+    ctx.stats.error(runtime.counters, kind);
+    ctx.log.debug({ appId: backend.appId, taskId: backend.taskId, backend: backend.address, service: runtime.service.id, kind, err: err.message }, 'backend request failed');
+    if (untouched && (kind === 'connect' || kind === 'reset') && ex.attempt === 0) {
+      const other = runtime.balancer.pick(runtime.service.backends, ctx.health.isUp, this.address, backend);
+      if (other !== null && other !== backend) {
+        // Nothing came back and the method is idempotent: another backend may take it (HAProxy's
+        // redispatch; Envoy's retry_on reset).
+        runtime.balancer.release(backend.address);
+        runtime.balancer.acquire(other.address);
+        ex.backend = other;
+        ex.attempt = 1;
+        ex.responseBuf = null;
+        ex.setSticky = runtime.service.sticky;
+        this.dispatch(ex, false);
+        return;
+      }
+    }
+    this.abandon(ex, STATUS_FOR[kind], TEXT_FOR[kind], this.phase === Phase.Body);
+  }
+
+  /** 101 from the backend: its head and any bytes after it go to the client, and the bytes flow both ways from now on. */
+  private openTunnel(ex: Exchange, buf: Buffer): void {
+    const conn = ex.conn!;
+    const settings = this.ctx.settings;
+    this.phase = Phase.Tunnel;
+    ex.status = 101;
+    ex.sent += buf.length;
+    this.clearTimer();
+    this.ctx.health.reportSuccess(ex.backend.address);
+    this.ctx.stats.tcpConnection(ex.runtime.counters, ex.backend.address);
+    ex.untrack = this.ctx.trackStream(ex.backend.address, () => { this.socket.destroy(); conn.socket.destroy(); });
+    conn.socket.setTimeout(settings.tunnelTimeoutMs);
+    this.socket.setTimeout(settings.tunnelTimeoutMs);
+    this.socket.write(buf);
+    this.socket.resume();
+    if (this.pending !== null) {
+      ex.received += this.pending.length;
+      conn.socket.write(this.pending);
+      this.pending = null;
+    }
+    if (this.clientEnded) conn.socket.end();
+  }
+
+  /** Counters, access log and the balancer's count, once per exchange. */
+  private finish(ex: Exchange, status: number): void {
+    if (ex.released) return;
+    ex.released = true;
+    const { runtime, backend } = ex;
+    runtime.balancer.release(backend.address);
+    runtime.inFlight -= 1;
+    ex.untrack?.();
+    const ctx = this.ctx;
+    const seconds = (performance.now() - ex.startedAt) / 1000;
+    if (status !== 101) ctx.stats.request(runtime.counters, backend.address, status, seconds);
+    runtime.counters.sentBytes += ex.sent;
+    runtime.counters.receivedBytes += ex.received;
+    if (ctx.settings.accessLog) {
+      ctx.log.info({ service: runtime.service.id, appId: backend.appId, taskId: backend.taskId, backend: backend.address,
+        method: ex.head.method, path: ex.head.path, status, durationMs: Math.round(seconds * 1e4) / 10, bytes: ex.sent, client: this.address },
+      status === 101 ? 'tunnel closed' : 'access');
+    }
+  }
+}

@@ -1,0 +1,165 @@
+// The one place a client's request head is read. Strict, as HAProxy and llhttp are at the edge:
+// anything two HTTP parsers could read two ways is refused, never guessed at, and the body's
+// framing is decided here once (RFC 9112 6.3).
+import { CR, HttpError, LF, SP, TCHAR, badRequest, contentLength, headEnd, parseFields } from './syntax.js';
+
+export type RequestFraming = 'none' | 'length' | 'chunked';
+
+export interface RequestHead {
+  method: string;
+  /** The target as sent. */
+  target: string;
+  /** Origin-form path and query (or `*`): what the backend sees and what a redirect uses. */
+  path: string;
+  /** Where the request goes: an absolute-form target's authority, else the Host header (RFC 9112 3.2.2). */
+  authority: string;
+  /** True when `authority` came from the request target, not from Host. */
+  absolute: boolean;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  minor: number;
+  /** Header names and values as received, in pairs. */
+  fields: string[];
+  framing: RequestFraming;
+  contentLength: number;
+  /** The client wants the connection kept after this exchange. */
+  keepAlive: boolean;
+  /** Connection: upgrade with an Upgrade header: a tunnel if the backend answers 101. */
+  upgrade: boolean;
+  /** Lower-case header names the Connection header lists (hop-by-hop for this message). */
+  connectionTokens: string[];
+}
+
+/** Finds `name` (lower case) among the fields; the first value, or undefined. */
+export function field(head: { fields: string[] }, name: string): string | undefined {
+  const f = head.fields;
+  for (let i = 0; i < f.length; i += 2) if (f[i]!.length === name.length && f[i]!.toLowerCase() === name) return f[i + 1];
+  return undefined;
+}
+
+const HTTP_1X = Buffer.from('HTTP/1.', 'latin1');
+// A Host value: reg-name or IP literal, optional port; nothing that could smuggle another target.
+const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d*)?$/;
+
+function fail(message: string): never {
+  return badRequest(message);
+}
+
+/**
+ * Parses the request head at the start of `buf`. Null when it is not complete yet; otherwise the
+ * head and how many bytes it took. Throws HttpError for a head Turbine refuses.
+ */
+export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: RequestHead; length: number } | null {
+  let start = 0;
+  // RFC 9112 2.2: an empty line before a request line is ignored.
+  while (buf[start] === CR && buf[start + 1] === LF) start += 2;
+  const end = headEnd(buf, start, fail);
+  if (end === -1) {
+    if (buf.length > maxHeadBytes) throw new HttpError(431, 'header-too-large', 'request head too large');
+    return null;
+  }
+  if (end + 4 > maxHeadBytes) throw new HttpError(431, 'header-too-large', 'request head too large');
+  let p = start;
+  while (TCHAR[buf[p]!] === 1) p += 1;
+  if (p === start || buf[p] !== SP) fail('invalid method');
+  const method = buf.toString('latin1', start, p);
+  const targetStart = (p += 1);
+  while (buf[p]! > 0x20 && buf[p]! < 0x7f) p += 1;
+  if (p === targetStart || buf[p] !== SP) fail('invalid request target');
+  const target = buf.toString('latin1', targetStart, p);
+  p += 1;
+  if (buf.compare(HTTP_1X, 0, 7, p, p + 7) !== 0) {
+    if (buf[p] === 0x48 && buf[p + 1] === 0x54) throw new HttpError(505, 'bad-request', 'HTTP version not supported');
+    fail('invalid HTTP version');
+  }
+  const minor = buf[p + 7]! - 0x30;
+  if ((minor !== 0 && minor !== 1) || buf[p + 8] !== CR || buf[p + 9] !== LF) {
+    throw new HttpError(505, 'bad-request', 'HTTP version not supported');
+  }
+  const fields: string[] = [];
+  parseFields(buf, p + 10, end + 2, fields, fail);
+
+  let host: string | undefined;
+  let hosts = 0;
+  let length = -1;
+  let codings: string | null = null;
+  let connection = '';
+  let upgradeHeader = false;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    // Only the names that decide framing or routing are compared; most headers pass this test on length.
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host') { hosts += 1; host = fields[i + 1]; }
+        break;
+      case 7:
+        if (name.toLowerCase() === 'upgrade') upgradeHeader = true;
+        break;
+      case 10:
+        if (name.toLowerCase() === 'connection') connection = connection === '' ? fields[i + 1]! : `${connection}, ${fields[i + 1]}`;
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') {
+          if (length !== -1) fail('more than one Content-Length');
+          length = contentLength(fields[i + 1]!, fail);
+        }
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') codings = codings === null ? fields[i + 1]! : `${codings}, ${fields[i + 1]}`;
+        break;
+    }
+  }
+  if (hosts > 1) fail('more than one Host header');
+  if (host === undefined && minor === 1) fail('no Host header');
+  if (host !== undefined && !AUTHORITY.test(host)) fail('invalid Host header');
+
+  let framing: RequestFraming = length > 0 ? 'length' : 'none';
+  if (codings !== null) {
+    if (length !== -1) fail('both Content-Length and Transfer-Encoding');
+    framing = chunkedOnly(codings);
+  }
+
+  let path = target;
+  let authority = host ?? '';
+  let absolute = false;
+  if (target.charCodeAt(0) !== 0x2f) {
+    if (target === '*') {
+      if (method !== 'OPTIONS') fail('asterisk-form target on a method other than OPTIONS');
+    } else if (method === 'CONNECT') {
+      throw new HttpError(405, 'bad-request', 'CONNECT is not served by a reverse proxy');
+    } else {
+      const absoluteForm = /^https?:\/\/([^/?#@]*)([/?][^#]*)?$/i.exec(target);
+      if (absoluteForm === null || !AUTHORITY.test(absoluteForm[1]!) || absoluteForm[1] === '') fail('invalid request target');
+      authority = absoluteForm[1]!;
+      const rest = absoluteForm[2] ?? '/';
+      path = rest.charCodeAt(0) === 0x3f ? `/${rest}` : rest;
+      absolute = true;
+    }
+  }
+
+  const connectionTokens = connection === '' ? [] : connection.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== '');
+  const keepAlive = minor === 1 ? !connectionTokens.includes('close') : connectionTokens.includes('keep-alive');
+  const upgrade = minor === 1 && upgradeHeader && connectionTokens.includes('upgrade');
+  return {
+    head: { method, target, path, authority, absolute, minor, fields, framing, contentLength: Math.max(length, 0), keepAlive, upgrade, connectionTokens },
+    length: end + 4,
+  };
+}
+
+/**
+ * Transfer-Encoding on a request: exactly `chunked` is streamed as it is. Any other coding is
+ * refused: with `chunked` last, 501 (RFC 9112 6.1: a coding the server does not implement), since
+ * Turbine would have to vouch that every backend decodes it; without `chunked` last, the length
+ * is unknowable (400).
+ */
+function chunkedOnly(codings: string): RequestFraming {
+  const list = codings.split(',').map((c) => c.trim().toLowerCase());
+  for (const coding of list) {
+    if (coding === '' || ![...coding].every((ch) => TCHAR[ch.charCodeAt(0)] === 1)) fail('invalid Transfer-Encoding');
+  }
+  if (list[list.length - 1] !== 'chunked') fail('Transfer-Encoding without chunked last');
+  if (list.length > 1) {
+    if (list.indexOf('chunked') !== list.length - 1) fail('chunked applied more than once');
+    throw new HttpError(501, 'unsupported-transfer-coding', `Transfer-Encoding ${codings} is not implemented`);
+  }
+  return 'chunked';
+}

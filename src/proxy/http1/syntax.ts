@@ -1,0 +1,100 @@
+// Byte classes of RFC 9110/9112, as lookup tables: the parsers test one byte with one array read.
+export const CR = 13;
+export const LF = 10;
+export const SP = 32;
+export const HTAB = 9;
+export const COLON = 58;
+
+/** tchar: the bytes of a token (method, header name, transfer coding). */
+export const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c += 1) TCHAR[c] = 1;
+for (let c = 0x41; c <= 0x5a; c += 1) TCHAR[c] = 1;
+for (let c = 0x61; c <= 0x7a; c += 1) TCHAR[c] = 1;
+
+/** field-vchar, SP and HTAB (obs-text allowed): what a header value may hold. Every other control byte is refused. */
+export const FIELD_CHAR = new Uint8Array(256);
+for (let c = 0x20; c <= 0xff; c += 1) FIELD_CHAR[c] = 1;
+FIELD_CHAR[0x7f] = 0;
+FIELD_CHAR[HTAB] = 1;
+
+/** Hex digit values, -1 elsewhere. */
+export const HEX = new Int8Array(256).fill(-1);
+for (let c = 0; c < 10; c += 1) HEX[0x30 + c] = c;
+for (let c = 0; c < 6; c += 1) { HEX[0x41 + c] = 10 + c; HEX[0x61 + c] = 10 + c; }
+
+/** A message Turbine refuses: the status to answer with, and a reason for the client-error metric. */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  constructor(readonly status: number, readonly reason: string, message: string) {
+    super(message);
+  }
+}
+
+export function badRequest(message: string): never {
+  throw new HttpError(400, 'bad-request', message);
+}
+
+/** Header lines from `p` to `end` (the CRLF ending the last line): names and values as flat pairs. Returns nothing; throws on a bad line. */
+export function parseFields(buf: Buffer, p: number, end: number, out: string[], fail: (message: string) => never): void {
+  while (p < end) {
+    const start = p;
+    while (TCHAR[buf[p]!] === 1) p += 1;
+    if (p === start) fail(buf[p] === SP || buf[p] === HTAB ? 'obsolete line folding' : 'invalid header name');
+    if (buf[p] !== COLON) fail('invalid header name');
+    const name = buf.toString('latin1', start, p);
+    p += 1;
+    while (buf[p] === SP || buf[p] === HTAB) p += 1;
+    const valueStart = p;
+    for (;;) {
+      const b = buf[p]!;
+      if (b === CR) {
+        if (buf[p + 1] !== LF) fail('CR without LF');
+        break;
+      }
+      if (FIELD_CHAR[b] !== 1) fail(b === LF ? 'bare LF' : 'control character in a header value');
+      p += 1;
+    }
+    let valueEnd = p;
+    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd -= 1;
+    out.push(name, buf.toString('latin1', valueStart, valueEnd));
+    p += 2;
+  }
+}
+
+/** A Content-Length value: digits only, one value (a list or a repeat is refused, as llhttp does). */
+export function contentLength(value: string, fail: (message: string) => never): number {
+  if (value.length === 0 || value.length > 15) fail('invalid Content-Length');
+  for (let i = 0; i < value.length; i += 1) {
+    const c = value.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) fail('invalid Content-Length');
+  }
+  return Number(value);
+}
+
+/** Whether a comma-separated header value holds `token` (case-insensitive; `token` lower case). */
+export function hasToken(value: string, token: string): boolean {
+  const lower = value.toLowerCase();
+  let from = 0;
+  for (;;) {
+    const at = lower.indexOf(token, from);
+    if (at === -1) return false;
+    const before = lower.slice(0, at).trimEnd();
+    const after = lower.slice(at + token.length).trimStart();
+    if ((before === '' || before.endsWith(',')) && (after === '' || after.startsWith(','))) return true;
+    from = at + 1;
+  }
+}
+
+/** Position of the CRLFCRLF ending a head at or after `from`, or -1. Throws on a bare LF seen before it. */
+export function headEnd(buf: Buffer, from: number, fail: (message: string) => never): number {
+  const end = buf.indexOf('\r\n\r\n', from, 'latin1');
+  const limit = end === -1 ? buf.length : end;
+  // A bare LF would otherwise hold the connection until the head timeout: refuse it now.
+  let lf = buf.indexOf(LF, from);
+  while (lf !== -1 && lf < limit) {
+    if (lf === from || buf[lf - 1] !== CR) fail('bare LF');
+    lf = buf.indexOf(LF, lf + 1);
+  }
+  return end;
+}

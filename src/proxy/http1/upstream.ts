@@ -1,0 +1,157 @@
+// Connections to backends: one socket per exchange, kept idle per backend address after a clean
+// response and reused (HAProxy's http-reuse safe). A socket that was mid-response when its
+// exchange ended is destroyed, never pooled. A retired backend gets no new connections; the
+// exchanges it still has finish, or are cut at the drain timeout.
+import { connect, type Socket } from 'node:net';
+import type { Backend } from '../../routing/table.js';
+
+/** How long an idle upstream connection is kept (below common backend keep-alive timeouts, as undici's 4 s). */
+const IDLE_MS = 4_000;
+
+/** What owns a busy upstream connection: the client connection whose exchange it carries. */
+export interface UpstreamOwner {
+  onUpstreamConnect(): void;
+  onUpstreamData(chunk: Buffer): void;
+  onUpstreamEnd(): void;
+  onUpstreamError(err: Error): void;
+  onUpstreamTimeout(): void;
+  onUpstreamDrain(): void;
+}
+
+export class UpstreamConnection {
+  readonly socket: Socket;
+  owner: UpstreamOwner | null = null;
+  connected = false;
+  /** True once it carried an exchange to its end: a close before any byte may be a keep-alive race. */
+  reused = false;
+
+  constructor(private readonly pool: UpstreamPool, readonly backend: Backend, connectTimeoutMs: number) {
+    this.socket = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true });
+    this.socket.setTimeout(connectTimeoutMs);
+    this.socket.on('connect', this.onConnect);
+    this.socket.on('data', this.onData);
+    this.socket.on('end', this.onEnd);
+    this.socket.on('error', this.onError);
+    this.socket.on('close', this.onClose);
+    this.socket.on('timeout', this.onTimeout);
+    this.socket.on('drain', this.onDrain);
+  }
+
+  private readonly onConnect = () => {
+    this.connected = true;
+    this.owner?.onUpstreamConnect();
+  };
+
+  private readonly onData = (chunk: Buffer) => {
+    if (this.owner) this.owner.onUpstreamData(chunk);
+    else this.socket.destroy(); // bytes nobody asked for on an idle connection: it cannot be reused
+  };
+
+  private readonly onEnd = () => {
+    if (this.owner) this.owner.onUpstreamEnd();
+    else this.socket.destroy();
+  };
+
+  private readonly onError = (err: Error) => {
+    const owner = this.owner;
+    this.pool.forget(this);
+    this.socket.destroy();
+    owner?.onUpstreamError(err);
+  };
+
+  private readonly onClose = () => {
+    const owner = this.owner;
+    this.pool.forget(this);
+    if (owner) owner.onUpstreamError(Object.assign(new Error('backend closed the connection'), { code: 'ECONNRESET' }));
+  };
+
+  private readonly onTimeout = () => {
+    if (this.owner) this.owner.onUpstreamTimeout();
+    else this.socket.destroy();
+  };
+
+  private readonly onDrain = () => this.owner?.onUpstreamDrain();
+}
+
+export class UpstreamPool {
+  private readonly idle = new Map<string, UpstreamConnection[]>();
+  private readonly busy = new Map<string, Set<UpstreamConnection>>();
+  private readonly retired = new Map<string, () => void>();
+
+  constructor(private readonly connectTimeoutMs: number, private readonly drainTimeoutMs: number) {}
+
+  /** An idle connection to `backend` if one is left (and not `fresh`), else a new one. */
+  acquire(backend: Backend, owner: UpstreamOwner, fresh: boolean): UpstreamConnection {
+    const idle = fresh ? undefined : this.idle.get(backend.address);
+    let conn = idle?.pop();
+    while (conn !== undefined && conn.socket.destroyed) conn = idle!.pop();
+    if (conn === undefined) conn = new UpstreamConnection(this, backend, this.connectTimeoutMs);
+    else conn.socket.setTimeout(0);
+    conn.owner = owner;
+    let busy = this.busy.get(backend.address);
+    if (!busy) {
+      busy = new Set();
+      this.busy.set(backend.address, busy);
+    }
+    busy.add(conn);
+    return conn;
+  }
+
+  /** The exchange ended: a clean connection goes back to the idle list, any other is destroyed. */
+  release(conn: UpstreamConnection, clean: boolean): void {
+    conn.owner = null;
+    this.leaveBusy(conn);
+    if (!clean || conn.socket.destroyed || this.retired.has(conn.backend.address)) {
+      conn.socket.destroy();
+      return;
+    }
+    conn.reused = true;
+    conn.socket.resume();
+    conn.socket.setTimeout(IDLE_MS);
+    let idle = this.idle.get(conn.backend.address);
+    if (!idle) {
+      idle = [];
+      this.idle.set(conn.backend.address, idle);
+    }
+    idle.push(conn);
+  }
+
+  /** A connection that closed or failed: off every list. */
+  forget(conn: UpstreamConnection): void {
+    conn.owner = null;
+    this.leaveBusy(conn);
+    const idle = this.idle.get(conn.backend.address);
+    const at = idle ? idle.indexOf(conn) : -1;
+    if (at !== -1) idle!.splice(at, 1);
+  }
+
+  private leaveBusy(conn: UpstreamConnection): void {
+    const busy = this.busy.get(conn.backend.address);
+    if (!busy?.delete(conn) || busy.size > 0) return;
+    this.busy.delete(conn.backend.address);
+    this.retired.get(conn.backend.address)?.();
+  }
+
+  /** The backend left the table. Resolves when its last exchange ends (or is cut at the drain timeout); null when it had none. */
+  retire(address: string): Promise<void> | null {
+    for (const conn of this.idle.get(address) ?? []) conn.socket.destroy();
+    this.idle.delete(address);
+    const busy = this.busy.get(address);
+    if (!busy || busy.size === 0) return null;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { for (const conn of [...busy]) conn.socket.destroy(); }, this.drainTimeoutMs);
+      timer.unref();
+      this.retired.set(address, () => {
+        clearTimeout(timer);
+        this.retired.delete(address);
+        resolve();
+      });
+    });
+  }
+
+  closeAll(): void {
+    for (const list of this.idle.values()) for (const conn of list) conn.socket.destroy();
+    for (const set of this.busy.values()) for (const conn of set) conn.socket.destroy();
+    this.idle.clear();
+  }
+}
