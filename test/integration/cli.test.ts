@@ -89,6 +89,8 @@ describe('turbine command line', () => {
     child.stderr.on('data', (c: Buffer) => { stderr += c; });
     try {
       await until(() => stderr.includes('Ctrl-C stops everything'), 'the demo banner', 15_000);
+      // The banner follows the first table; its listeners may still be opening.
+      await untilServed('http://127.0.0.1:10000/hello', 'the demo web app on its service port', 10_000);
       assert.match((await get('http://127.0.0.1:10000/hello')).json().backend as string, /^web-/);
       assert.match((await get('http://127.0.0.1:8080/', { host: 'web.example.com' })).json().backend as string, /^web-/);
       await assert.rejects(get('http://127.0.0.1:10002/'), /ECONNREFUSED/);

@@ -215,7 +215,10 @@ export class RecordingServer {
     const server = createServer((req, res) => this.record(req, res));
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // A connection cut short (ECONNRESET, a half-sent request) is not a parse error.
-      if (err.code?.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE') this.clientErrors.push(err.code);
+      if (err.code?.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE') {
+        const raw = (err as { rawPacket?: Buffer }).rawPacket;
+        this.clientErrors.push(`${err.code}: ${err.message}; bytes ${JSON.stringify(raw?.toString('latin1').slice(0, 400) ?? '')}`);
+      }
       socket.destroy();
     });
     server.keepAliveTimeout = 2_000;

@@ -137,6 +137,15 @@ describe('body framer', () => {
     }
   });
 
+  it('refuses what llhttp refuses after a chunk: a request line as a trailer, bytes outside tokens in an extension (found by the differential test)', () => {
+    for (const body of ['3\r\nabc\r\n0\r\nPOST /x HTTP/1.1\r\nHost: a\r\n\r\n', '1;name=v>lue\r\nb\r\n0\r\n\r\n', '1;name=va\xa7ue\r\nb\r\n0\r\n\r\n',
+      '1;name="v"x\r\nb\r\n0\r\n\r\n', '1;name="v\\"\r\nb\r\n0\r\n\r\n']) {
+      const framer = new BodyFramer();
+      framer.reset(true, 0);
+      assert.throws(() => framer.feed(Buffer.from(body, 'latin1'), 0, 400), /trailer|extension/, JSON.stringify(body));
+    }
+  });
+
   it('counts down a Content-Length body and leaves the next message', () => {
     const framer = new BodyFramer();
     framer.reset(false, 5);

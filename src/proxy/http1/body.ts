@@ -1,9 +1,11 @@
 // Where a message body ends, found without changing a byte: a countdown for Content-Length, a
 // small state machine over chunk sizes, extensions and trailers for chunked. The proxy forwards
 // the bytes as they came (no re-chunking) and learns where the next message starts.
-import { CR, HEX, HttpError, LF, TCHAR } from './syntax.js';
+import { CR, HEX, HttpError, LF, SP, TCHAR } from './syntax.js';
 
-const enum State { Size, Ext, SizeLf, Data, DataCr, DataLf, TrailerStart, Trailer, TrailerLf, EndLf, Done }
+/** Where a chunk extension is: after '=', inside a quoted value, just after its closing quote. */
+const enum Ext { Plain, Equals, Quoted, Closed }
+const enum State { Size, Ext, SizeLf, Data, DataCr, DataLf, TrailerStart, TrailerName, Trailer, TrailerLf, EndLf, Done }
 
 /** More hex digits than this is a chunk size no one means (and an overflow in some parsers). */
 const MAX_SIZE_DIGITS = 12;
@@ -14,6 +16,7 @@ export class BodyFramer {
   private remaining = 0;
   private digits = 0;
   private trailerBytes = 0;
+  private ext = Ext.Plain;
   private chunked = false;
 
   /** Starts a body: `length` bytes, or chunked when `chunked`. A length of 0 is an empty body. */
@@ -59,11 +62,20 @@ export class BodyFramer {
           break;
         }
         case State.Ext:
-          if (b === CR) this.state = State.SizeLf;
-          else if ((b < 0x20 && b !== 9) || b === 0x7f) this.fail(status, 'control character in a chunk extension');
+          // Tokens, ';', '=', white space, and a quoted value right after '=' holding visible ASCII
+          // without escapes: what llhttp accepts or less, so no backend reads these bytes another way.
+          if (this.ext === Ext.Quoted) {
+            if (b === 0x22) this.ext = Ext.Closed;
+            else if (b === 0x5c || (b < 0x20 && b !== 9) || b > 0x7e) this.fail(status, 'invalid quoted chunk extension');
+          } else if (b === CR) this.state = State.SizeLf;
+          else if (b === 0x22 && this.ext === Ext.Equals) this.ext = Ext.Quoted;
+          else if (this.ext === Ext.Closed && b !== 0x3b && b !== SP && b !== 9) this.fail(status, 'invalid chunk extension');
+          else if (TCHAR[b] !== 1 && b !== 0x3b && b !== 0x3d && b !== SP && b !== 9) this.fail(status, 'invalid chunk extension');
+          else this.ext = b === 0x3d ? Ext.Equals : Ext.Plain;
           p += 1;
           break;
         case State.SizeLf:
+          this.ext = Ext.Plain;
           if (b !== LF) this.fail(status, 'CR without LF after a chunk size');
           p += 1;
           this.digits = 0;
@@ -88,8 +100,16 @@ export class BodyFramer {
           break;
         case State.TrailerStart:
           if (b === CR) this.state = State.EndLf;
-          else if (TCHAR[b] === 1) this.state = State.Trailer;
+          else if (TCHAR[b] === 1) this.state = State.TrailerName;
           else this.fail(status, 'invalid trailer field');
+          p += 1;
+          break;
+        case State.TrailerName:
+          // A trailer is a field like any header (token ":" value): a request line here is not one,
+          // and a backend that parses trailers strictly would draw the request's end elsewhere.
+          if (b === 0x3a) this.state = State.Trailer;
+          else if (TCHAR[b] !== 1) this.fail(status, 'invalid trailer field name');
+          if ((this.trailerBytes += 1) > MAX_TRAILER_BYTES) this.fail(status, 'trailer fields too large');
           p += 1;
           break;
         case State.Trailer:

@@ -1,6 +1,7 @@
 // The one place a client's request head is read. Strict, as HAProxy and llhttp are at the edge:
 // anything two HTTP parsers could read two ways is refused, never guessed at, and the body's
 // framing is decided here once (RFC 9112 6.3).
+import { METHODS } from 'node:http';
 import { CR, HttpError, LF, SP, TCHAR, badRequest, contentLength, headEnd, parseFields } from './syntax.js';
 
 export type RequestFraming = 'none' | 'length' | 'chunked';
@@ -40,6 +41,8 @@ const HTTP_1X = Buffer.from('HTTP/1.', 'latin1');
 // A Host value: reg-name or IP literal, optional port; nothing that could smuggle another target.
 const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d*)?$/;
 
+const KNOWN_METHODS = new Set(METHODS);
+
 function fail(message: string): never {
   return badRequest(message);
 }
@@ -62,6 +65,9 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
   while (TCHAR[buf[p]!] === 1) p += 1;
   if (p === start || buf[p] !== SP) fail('invalid method');
   const method = buf.toString('latin1', start, p);
+  // A method llhttp does not know may be framed differently by a backend that parses with it:
+  // refused, as llhttp refuses it (501: RFC 9110 9.1 for a method the server does not implement).
+  if (!KNOWN_METHODS.has(method)) throw new HttpError(501, 'bad-request', `method not implemented: ${JSON.stringify(method.slice(0, 32))}`);
   const targetStart = (p += 1);
   while (buf[p]! > 0x20 && buf[p]! < 0x7f) p += 1;
   if (p === targetStart || buf[p] !== SP) fail('invalid request target');
