@@ -6,6 +6,7 @@ import type { Options } from './config/options.js';
 import { AdminServer } from './admin/server.js';
 import { routesView, statsView } from './admin/views.js';
 import { AppStore } from './discovery/app-store.js';
+import { HostResolver } from './discovery/host-resolver.js';
 import { MarathonSync } from './discovery/marathon-sync.js';
 import { stateFileKeeper } from './discovery/state-keeper.js';
 import { ActiveHealthChecker } from './health/active.js';
@@ -35,7 +36,8 @@ export interface Turbine {
 }
 
 export function routingOptions(options: Options): RoutingOptions {
-  return { groups: options.group, strictMode: options.strictMode, healthCheck: options.healthCheck };
+  return { groups: options.group, strictMode: options.strictMode, healthCheck: options.healthCheck,
+    ipPerTaskPorts: { min: options.minServPortIpPerTask, max: options.maxServPortIpPerTask } };
 }
 
 export function createMarathonClient(options: Options): MarathonClient {
@@ -105,6 +107,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
 
   const store = new AppStore();
   const build = createTableBuilder(routingOptions(options));
+  const resolver = new HostResolver({ ttlMs: 60_000, onChange: () => onChange(performance.now()), onError: (host, error) => log.warn({ host, err: error }, 'agent host does not resolve') });
   let current: RoutingTable | null = null;
   let generation = 0;
   /** The newest generation the data plane has applied. */
@@ -131,7 +134,8 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   const rebuild = () => {
     const arrivedAt = pendingSince ?? performance.now();
     pendingSince = null;
-    const candidate = build(store.snapshot(), generation + 1);
+    const apps = store.snapshot();
+    const candidate = build(apps, generation + 1, resolver.addresses(apps.flatMap((a) => a.tasks.map((t) => t.host))));
     const diff = diffTables(current, candidate);
     const known = new Set(current?.warnings.map(warningKey));
     const newWarnings = candidate.warnings.filter((w) => !known.has(warningKey(w)));

@@ -17,7 +17,7 @@ export interface LabelReference {
 const TEMPLATE_NOTE = 'HAProxy template text: there is no HAProxy config to template; reported once per app in /routes, the status page, turbine_routing_label_warnings and the log';
 
 /** marathon-lb's per-port template overrides (config.py: labels with func=set_label). */
-const TEMPLATE_LABELS = [
+export const TEMPLATE_LABELS = [
   'BACKEND_HEAD', 'BACKEND_HSTS_OPTIONS', 'BACKEND_HTTP_HEALTHCHECK_OPTIONS', 'BACKEND_HTTP_OPTIONS',
   'BACKEND_REDIRECT_HTTP_TO_HTTPS', 'BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH', 'BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS',
   'BACKEND_SERVER_OPTIONS', 'BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS', 'BACKEND_STICKY_OPTIONS',

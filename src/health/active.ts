@@ -1,6 +1,6 @@
 // Active health checks run by Turbine, derived from each app's Marathon healthChecks: HTTP(S) GET
 // of the path (2xx-3xx is up) or a TCP connect, every intervalSeconds, each backend at its own
-// offset in the interval so checks are spread out. After maxConsecutiveFailures failures the
+// offset in the interval so checks are spread out. After `fall` consecutive failures the
 // backend is marked down in the overlay; one success brings it back.
 import { connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
@@ -108,7 +108,7 @@ export class ActiveHealthChecker {
       this.health.setActive(target.backend.address, true);
     } else {
       target.failures += 1;
-      if (target.failures === target.check.maxConsecutiveFailures) this.health.setActive(target.backend.address, false);
+      if (target.failures === target.check.fall) this.health.setActive(target.backend.address, false);
     }
     target.timer = setTimeout(() => void this.run(target), target.check.intervalMs);
     target.timer.unref();

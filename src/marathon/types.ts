@@ -56,6 +56,10 @@ export interface MarathonApp {
   healthChecks: HealthCheck[];
   tasks: MarathonTask[];
   version: string | null;
+  /** Instances Marathon was asked for (blue/green drains by it). */
+  instances: number;
+  /** versionInfo.lastScalingAt, ms since the epoch; null when absent. */
+  lastScalingAt: number | null;
 }
 
 export interface DecodeProblem {
@@ -138,7 +142,8 @@ function decodeLabels(raw: unknown, appId: string, problems: DecodeProblem[]): R
 }
 
 function healthFromResults(v: unknown): boolean | null {
-  if (!Array.isArray(v)) return null;
+  // No results yet (an empty list) is unknown, not failing: marathon-lb then keeps the last answer.
+  if (!Array.isArray(v) || v.length === 0) return null;
   return v.some((r) => isObject(r) && r.alive === true);
 }
 
@@ -193,6 +198,8 @@ export function decodeApp(raw: unknown, problems: DecodeProblem[]): MarathonApp 
     healthChecks: asArray(raw.healthChecks).flatMap((h) => decodeHealthCheck(h) ?? []),
     tasks: asArray(raw.tasks).flatMap((t) => decodeTask(t, id, problems) ?? []),
     version: asString(raw.version),
+    instances: asNumber(raw.instances, 0),
+    lastScalingAt: isObject(raw.versionInfo) ? parseTimestamp(raw.versionInfo.lastScalingAt) : null,
   };
 }
 

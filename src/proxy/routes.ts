@@ -16,9 +16,12 @@ export function listenerKey(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-/** Longest prefix first; ties by service id, so the order does not depend on the order of changes. */
+/**
+ * HAPROXY_{n}_BACKEND_WEIGHT first (marathon-lb emits higher-weight vhost rules first), then the
+ * longest prefix; ties by service id, so the order does not depend on the order of changes.
+ */
 function routeOrder(a: VhostRoute, b: VhostRoute): number {
-  return (b.prefix?.length ?? -1) - (a.prefix?.length ?? -1) || (a.service.id < b.service.id ? -1 : a.service.id > b.service.id ? 1 : 0)
+  return b.service.backendWeight - a.service.backendWeight || (b.prefix?.length ?? -1) - (a.prefix?.length ?? -1) || (a.service.id < b.service.id ? -1 : a.service.id > b.service.id ? 1 : 0)
     || ((a.prefix ?? '') < (b.prefix ?? '') ? -1 : 1);
 }
 

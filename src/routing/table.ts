@@ -1,12 +1,19 @@
 // buildRoutingTable: Marathon apps + options -> the services Turbine serves. Pure: no I/O, no
 // clock. The table is plain data (it crosses process boundaries to workers) and is never mutated.
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import { TEMPLATE_LABELS } from '../config/marathon-lb-reference.js';
+import type { HostAddresses } from '../discovery/host-resolver.js';
 import type { HealthCheck, MarathonApp, MarathonTask, TaskState } from '../marathon/types.js';
-import { readPortLabels, type Balance, type LabelWarning, type Mode } from './labels.js';
+import { deploymentGroupOf, mergeDeploymentGroup } from './deployment-groups.js';
+import { readPortLabels, type Balance, type HttpFeatureLabels, type LabelWarning, type Mode } from './labels.js';
 
 export interface RoutingOptions {
   groups: readonly string[];
   strictMode: boolean;
   healthCheck: boolean;
+  /** --min/--max-serv-port-ip-per-task: the range IP-per-task ports without a service port get one from. */
+  ipPerTaskPorts?: { min: number; max: number };
 }
 
 export interface Backend {
@@ -35,10 +42,11 @@ export interface ActiveCheck {
   path: string;
   intervalMs: number;
   timeoutMs: number;
-  maxConsecutiveFailures: number;
+  /** Consecutive failures that eject a backend: HAProxy's `fall`, Marathon's maxConsecutiveFailures + 1 (marathon-lb). */
+  fall: number;
 }
 
-export interface Service {
+export interface Service extends HttpFeatureLabels {
   /** `${appId}:${portIndex}`: stable across tables while the app port exists. */
   id: string;
   appId: string;
@@ -57,6 +65,8 @@ export interface Service {
   sticky: boolean;
   healthCheck: ActiveCheck | null;
   backends: Backend[];
+  /** Addresses of backends kept but given no new traffic (blue/green: the old colour draining). */
+  draining: string[];
   excluded: ExcludedTask[];
 }
 
@@ -69,52 +79,83 @@ export interface RoutingTable {
 
 /** marathon-lb routes to RUNNING tasks and, optimistically, to LOST and UNREACHABLE ones. */
 const BACKEND_STATES: ReadonlySet<TaskState> = new Set(['TASK_RUNNING', 'TASK_LOST', 'TASK_UNREACHABLE']);
-const HTTP_CHECKS = new Set(['HTTP', 'HTTPS', 'MESOS_HTTP', 'MESOS_HTTPS']);
+const TCP_CHECKS = new Set(['TCP', 'MESOS_TCP']);
+/** marathon-lb's MAX_CLASHES: hash trials before it takes the first free port of the range. */
+const MAX_CLASHES = 50;
 
-function groupServed(group: string | null, groups: readonly string[]): boolean {
-  if (groups.includes('*')) return true;
-  return group !== null && groups.includes(group);
+/**
+ * marathon-lb's ServicePortAssigner for an IP-per-task port with no service port: sha1 of
+ * `${appId}-${containerPort}-${trial}`, first 8 hex digits, modulo the range size. Clashes are
+ * avoided among the app's own ports (marathon-lb also avoids other apps' ports, in app order).
+ */
+function assignedServicePort(appId: string, containerPort: number, range: { min: number; max: number }, taken: ReadonlySet<number>): number | null {
+  const size = range.max - range.min + 1;
+  if (size <= 0) return null;
+  for (let trial = 0; trial < MAX_CLASHES; trial++) {
+    const hash = Number.parseInt(createHash('sha1').update(`${appId}-${containerPort}-${trial}`).digest('hex').slice(0, 8), 16);
+    const port = range.min + (hash % size);
+    if (!taken.has(port)) return port;
+  }
+  for (let port = range.min; port <= range.max; port++) if (!taken.has(port)) return port;
+  return null;
+}
+const TEMPLATE_LABEL = new RegExp(`^HAPROXY_\\d+_(${TEMPLATE_LABELS.join('|')})$`);
+
+/** HAProxy template labels have nothing to act on in Turbine: said once per app and label, never silently dropped. */
+function templateWarnings(app: MarathonApp): LabelWarning[] {
+  return Object.keys(app.labels).filter((l) => TEMPLATE_LABEL.test(l)).sort().map((label) => ({
+    appId: app.id, label, kind: 'not-applied' as const,
+    reason: 'HAProxy template text: Turbine writes no HAProxy config, so it is not applied',
+  }));
 }
 
+function groupServed(groups: readonly string[], served: readonly string[]): boolean {
+  if (served.includes('*')) return true;
+  return groups.some((g) => served.includes(g));
+}
+
+/** marathon-lb: a check with an explicit `port` applies to every port index; else the one whose portIndex matches. */
 function checkFor(app: MarathonApp, index: number): HealthCheck | undefined {
-  return app.healthChecks.find((h) => (h.portIndex ?? (h.port === null ? 0 : -1)) === index);
+  return app.healthChecks.find((h) => h.port !== null || (h.portIndex ?? 0) === index);
 }
 
-function activeCheck(check: HealthCheck | undefined): ActiveCheck | null {
+/**
+ * As marathon-lb's config: a tcp-mode port, or a TCP check, gets a connect check; an http-mode port
+ * gets an http check on the Marathon check's path (COMMAND and MESOS_* checks included, since
+ * HAProxy cannot run them but can probe the port).
+ */
+function activeCheck(check: HealthCheck | undefined, mode: Mode): ActiveCheck | null {
   if (!check) return null;
-  const protocol = HTTP_CHECKS.has(check.protocol) ? (check.protocol.endsWith('HTTPS') ? 'https' : 'http')
-    : check.protocol === 'TCP' || check.protocol === 'MESOS_TCP' ? 'tcp' : null;
-  if (protocol === null) return null;
+  const protocol = mode === 'tcp' || TCP_CHECKS.has(check.protocol) ? 'tcp' : check.protocol.endsWith('HTTPS') ? 'https' : 'http';
   return {
     protocol,
     path: check.path ?? '/',
     intervalMs: Math.max(check.intervalSeconds, 1) * 1000,
     timeoutMs: Math.max(check.timeoutSeconds, 1) * 1000,
-    maxConsecutiveFailures: Math.max(check.maxConsecutiveFailures, 1),
+    fall: Math.max(check.maxConsecutiveFailures, 0) + 1,
   };
 }
 
-function taskAddress(app: MarathonApp, task: MarathonTask, index: number): { host: string; port: number } | null {
+function taskAddress(app: MarathonApp, task: MarathonTask, index: number, hosts: HostAddresses | undefined): { host: string; port: number } | null {
   if (app.ipPerTask) {
     const ip = task.ipAddresses[0];
     const port = app.ports[index]?.containerPort;
     return ip && port ? { host: ip, port } : null;
   }
   const port = task.ports[index];
-  return task.host && port ? { host: task.host, port } : null;
+  const host = hosts === undefined || isIP(task.host) ? task.host : hosts.get(task.host);
+  return host && port ? { host, port } : null;
 }
 
 interface AppResult {
   services: Service[];
   warnings: LabelWarning[];
-  /** Deployment group per service, for merging blue/green apps that share a service port. */
-  deploymentGroups: (string | null)[];
 }
 
-function servicesOfApp(app: MarathonApp, options: RoutingOptions): AppResult {
-  const warnings: LabelWarning[] = [];
+/** Without `hosts`, agent host names are used as they are (no resolution). */
+function servicesOfApp(app: MarathonApp, options: RoutingOptions, hosts: HostAddresses | undefined, drainingTasks: ReadonlySet<string>): AppResult {
+  const warnings: LabelWarning[] = templateWarnings(app);
   const services: Service[] = [];
-  const deploymentGroups: (string | null)[] = [];
   const filterByHealth = options.healthCheck && app.healthChecks.length > 0;
   if (app.ports.length === 0) {
     const portLabel = Object.keys(app.labels).find((l) => /^HAPROXY_\d+_/.test(l));
@@ -123,9 +164,12 @@ function servicesOfApp(app: MarathonApp, options: RoutingOptions): AppResult {
 
   app.ports.forEach((spec, index) => {
     const labels = readPortLabels(app.id, app.labels, index, warnings);
-    if (!groupServed(labels.group, options.groups)) return;
+    if (!groupServed(labels.groups, options.groups)) return;
     if (labels.enabled === false || (options.strictMode && labels.enabled !== true)) return;
-    const servicePort = labels.port ?? spec.servicePort;
+    const autoPort = () => (app.ipPerTask && spec.containerPort !== null && options.ipPerTaskPorts
+      ? assignedServicePort(app.id, spec.containerPort, options.ipPerTaskPorts, new Set(services.map((x) => x.servicePort)))
+      : null);
+    const servicePort = labels.port ?? spec.servicePort ?? autoPort();
     if (servicePort === null) {
       warnings.push({ appId: app.id, label: `HAPROXY_${index}_PORT`, reason: 'no service port from Marathon and no HAPROXY_{n}_PORT: port skipped' });
       return;
@@ -135,12 +179,14 @@ function servicesOfApp(app: MarathonApp, options: RoutingOptions): AppResult {
     // a plain `HTTP` check (not MESOS_HTTP or HTTPS) implies http when no label says otherwise.
     const mode: Mode = labels.mode ?? (check?.protocol === 'HTTP' || labels.vhosts.length > 0 ? 'http' : 'tcp');
     const checkIndex = labels.healthCheckPortIndex ?? index;
+    if (labels.securityError !== null) return;
 
     const backends: Backend[] = [];
+    const draining: string[] = [];
     const excluded: ExcludedTask[] = [];
     const seen = new Set<string>();
     for (const task of app.tasks) {
-      const address = taskAddress(app, task, index);
+      const address = taskAddress(app, task, index, hosts);
       const key = address ? `${address.host}:${address.port}` : null;
       if (task.state !== null && !BACKEND_STATES.has(task.state)) {
         excluded.push({ taskId: task.id, address: key, reason: 'task-state', detail: task.state });
@@ -151,14 +197,20 @@ function servicesOfApp(app: MarathonApp, options: RoutingOptions): AppResult {
         continue;
       }
       if (!address || !key) {
-        excluded.push({ taskId: task.id, address: null, reason: 'no-address', detail: app.ipPerTask ? 'no task IP or container port' : 'no host or host port' });
+        const unresolved = !app.ipPerTask && task.host !== '' && task.ports[index] !== undefined;
+        // null: the lookup failed (reported); absent: the first lookup is still under way.
+        const failed = unresolved && hosts?.get(task.host) === null;
+        excluded.push({ taskId: task.id, address: null, reason: 'no-address',
+          detail: app.ipPerTask ? 'no task IP or container port' : !unresolved ? 'no host or host port' : failed ? `agent host ${task.host} does not resolve` : `agent host ${task.host} not resolved yet` });
+        if (failed) warnings.push({ appId: app.id, label: `host ${task.host}`, reason: `agent host ${task.host} does not resolve: task ${task.id} skipped`, kind: 'malformed' });
         continue;
       }
       if (seen.has(key)) continue;
       seen.add(key);
+      if (drainingTasks.has(task.id)) draining.push(key);
       backends.push({
-        address: key, host: address.host, port: address.port, taskId: task.id, appId: app.id,
-        checkPort: taskAddress(app, task, checkIndex)?.port ?? address.port,
+        address: key, host: address.host, port: address.port, taskId: task.id, appId: task.appId, // a blue/green colour's own id
+        checkPort: check?.port ?? taskAddress(app, task, checkIndex, hosts)?.port ?? address.port,
       });
     }
     services.push({
@@ -172,19 +224,28 @@ function servicesOfApp(app: MarathonApp, options: RoutingOptions): AppResult {
       pathsCaseInsensitive: labels.pathsCaseInsensitive,
       balance: labels.balance ?? 'roundrobin',
       bindAddr: labels.bindAddr,
-      backendWeight: labels.backendWeight,
+      // marathon-lb: a PATH rule must come before the same vhost's catch-all, so PATH forces weight >= 1.
+      backendWeight: labels.paths.length > 0 ? Math.max(labels.backendWeight, 1) : labels.backendWeight,
       redirectToHttps: labels.redirectToHttps,
       sticky: labels.sticky,
-      healthCheck: activeCheck(check),
+      healthCheck: activeCheck(check, mode),
+      auth: labels.auth,
+      hsts: labels.hsts,
+      proxyPassPath: labels.proxyPassPath,
+      revProxyPath: labels.revProxyPath,
+      rootRedirect: labels.rootRedirect,
+      networkAllowed: labels.networkAllowed,
+      sslCert: labels.sslCert,
+      bindOptions: labels.bindOptions,
       backends,
+      draining,
       excluded,
     });
-    deploymentGroups.push(labels.deploymentGroup);
   });
-  return { services, warnings, deploymentGroups };
+  return { services, warnings };
 }
 
-export type TableBuilder = (apps: readonly MarathonApp[], generation: number) => RoutingTable;
+export type TableBuilder = (apps: readonly MarathonApp[], generation: number, hosts?: HostAddresses) => RoutingTable;
 
 /**
  * A builder that remembers each app's services by the app object, so an event that replaces one
@@ -192,40 +253,58 @@ export type TableBuilder = (apps: readonly MarathonApp[], generation: number) =>
  * object identity a sound cache key.
  */
 export function createTableBuilder(options: RoutingOptions): TableBuilder {
-  const cache = new WeakMap<MarathonApp, AppResult>();
-  return (apps, generation) => {
-    const sorted = [...apps].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const cache = new WeakMap<MarathonApp, { hosts: HostAddresses | undefined; result: AppResult }>();
+  /** Merged blue/green apps by deployment group, reused while the same colours are in the store. */
+  const merges = new Map<string, { colours: readonly MarathonApp[]; app: MarathonApp; draining: ReadonlySet<string> }>();
+  const NONE: ReadonlySet<string> = new Set();
+  return (apps, generation, hosts) => {
+    const byId = (a: MarathonApp, b: MarathonApp) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    const groups = new Map<string, MarathonApp[]>();
+    const plain: MarathonApp[] = [];
+    for (const app of [...apps].sort(byId)) {
+      const group = deploymentGroupOf(app);
+      if (group === null) plain.push(app);
+      else groups.set(group, [...(groups.get(group) ?? []), app]);
+    }
+    const drainingOf = new Map<MarathonApp, ReadonlySet<string>>();
+    for (const [group, colours] of groups) {
+      let merge = merges.get(group);
+      if (!merge || merge.colours.length !== colours.length || merge.colours.some((c, i) => c !== colours[i])) {
+        merge = { colours, ...mergeDeploymentGroup(group, colours) };
+        merges.set(group, merge);
+      }
+      plain.push(merge.app);
+      drainingOf.set(merge.app, merge.draining);
+    }
+    for (const group of merges.keys()) if (!groups.has(group)) merges.delete(group);
+
     const services: Service[] = [];
     const warnings: LabelWarning[] = [];
-    const byListener = new Map<string, { service: Service; group: string | null; index: number }>();
-    for (const app of sorted) {
-      let result = cache.get(app);
+    const byListener = new Map<string, Service>();
+    for (const app of plain.sort(byId)) {
+      // The host map is a new object only when an answer changed (HostResolver copies on write).
+      const cached = cache.get(app);
+      let result = cached?.hosts === hosts ? cached?.result : undefined;
       if (!result) {
-        result = servicesOfApp(app, options);
-        cache.set(app, result);
+        result = servicesOfApp(app, options, hosts, drainingOf.get(app) ?? NONE);
+        cache.set(app, { hosts, result });
       }
       warnings.push(...result.warnings);
-      result.services.forEach((service, i) => {
+      for (const service of result.services) {
         const key = `${service.bindAddr ?? '*'}:${service.servicePort}`;
         const holder = byListener.get(key);
-        const group = result!.deploymentGroups[i]!;
         if (!holder) {
-          byListener.set(key, { service, group, index: services.length });
+          byListener.set(key, service);
           services.push(service);
-        } else if (group !== null && group === holder.group) {
-          // Blue/green (HAPROXY_DEPLOYMENT_GROUP): both colours serve one port, as marathon-lb's zdd does.
-          const merged = { ...holder.service, backends: [...holder.service.backends, ...service.backends], excluded: [...holder.service.excluded, ...service.excluded] };
-          services[holder.index] = merged;
-          byListener.set(key, { ...holder, service: merged });
         } else {
-          warnings.push({ appId: service.appId, label: `HAPROXY_${service.portIndex}_PORT`, reason: `service port ${service.servicePort} is already served by ${holder.service.appId}: port skipped` });
+          warnings.push({ appId: service.appId, label: `HAPROXY_${service.portIndex}_PORT`, reason: `service port ${service.servicePort} is already served by ${holder.appId}: port skipped` });
         }
-      });
+      }
     }
     return { generation, appCount: apps.length, services, warnings };
   };
 }
 
-export function buildRoutingTable(apps: readonly MarathonApp[], options: RoutingOptions, generation = 1): RoutingTable {
-  return createTableBuilder(options)(apps, generation);
+export function buildRoutingTable(apps: readonly MarathonApp[], options: RoutingOptions, generation = 1, hosts?: HostAddresses): RoutingTable {
+  return createTableBuilder(options)(apps, generation, hosts);
 }

@@ -27,7 +27,8 @@ function toService(s: Spec): Service {
   return {
     id: `${s.app}:${s.portIndex}`, appId: s.app, portIndex: s.portIndex, servicePort: s.servicePort, mode: s.mode,
     vhosts: s.vhosts, paths: s.paths, pathsCaseInsensitive: s.ci, balance: 'roundrobin', bindAddr: null, backendWeight: 0,
-    redirectToHttps: false, sticky: false, healthCheck: null, backends: [], excluded: [],
+    redirectToHttps: false, sticky: false, healthCheck: null, auth: null, hsts: false, proxyPassPath: null, revProxyPath: null,
+    rootRedirect: null, networkAllowed: null, sslCert: null, bindOptions: null, backends: [], draining: [], excluded: [],
   };
 }
 
