@@ -105,7 +105,7 @@ export class Proxy implements DataPlane {
     this.context = { settings, health, stats, upstreams, log: log.child({ component: 'proxy' }), trackStream: (a, c) => this.trackStream(a, c) };
     this.listeners = new Listeners({
       http: (spec, socket) => new ClientConnection(this.context, this.site(spec), socket),
-      tcp: (spec, socket) => forwardTcp(this.context, socket, this.serviceRuntime(this.index.byListener.get(spec.key))),
+      tcp: (spec, socket) => forwardTcp(this.context, socket, this.serviceRuntime(this.index.byListener.get(spec.key)), spec.key),
       admit: (spec) => {
         if (this.openConnections >= settings.maxconn) {
           stats.clientError(spec.key, 'maxconn');

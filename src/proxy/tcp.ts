@@ -3,10 +3,17 @@
 import type { Socket } from 'node:net';
 import type { Backend } from '../routing/table.js';
 import type { ProxyContext, ServiceRuntime } from './context.js';
+import { networkAllowed } from './http1/features.js';
 import { tunnel } from './tunnel.js';
 
-export function forwardTcp(ctx: ProxyContext, client: Socket, runtime: ServiceRuntime | null): void {
+export function forwardTcp(ctx: ProxyContext, client: Socket, runtime: ServiceRuntime | null, listener: string): void {
   if (runtime === null) {
+    client.destroy();
+    return;
+  }
+  if (!networkAllowed(runtime.service, client.remoteAddress ?? '')) {
+    // HAPROXY_{n}_BACKEND_NETWORK_ALLOWED_ACL: a refused connection, as HAProxy's tcp-request reject.
+    ctx.stats.clientError(listener, 'network-denied');
     client.destroy();
     return;
   }

@@ -34,7 +34,8 @@ describe('--workers 2', () => {
     admin = `http://127.0.0.1:${adminPort}`;
     child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1', '--workers', '2',
       '--admin-port', String(adminPort), '--http-port', String(http), '--appid-port', String(appid), '--log-level', 'warn'], { stdio: 'ignore' });
-    await untilServed(`http://127.0.0.1:${port}/`, 'served', 15_000);
+    // Connection: close: a kept-alive socket to a worker the tests stop later would hang.
+    await untilServed(`http://127.0.0.1:${port}/`, 'served', 15_000, { connection: 'close' });
   });
   after(async () => {
     child.kill('SIGTERM');
