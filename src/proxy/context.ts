@@ -3,7 +3,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { ProxyStats, ServiceCounters } from '../observability/stats.js';
 import type { BackendHealth } from '../health/backend-health.js';
-import type { Service } from '../routing/table.js';
+import type { Backend, Service } from '../routing/table.js';
 import type { Balancer } from './balancer.js';
 import type { UpstreamPool } from './http1/upstream.js';
 
@@ -22,6 +22,8 @@ export interface ProxySettings {
 
 export interface ServiceRuntime {
   service: Service;
+  /** The backends new requests and connections may go to: the service's, less the draining ones (blue/green). */
+  routable: Backend[];
   balancer: Balancer;
   counters: ServiceCounters;
   /** Requests (HTTP) or connections (TCP) in flight, for maxconn per service. */

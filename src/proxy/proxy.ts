@@ -5,7 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import { ProxyStats, type StatsSnapshot } from '../observability/stats.js';
 import { BackendHealth } from '../health/backend-health.js';
 import { normaliseAppId } from '../marathon/types.js';
-import type { RoutingTable, Service } from '../routing/table.js';
+import type { Backend, RoutingTable, Service } from '../routing/table.js';
 import { Balancer } from './balancer.js';
 import type { ProxyContext, ProxySettings, ServiceRuntime } from './context.js';
 import { ClientConnection, type HttpSite } from './http1/connection.js';
@@ -197,10 +197,11 @@ export class Proxy implements DataPlane {
     }
     const runtime = this.runtimes.get(now.id);
     if (!runtime) {
-      this.runtimes.set(now.id, { service: now, balancer: new Balancer(now.balance), counters: this.stats.service(now.id), inFlight: 0 });
+      this.runtimes.set(now.id, { service: now, routable: routableBackends(now), balancer: new Balancer(now.balance), counters: this.stats.service(now.id), inFlight: 0 });
       return;
     }
     runtime.service = now;
+    runtime.routable = routableBackends(now);
     runtime.balancer.balance = now.balance;
     const kept = new Set(now.backends.map((b) => b.address));
     for (const b of prev?.backends ?? []) if (!kept.has(b.address)) this.stats.forgetBackend(now.id, b.address);
@@ -330,4 +331,11 @@ export class Proxy implements DataPlane {
     await this.listeners.closeAll(drainMs);
     this.context.upstreams.closeAll();
   }
+}
+
+/** A draining backend (the old colour of a blue/green deployment) keeps what it has and gets nothing new. */
+function routableBackends(service: Service): Backend[] {
+  if (service.draining.length === 0) return service.backends;
+  const draining = new Set(service.draining);
+  return service.backends.filter((b) => !draining.has(b.address));
 }

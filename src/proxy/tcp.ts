@@ -31,7 +31,7 @@ export function forwardTcp(ctx: ProxyContext, client: Socket, runtime: ServiceRu
 }
 
 function attempt(ctx: ProxyContext, client: Socket, runtime: ServiceRuntime, failed: Backend | null): void {
-  const backend = runtime.balancer.pick(runtime.service.backends, ctx.health.isUp, client.remoteAddress ?? '', failed);
+  const backend = runtime.balancer.pick(runtime.routable, ctx.health.isUp, client.remoteAddress ?? '', failed);
   if (backend === null || backend === failed) {
     ctx.stats.error(runtime.counters, 'no-backend');
     client.destroy();

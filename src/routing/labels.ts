@@ -158,6 +158,11 @@ export function readPortLabels(appId: string, labels: Readonly<Record<string, st
   }
 
   const groupText = raw('GROUP') || labels.HAPROXY_GROUP?.trim() || '';
+  const sslCert = text('SSL_CERT');
+  const bindOptions = text('BIND_OPTIONS');
+  // TLS on service ports is not built yet: say so rather than serve the port as if it were.
+  if (sslCert !== null) warnings.push({ appId, label: label('SSL_CERT'), kind: 'not-applied', reason: 'TLS on a service port is not implemented yet: the port is served without TLS; use --ssl-certs on --https-port' });
+  if (bindOptions !== null) warnings.push({ appId, label: label('BIND_OPTIONS'), kind: 'not-applied', reason: 'HAProxy bind options are not applied (no TLS on service ports yet)' });
   return {
     groups: groupText.split(',').map((g) => g.trim()).filter((g) => g !== ''),
     enabled,
@@ -178,8 +183,8 @@ export function readPortLabels(appId: string, labels: Readonly<Record<string, st
     revProxyPath: pathLabel('HTTP_BACKEND_REVPROXY_PATH'),
     rootRedirect: pathLabel('HTTP_BACKEND_REDIR'),
     networkAllowed,
-    sslCert: text('SSL_CERT'),
-    bindOptions: text('BIND_OPTIONS'),
+    sslCert,
+    bindOptions,
     securityError,
   };
 }

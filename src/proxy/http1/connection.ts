@@ -232,8 +232,8 @@ export class ClientConnection implements UpstreamOwner {
       return;
     }
     const sticky = runtime.service.sticky;
-    const named = sticky ? stickyBackend(field(head, 'cookie'), runtime.service.backends, ctx.health.isUp) : null;
-    const backend = named ?? runtime.balancer.pick(runtime.service.backends, ctx.health.isUp, this.address);
+    const named = sticky ? stickyBackend(field(head, 'cookie'), runtime.routable, ctx.health.isUp) : null;
+    const backend = named ?? runtime.balancer.pick(runtime.routable, ctx.health.isUp, this.address);
     if (backend === null) {
       ctx.stats.error(runtime.counters, 'no-backend');
       ctx.stats.request(runtime.counters, 'none', 503, 0);
@@ -522,7 +522,7 @@ export class ClientConnection implements UpstreamOwner {
     ctx.stats.error(runtime.counters, kind);
     ctx.log.debug({ appId: backend.appId, taskId: backend.taskId, backend: backend.address, service: runtime.service.id, kind, err: err.message }, 'backend request failed');
     if (untouched && (kind === 'connect' || kind === 'reset') && ex.attempt === 0) {
-      const other = runtime.balancer.pick(runtime.service.backends, ctx.health.isUp, this.address, backend);
+      const other = runtime.balancer.pick(runtime.routable, ctx.health.isUp, this.address, backend);
       if (other !== null && other !== backend) {
         // Nothing came back and the method is idempotent: another backend may take it (HAProxy's
         // redispatch; Envoy's retry_on reset).
