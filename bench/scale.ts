@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { FakeMarathon } from '../src/demo/fake-marathon.js';
 import { AppStore } from '../src/discovery/app-store.js';
-import { decodeAppList, decodeEvent, type MarathonEvent } from '../src/marathon/types.js';
+import { decodeAppList, decodeEvent, type MarathonEvent } from '../src/marathon/decode.js';
 import { buildRoutingTable, createTableBuilder } from '../src/routing/table.js';
 import { sumMetric, until } from '../test/support/net.js';
 import { median, startTurbineProcess, stop, table, waitForPort, writeResult } from './lib.js';

@@ -17,7 +17,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import type { DataPlane, DataPlaneSetup, ListenerStatus } from './proxy/data-plane.js';
 import { Proxy } from './proxy/proxy.js';
-import { ProxyWorkers } from './proxy/workers.js';
+import { ProxyWorkers } from './cluster/workers.js';
 import { diffTables, isEmptyDiff } from './routing/diff.js';
 import type { LabelWarning } from './routing/labels.js';
 import { createTableBuilder, type RoutingOptions, type RoutingTable } from './routing/table.js';

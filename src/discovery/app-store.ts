@@ -3,7 +3,7 @@
 // touches, so unchanged apps keep their identity and routing rebuilds only what changed.
 import {
   TERMINAL_STATES, instanceIdOfTask, type MarathonApp, type MarathonEvent, type MarathonTask,
-} from '../marathon/types.js';
+} from '../marathon/decode.js';
 
 type TaskEvent = Extract<MarathonEvent, { type: 'status_update_event' }>;
 type HealthEvent = Extract<MarathonEvent, { type: 'health_status_changed_event' }>;

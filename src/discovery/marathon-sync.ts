@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { MarathonClient, MarathonError } from '../marathon/client.js';
 import { openEventStream, type EventStreamHandle, type StreamEndReason } from '../marathon/events.js';
-import { MalformedEvent, decodeEvent, splitEventData, type DecodeProblem, type MarathonEvent } from '../marathon/types.js';
+import { MalformedEvent, decodeEvent, splitEventData, type DecodeProblem, type MarathonEvent } from '../marathon/decode.js';
 import { AppStore } from './app-store.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
@@ -142,13 +142,16 @@ export class MarathonSync {
     }
   }
 
-  /** Applies one event to the store; true when routing may have changed. */
-  private apply(event: MarathonEvent): boolean {
+  /**
+   * Applies one event to the store; true when routing may have changed. An event replayed after a
+   * full sync was counted when it arrived, so `replayed` keeps it out of the stale count.
+   */
+  private apply(event: MarathonEvent, replayed = false): boolean {
     const { store } = this.options;
     switch (event.type) {
       case 'status_update_event': {
         const result = store.applyTaskStatus(event);
-        if (result === 'stale') this.options.metrics.marathonStaleEvents.inc();
+        if (result === 'stale' && !replayed) this.options.metrics.marathonStaleEvents.inc();
         if (result === 'unknown-app') this.scheduleRefetch([event.appId]);
         if (result === 'changed') this.log.debug({ appId: event.appId, taskId: event.taskId, state: event.state }, 'task state applied');
         return result === 'changed';
@@ -222,7 +225,7 @@ export class MarathonSync {
       const replay = this.resyncing;
       this.resyncing = null;
       this.options.store.replaceAll(apps);
-      for (const event of replay) this.apply(event);
+      for (const event of replay) this.apply(event, true);
       this.status.synced = true;
       this.status.lastSyncAt = Date.now();
       this.status.url = this.options.client.url;

@@ -3,7 +3,7 @@
 // because a file on disk is input like any other: a corrupt one is reported and ignored.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { TASK_STATES, type MarathonApp, type MarathonTask } from '../marathon/types.js';
+import { TASK_STATES, type MarathonApp, type MarathonTask } from '../marathon/decode.js';
 
 const FORMAT = 'turbine-state/1';
 

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { TokenAuthorization } from './dcos-auth.js';
-import { decodeApp, decodeAppList, type DecodeProblem, type MarathonApp } from './types.js';
+import { decodeApp, decodeAppList, type DecodeProblem, type MarathonApp } from './decode.js';
 
 export type MarathonErrorKind = 'unreachable' | 'auth' | 'server' | 'malformed' | 'not-found';
 

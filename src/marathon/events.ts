@@ -4,7 +4,7 @@
 import { EventSource, type FetchLikeResponse } from 'eventsource';
 import { fetch, type Dispatcher } from 'undici';
 import { marathonUrl } from './client.js';
-import { SUBSCRIBED_EVENTS } from './types.js';
+import { SUBSCRIBED_EVENTS } from './decode.js';
 
 /** dropped: an open stream was cut by the network or Marathon (a restart, a proxy's idle timeout). */
 export type StreamEndReason = 'error' | 'dropped' | 'stall' | 'closed' | 'http-status';

@@ -4,7 +4,7 @@
 import type { Logger } from '../observability/logger.js';
 import { ProxyStats, type StatsSnapshot } from '../observability/stats.js';
 import { BackendHealth } from '../health/backend-health.js';
-import { normaliseAppId } from '../marathon/types.js';
+import { normaliseAppId } from '../marathon/decode.js';
 import type { Backend, RoutingTable, Service } from '../routing/table.js';
 import { Balancer } from './balancer.js';
 import type { ProxyContext, ProxySettings, ServiceRuntime } from './context.js';

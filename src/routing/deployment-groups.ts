@@ -2,7 +2,7 @@
 // zdd.py: the colours of a group become one app whose id is the group (so X-Marathon-App-Id: /group
 // finds it) with the OLDER colour's labels and ports, and the old colour's tasks (lowest task ids
 // first) are drained as the new colour's tasks become healthy.
-import type { MarathonApp } from '../marathon/types.js';
+import type { MarathonApp } from '../marathon/decode.js';
 
 export interface MergedApp {
   app: MarathonApp;

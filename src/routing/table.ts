@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { TEMPLATE_LABELS } from '../config/marathon-lb-reference.js';
 import type { HostAddresses } from '../discovery/host-resolver.js';
-import type { HealthCheck, MarathonApp, MarathonTask, TaskState } from '../marathon/types.js';
+import type { HealthCheck, MarathonApp, MarathonTask, TaskState } from '../marathon/decode.js';
 import { deploymentGroupOf, mergeDeploymentGroup } from './deployment-groups.js';
 import { readPortLabels, type Balance, type HttpFeatureLabels, type LabelWarning, type Mode } from './labels.js';
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ActiveHealthChecker } from '../../src/health/active.js';
-import { decodeApp } from '../../src/marathon/types.js';
+import { decodeApp } from '../../src/marathon/decode.js';
 import { buildRoutingTable } from '../../src/routing/table.js';
 
 const options = { groups: ['x'], strictMode: false, healthCheck: false };

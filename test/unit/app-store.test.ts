@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AppStore } from '../../src/discovery/app-store.js';
-import { decodeApp, decodeEvent, type MarathonEvent } from '../../src/marathon/types.js';
+import { decodeApp, decodeEvent, type MarathonEvent } from '../../src/marathon/decode.js';
 
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 const status = (taskId: string, taskStatus: string, second: number): MarathonEvent =>

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   decodeApp, decodeAppList, decodeEvent, instanceIdOfTask, splitEventData, MalformedEvent, type DecodeProblem,
-} from '../../src/marathon/types.js';
+} from '../../src/marathon/decode.js';
 import { buildRoutingTable } from '../../src/routing/table.js';
 import { fixtureFiles, readFixture } from '../support/fixtures.js';
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { renderHaproxyCsv } from '../../src/admin/haproxy-csv.js';
-import { decodeAppList } from '../../src/marathon/types.js';
+import { decodeAppList } from '../../src/marathon/decode.js';
 import { buildRoutingTable } from '../../src/routing/table.js';
 import { readFixture } from '../support/fixtures.js';
 

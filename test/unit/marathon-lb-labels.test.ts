@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HostResolver } from '../../src/discovery/host-resolver.js';
-import { decodeApp } from '../../src/marathon/types.js';
+import { decodeApp } from '../../src/marathon/decode.js';
 import { compileRoutes, routeVhost } from '../../src/proxy/routes.js';
 import { buildRoutingTable, type RoutingOptions } from '../../src/routing/table.js';
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { MalformedEvent, decodeApp, decodeEvent, splitEventData, type DecodeProblem } from '../../src/marathon/types.js';
+import { MalformedEvent, decodeApp, decodeEvent, splitEventData, type DecodeProblem } from '../../src/marathon/decode.js';
 import { buildRoutingTable } from '../../src/routing/table.js';
 
 const labelName = fc.oneof(

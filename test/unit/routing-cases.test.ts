@@ -2,7 +2,7 @@
 // names), the service ports not served, and the warnings reported.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeApp, type DecodeProblem } from '../../src/marathon/types.js';
+import { decodeApp, type DecodeProblem } from '../../src/marathon/decode.js';
 import { buildRoutingTable } from '../../src/routing/table.js';
 import { fixtureFiles, readFixture } from '../support/fixtures.js';
 

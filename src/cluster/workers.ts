@@ -8,9 +8,9 @@ import type { LevelWithSilent } from 'pino';
 import type { Logger } from '../observability/logger.js';
 import { mergeSnapshots, type StatsSnapshot } from '../observability/stats.js';
 import type { RoutingTable, Service } from '../routing/table.js';
-import { logBackendChange } from './backend-log.js';
-import type { DataPlane, DataPlaneSetup, ListenFailure, ListenerStatus } from './data-plane.js';
-import type { DrainingBackend } from './draining.js';
+import { logBackendChange } from '../proxy/backend-log.js';
+import type { DataPlane, DataPlaneSetup, ListenFailure, ListenerStatus } from '../proxy/data-plane.js';
+import type { DrainingBackend } from '../proxy/draining.js';
 import type { FromWorker, ToWorker, WorkerProcessReport, WorkerReport } from './worker-messages.js';
 
 interface Member {

@@ -5,7 +5,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
 import type { RoutingTable, Service } from '../routing/table.js';
 import type { ToWorker, FromWorker, WorkerProcessReport, WorkerReport } from './worker-messages.js';
-import { Proxy } from './proxy.js';
+import { Proxy } from '../proxy/proxy.js';
 
 const REPORT_MS = 500;
 let proxy: Proxy | null = null;

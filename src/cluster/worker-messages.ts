@@ -2,8 +2,8 @@
 import type { LevelWithSilent } from 'pino';
 import type { StatsSnapshot } from '../observability/stats.js';
 import type { RoutingTable, Service } from '../routing/table.js';
-import type { DataPlaneSetup, ListenFailure, ListenerStatus } from './data-plane.js';
-import type { DrainingBackend } from './draining.js';
+import type { DataPlaneSetup, ListenFailure, ListenerStatus } from '../proxy/data-plane.js';
+import type { DrainingBackend } from '../proxy/draining.js';
 
 export type ToWorker =
   | { type: 'init'; setup: DataPlaneSetup; logLevel: LevelWithSilent }
