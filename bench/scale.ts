@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { FakeMarathon } from '../src/demo/fake-marathon.js';
 import { AppStore } from '../src/discovery/app-store.js';
 import { decodeAppList, decodeEvent, type MarathonEvent } from '../src/marathon/decode.js';
-import { buildRoutingTable, createTableBuilder } from '../src/routing/table.js';
+import { TableBuilder, buildRoutingTable } from '../src/routing/builder.js';
 import { sumMetric, until } from '../test/support/net.js';
 import { median, startTurbineProcess, stop, table, waitForPort, writeResult } from './lib.js';
 
@@ -52,15 +52,15 @@ function inProcess(marathonText: string) {
   }
   const store = new AppStore();
   store.replaceAll(apps);
-  const build = createTableBuilder(OPTIONS);
-  build(store.snapshot(), 1);
+  const builder = new TableBuilder(OPTIONS);
+  builder.update(store, store.takeChanges(), 1);
   const applies: number[] = [];
   for (let n = 0; n < 1000; n += 1) {
     const event = decodeEvent({ eventType: 'status_update_event', appId: `/scale-${n % APPS}`, taskId: `scale-${n % APPS}.extra-${n}`,
       taskStatus: 'TASK_RUNNING', host: '10.200.0.1', ports: [32000 + (n % 1000)], timestamp: new Date(Date.now() + n).toISOString() }, null);
     const t0 = performance.now();
     store.applyTaskStatus(event as Extract<MarathonEvent, { type: 'status_update_event' }>);
-    build(store.snapshot(), n + 2);
+    builder.update(store, store.takeChanges(), n + 2);
     applies.push(performance.now() - t0);
   }
   return { parseDecodeMs: median(parses), fullBuildMs: median(builds), applyEventMs: median(applies), applyEventP99Ms: [...applies].sort((a, b) => a - b)[Math.floor(applies.length * 0.99)]! };

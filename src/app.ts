@@ -18,9 +18,12 @@ import { Metrics } from './observability/metrics.js';
 import type { DataPlane, DataPlaneSetup, ListenerStatus } from './proxy/data-plane.js';
 import { Proxy } from './proxy/proxy.js';
 import { ProxyWorkers } from './cluster/workers.js';
-import { diffTables, isEmptyDiff } from './routing/diff.js';
+import { TableBuilder } from './routing/builder.js';
+import { isEmptySummary, summariseChange, type ChangeSummary } from './routing/changes.js';
 import type { LabelWarning } from './routing/labels.js';
-import { createTableBuilder, type RoutingOptions, type RoutingTable } from './routing/table.js';
+import type { RoutingOptions, RoutingTable } from './routing/table.js';
+
+const HOST_TTL_MS = 60_000;
 
 export interface Turbine {
   readonly logger: Logger;
@@ -106,8 +109,11 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   const checker = options.activeHealthChecks ? new ActiveHealthChecker(plane) : null;
 
   const store = new AppStore();
-  const build = createTableBuilder(routingOptions(options));
-  const resolver = new HostResolver({ ttlMs: 60_000, onChange: () => onChange(performance.now()), onError: (host, error) => log.warn({ host, err: error }, 'agent host does not resolve') });
+  const builder = new TableBuilder(routingOptions(options));
+  const resolver = new HostResolver({ ttlMs: HOST_TTL_MS, onChange: () => onChange(performance.now()), onError: (host, error) => log.warn({ host, err: error }, 'agent host does not resolve') });
+  // Each build asks only for the changed apps' hosts; this re-resolves every agent's name once per TTL.
+  const hostRefresh = setInterval(() => resolver.addresses(hostsOf(store, store.snapshot().map((a) => a.id))), HOST_TTL_MS);
+  hostRefresh.unref();
   let current: RoutingTable | null = null;
   let generation = 0;
   /** The newest generation the data plane has applied. */
@@ -131,34 +137,38 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   const limitsTimer = setInterval(decideLimits, 500);
   limitsTimer.unref();
 
+  let backendCount = 0;
   const rebuild = () => {
     const arrivedAt = pendingSince ?? performance.now();
     pendingSince = null;
-    const apps = store.snapshot();
-    const candidate = build(apps, generation + 1, resolver.addresses(apps.flatMap((a) => a.tasks.map((t) => t.host))));
-    const diff = diffTables(current, candidate);
-    const known = new Set(current?.warnings.map(warningKey));
-    const newWarnings = candidate.warnings.filter((w) => !known.has(warningKey(w)));
-    if (current !== null && isEmptyDiff(diff) && sameExcluded(current, candidate) && newWarnings.length === 0 && candidate.warnings.length === current.warnings.length) {
+    const changedApps = store.takeChanges();
+    const hosts = resolver.addresses(hostsOf(store, changedApps));
+    const change = builder.update(store, changedApps, generation + 1, hosts);
+    if (current !== null && change.table === current) {
       settle(current);
       return;
     }
-    generation += 1;
-    current = candidate;
+    const table = change.table;
+    const known = new Set(change.warningsChanged ? current?.warnings.map(warningKey) : []);
+    const newWarnings = change.warningsChanged ? table.warnings.filter((w) => !known.has(warningKey(w))) : [];
+    generation = table.generation;
+    current = table;
     // Serving means the data plane applied it: with workers, each one acknowledged it.
-    void plane.apply(candidate).then((failures) => {
+    void plane.apply(change).then((failures) => {
       for (const failure of failures) metrics.listenerErrors.inc({ reason: failure.reason });
       metrics.convergence.observe((performance.now() - arrivedAt) / 1000);
-      serving = Math.max(serving, candidate.generation);
-      settle(candidate);
+      serving = Math.max(serving, table.generation);
+      settle(table);
     });
-    checker?.update(candidate);
+    checker?.update(change.services);
+    for (const [before, after] of change.services) backendCount += (after?.backends.length ?? 0) - (before?.backends.length ?? 0);
     metrics.tableGeneration.set(generation);
-    metrics.tableApps.set(candidate.appCount);
-    metrics.tableServices.set(candidate.services.length);
-    metrics.tableBackends.set(candidate.services.reduce((n, s) => n + s.backends.length, 0));
-    metrics.labelWarnings.set(candidate.warnings.length);
-    if (!isEmptyDiff(diff)) log.info({ generation, ...summarise(diff) }, 'routing table changed');
+    metrics.tableApps.set(table.appCount);
+    metrics.tableServices.set(table.services.length);
+    metrics.tableBackends.set(backendCount);
+    metrics.labelWarnings.set(table.warnings.length);
+    const summary = summariseChange(change.services);
+    if (!isEmptySummary(summary)) log.info({ generation, ...logFields(summary) }, 'routing table changed');
     for (const w of newWarnings) log.warn({ appId: w.appId, label: w.label, reason: w.reason }, 'label ignored');
   };
   const settle = (table: RoutingTable) => {
@@ -220,6 +230,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
       draining = true;
       if (graceMs > 0) await new Promise((resolve) => setTimeout(resolve, graceMs));
       clearInterval(limitsTimer);
+      clearInterval(hostRefresh);
       sync.stop();
       state?.stop();
       checker?.stop();
@@ -233,25 +244,20 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
 
 const warningKey = (w: LabelWarning) => `${w.appId}|${w.label}|${w.reason}`;
 
-/** Tasks moving into or out of `excluded` (staging, unhealthy) change what /routes shows, not what is routed. */
-function sameExcluded(before: RoutingTable, after: RoutingTable): boolean {
-  const old = new Map(before.services.map((s) => [s.id, s]));
-  return after.services.every((s) => {
-    const prev = old.get(s.id);
-    return prev === s || prev === undefined || JSON.stringify(prev.excluded) === JSON.stringify(s.excluded);
-  });
-}
-
 /** Why the health check must fail while a port Turbine should serve is not bound; null when all are. */
 function unboundProblem(unbound: readonly ListenerStatus[]): string | null {
   if (unbound.length === 0) return null;
   return `cannot bind ${unbound.map((l) => `${l.key} (${l.error})`).join(', ')}`;
 }
 
-function summarise(diff: ReturnType<typeof diffTables>) {
+function logFields(summary: ChangeSummary) {
   return {
-    servicesAdded: diff.servicesAdded, servicesRemoved: diff.servicesRemoved, servicesChanged: diff.servicesChanged,
-    backendsAdded: diff.backendsAdded.map((b) => `${b.service} ${b.address} ${b.taskId}`),
-    backendsRemoved: diff.backendsRemoved.map((b) => `${b.service} ${b.address} ${b.taskId}`),
+    servicesAdded: summary.servicesAdded, servicesRemoved: summary.servicesRemoved, servicesChanged: summary.servicesChanged,
+    backendsAdded: summary.backendsAdded.map((b) => `${b.service} ${b.address} ${b.taskId}`),
+    backendsRemoved: summary.backendsRemoved.map((b) => `${b.service} ${b.address} ${b.taskId}`),
   };
+}
+
+function* hostsOf(store: AppStore, appIds: Iterable<string>): Iterable<string> {
+  for (const id of appIds) for (const task of store.get(id)?.tasks ?? []) yield task.host;
 }

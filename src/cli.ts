@@ -5,7 +5,7 @@ import { ConfigError, loadOptions, usage, type Options } from './config/options.
 import { longHelp } from './config/marathon-lb-reference.js';
 import { createMarathonClient, routingOptions, startTurbine } from './app.js';
 import { installSignals } from './signals.js';
-import { buildRoutingTable } from './routing/table.js';
+import { buildRoutingTable } from './routing/builder.js';
 
 async function dry(options: Options): Promise<void> {
   const client = createMarathonClient(options);

@@ -3,15 +3,12 @@
 // and listener state back twice a second, and drains and exits when told to stop.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
-import type { RoutingTable, Service } from '../routing/table.js';
-import type { ToWorker, FromWorker, WorkerProcessReport, WorkerReport } from './worker-messages.js';
+import { WorkerTable, type ToWorker, type FromWorker, type WorkerProcessReport, type WorkerReport } from './worker-messages.js';
 import { Proxy } from '../proxy/proxy.js';
 
 const REPORT_MS = 500;
 let proxy: Proxy | null = null;
-/** The table as this worker knows it, by service id, in the primary's order. */
-let services = new Map<string, Service>();
-let order: string[] = [];
+const table = new WorkerTable();
 let reporter: NodeJS.Timeout | null = null;
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
@@ -54,20 +51,11 @@ async function handle(message: ToWorker): Promise<void> {
       send({ type: 'ready' });
       return;
     }
-    case 'table': {
-      services = new Map(message.table.services.map((s) => [s.id, s]));
-      order = message.table.services.map((s) => s.id);
-      const failures = await proxy!.apply(message.table);
-      send({ type: 'applied', generation: message.table.generation, failures });
-      return;
-    }
+    case 'table':
     case 'delta': {
-      for (const service of message.upsert) services.set(service.id, service);
-      for (const id of message.removed) services.delete(id);
-      if (message.order) order = message.order;
-      const table: RoutingTable = { generation: message.generation, appCount: message.appCount, services: order.map((id) => services.get(id)!), warnings: [] };
-      const failures = await proxy!.apply(table);
-      send({ type: 'applied', generation: message.generation, failures });
+      const change = message.type === 'table' ? table.replace(message.table) : table.apply(message);
+      const failures = await proxy!.apply(change);
+      send({ type: 'applied', generation: change.table.generation, failures });
       return;
     }
     case 'active':

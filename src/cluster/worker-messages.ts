@@ -1,6 +1,7 @@
 // The messages between the primary (control plane) and proxy workers. Plain data only.
 import type { LevelWithSilent } from 'pino';
 import type { StatsSnapshot } from '../observability/stats.js';
+import type { ServiceChange, TableChange } from '../routing/changes.js';
 import type { RoutingTable, Service } from '../routing/table.js';
 import type { DataPlaneSetup, ListenFailure, ListenerStatus } from '../proxy/data-plane.js';
 import type { DrainingBackend } from '../proxy/draining.js';
@@ -44,3 +45,51 @@ export type FromWorker =
   | { type: 'failed'; message: string }
   | { type: 'applied'; generation: number; failures: ListenFailure[] }
   | ({ type: 'report' } & WorkerReport);
+
+/** The change set as it crosses to a worker: the new or replaced services and the ids that left. */
+export function deltaMessage({ table, services, idsChanged }: TableChange): ToWorker {
+  return {
+    type: 'delta', generation: table.generation, appCount: table.appCount,
+    upsert: services.flatMap(([, after]) => (after ? [after] : [])),
+    removed: services.flatMap(([before, after]) => (after ? [] : [before!.id])),
+    order: idsChanged ? table.services.map((s) => s.id) : null,
+  };
+}
+
+/**
+ * A worker's copy of the table, kept from the primary's deltas, and the change set each delta
+ * makes: the worker's proxy applies exactly the change the primary computed.
+ */
+export class WorkerTable {
+  private table: RoutingTable = { generation: 0, appCount: 0, services: [], warnings: [] };
+  private readonly byId = new Map<string, Service>();
+  private position = new Map<string, number>();
+
+  /** A whole table (a worker that starts late): every service it had before is replaced or removed. */
+  replace(table: RoutingTable): TableChange {
+    return this.apply({ type: 'delta', generation: table.generation, appCount: table.appCount, upsert: table.services,
+      removed: [...this.byId.keys()].filter((id) => !table.services.some((s) => s.id === id)), order: table.services.map((s) => s.id) });
+  }
+
+  apply(delta: Extract<ToWorker, { type: 'delta' }>): TableChange {
+    const changes: ServiceChange[] = [];
+    for (const id of delta.removed) {
+      changes.push([this.byId.get(id), undefined]);
+      this.byId.delete(id);
+    }
+    for (const service of delta.upsert) {
+      changes.push([this.byId.get(service.id), service]);
+      this.byId.set(service.id, service);
+    }
+    let services: Service[];
+    if (delta.order) {
+      services = delta.order.map((id) => this.byId.get(id)!);
+      this.position = new Map(delta.order.map((id, i) => [id, i]));
+    } else {
+      services = this.table.services.slice();
+      for (const service of delta.upsert) services[this.position.get(service.id)!] = service;
+    }
+    this.table = { generation: delta.generation, appCount: delta.appCount, services, warnings: [] };
+    return { table: this.table, services: changes, idsChanged: delta.order !== null, warningsChanged: false };
+  }
+}

@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import type { Logger } from '../observability/logger.js';
 import { mergeSnapshots, type StatsSnapshot } from '../observability/stats.js';
-import type { RoutingTable, Service } from '../routing/table.js';
+import type { TableChange } from '../routing/changes.js';
+import type { RoutingTable } from '../routing/table.js';
 import { logBackendChange } from '../proxy/backend-log.js';
 import type { DataPlane, DataPlaneSetup, ListenFailure, ListenerStatus } from '../proxy/data-plane.js';
 import type { DrainingBackend } from '../proxy/draining.js';
-import type { FromWorker, ToWorker, WorkerProcessReport, WorkerReport } from './worker-messages.js';
+import { deltaMessage, type FromWorker, type ToWorker, type WorkerProcessReport, type WorkerReport } from './worker-messages.js';
 
 interface Member {
   worker: Worker;
@@ -34,8 +35,6 @@ export class ProxyWorkers implements DataPlane {
   /** Counters of workers that died, so totals never go backwards. */
   private retired: StatsSnapshot = { services: {}, activeConnections: {}, clientErrors: {} };
   private table: RoutingTable | null = null;
-  /** The services of the last table sent, by id, to send the next one as a delta. */
-  private sent = new Map<string, Service>();
   private stopping = false;
 
   constructor(
@@ -103,25 +102,16 @@ export class ProxyWorkers implements DataPlane {
     if (member.worker.isConnected()) member.worker.send(message);
   }
 
-  apply(table: RoutingTable): Promise<ListenFailure[]> {
+  apply(change: TableChange): Promise<ListenFailure[]> {
+    const { table } = change;
     this.table = table;
-    const message = this.delta(table);
     const ready = [...this.members.values()].filter((m) => m.ready);
     if (ready.length === 0) return Promise.resolve([]);
+    const message = deltaMessage(change);
     return new Promise((resolve) => {
       this.pending.set(table.generation, { waiting: new Set(ready.map((m) => m.worker.id)), failures: [], resolve });
       for (const member of ready) this.send(member, message);
     });
-  }
-
-  /** The change from the last table sent; a worker that starts later gets the whole table instead. */
-  private delta(table: RoutingTable): ToWorker {
-    const next = new Map(table.services.map((s) => [s.id, s]));
-    const upsert = table.services.filter((s) => this.sent.get(s.id) !== s);
-    const removed = [...this.sent.keys()].filter((id) => !next.has(id));
-    const idsChanged = removed.length > 0 || upsert.some((s) => !this.sent.has(s.id));
-    this.sent = next;
-    return { type: 'delta', generation: table.generation, appCount: table.appCount, upsert, removed, order: idsChanged ? table.services.map((s) => s.id) : null };
   }
 
   private acknowledge(workerId: number, generation: number, failures: ListenFailure[]): void {

@@ -20,6 +20,8 @@ export class AppStore {
   /** Last health result per task, carried over when Marathon omits the results (marathon-lb's cache). */
   private readonly health = new Map<string, boolean>();
   private readonly tombstones = new Map<string, number>();
+  /** Ids of apps added, replaced or removed since the last takeChanges(): what the table builder rebuilds. */
+  private changed = new Set<string>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -32,6 +34,17 @@ export class AppStore {
     return this.apps.get(appId);
   }
 
+  get size(): number {
+    return this.apps.size;
+  }
+
+  /** The ids of the apps that changed since the last call. */
+  takeChanges(): ReadonlySet<string> {
+    const changed = this.changed;
+    this.changed = new Set();
+    return changed;
+  }
+
   /** Replaces everything with a full snapshot from Marathon. */
   replaceAll(apps: readonly MarathonApp[]): void {
     const next = new Map<string, MarathonApp>();
@@ -39,10 +52,15 @@ export class AppStore {
     for (const app of apps) {
       const withHealth = this.withRememberedHealth(app);
       const prev = this.apps.get(app.id);
-      next.set(app.id, prev && sameApp(prev, withHealth) ? prev : withHealth);
+      if (prev && sameApp(prev, withHealth)) next.set(app.id, prev);
+      else {
+        next.set(app.id, withHealth);
+        this.changed.add(app.id);
+      }
       for (const t of app.tasks) liveTasks.add(t.id);
     }
     for (const taskId of this.health.keys()) if (!liveTasks.has(taskId)) this.health.delete(taskId);
+    for (const id of this.apps.keys()) if (!next.has(id)) this.changed.add(id);
     this.apps = next;
     this.list = null;
   }
@@ -53,6 +71,7 @@ export class AppStore {
     const prev = this.apps.get(app.id);
     if (prev && sameApp(prev, withHealth)) return false;
     this.apps.set(app.id, withHealth);
+    this.changed.add(app.id);
     this.list = null;
     return true;
   }
@@ -62,6 +81,7 @@ export class AppStore {
     if (!app) return false;
     for (const t of app.tasks) this.health.delete(t.id);
     this.apps.delete(appId);
+    this.changed.add(appId);
     this.list = null;
     return true;
   }
@@ -119,6 +139,7 @@ export class AppStore {
 
   private replaceTasks(app: MarathonApp, tasks: MarathonTask[]): void {
     this.apps.set(app.id, { ...app, tasks });
+    this.changed.add(app.id);
     this.list = null;
   }
 

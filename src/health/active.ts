@@ -5,7 +5,8 @@
 import { connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { ActiveCheck, Backend, RoutingTable, Service } from '../routing/table.js';
+import type { ServiceChange } from '../routing/changes.js';
+import type { ActiveCheck, Backend, Service } from '../routing/table.js';
 import { hash } from '../common/hash.js';
 
 /** Where check results go: the data plane, which keeps and logs backend state. */
@@ -50,25 +51,19 @@ export function probe(backend: Backend, check: ActiveCheck): Promise<boolean> {
 export class ActiveHealthChecker {
   private readonly targets = new Map<string, Target>();
   /** The targets each service asked for, so a table that changed one app touches one app. */
-  private readonly byService = new Map<string, { service: Service; keys: string[] }>();
+  private readonly byService = new Map<string, string[]>();
 
   constructor(private readonly health: ActiveCheckSink) {}
 
   /** Starts checks for new (backend, check) pairs and stops those no service needs any more. */
-  update(table: RoutingTable): void {
-    const seen = new Set<string>();
-    for (const service of table.services) {
-      seen.add(service.id);
-      const prev = this.byService.get(service.id);
-      if (prev?.service === service) continue; // the builder hands back unchanged apps as the same object
-      const keys = this.acquire(service);
-      if (prev) this.release(prev.keys);
-      this.byService.set(service.id, { service, keys });
-    }
-    for (const [id, prev] of this.byService) {
-      if (seen.has(id)) continue;
-      this.release(prev.keys);
-      this.byService.delete(id);
+  update(changes: readonly ServiceChange[]): void {
+    for (const [before, after] of changes) {
+      const id = (after ?? before)!.id;
+      const prev = this.byService.get(id);
+      // Acquire before release: a pair the service keeps is never stopped and restarted.
+      if (after) this.byService.set(id, this.acquire(after));
+      else this.byService.delete(id);
+      if (prev) this.release(prev);
     }
   }
 

@@ -1,7 +1,7 @@
 // What the control plane needs from the data plane, whether it runs in this process (Proxy) or in
 // worker processes (ProxyWorkers). Everything crossing this interface is plain data.
 import type { StatsSnapshot } from '../observability/stats.js';
-import type { RoutingTable } from '../routing/table.js';
+import type { TableChange } from '../routing/changes.js';
 import type { ProxySettings } from './context.js';
 import type { DrainingBackend } from './draining.js';
 
@@ -36,8 +36,8 @@ export interface DataPlaneSetup {
 export interface DataPlane {
   /** Opens the fixed listeners; a failure is fatal for the caller. */
   start(): Promise<void>;
-  /** Serves a new table; resolves with the listeners that newly failed to open. */
-  apply(table: RoutingTable): Promise<ListenFailure[]>;
+  /** Serves the change's table; resolves with the listeners that newly failed to open. */
+  apply(change: TableChange): Promise<ListenFailure[]>;
   /** An active health check result from the control plane. */
   setActive(address: string, up: boolean): void;
   /** Backends routed to despite their reasons: the control plane's ejection cap and panic decision. */

@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import { ProxyStats, type StatsSnapshot } from '../observability/stats.js';
 import { BackendHealth } from '../health/backend-health.js';
 import { normaliseAppId } from '../marathon/decode.js';
+import type { TableChange } from '../routing/changes.js';
 import type { Backend, RoutingTable, Service } from '../routing/table.js';
 import { Balancer } from './balancer.js';
 import type { ProxyContext, ProxySettings, ServiceRuntime } from './context.js';
@@ -17,7 +18,7 @@ import { ListenError, Listeners, type ListenerSpec } from './listeners.js';
 import type { DataPlane, DataPlaneSetup, FixedPorts, ListenFailure, ListenerStatus } from './data-plane.js';
 import { logBackendChange } from './backend-log.js';
 import { DrainingBackends, type DrainingBackend } from './draining.js';
-import { RouteIndex, listenerKey, routeVhost, type ServiceChange } from './routes.js';
+import { RouteIndex, listenerKey, routeVhost } from './routes.js';
 import { forwardTcp } from './tcp.js';
 import { loadCertificates, type Certificates } from './tls.js';
 
@@ -78,7 +79,6 @@ export class Proxy implements DataPlane {
   private readonly index: RouteIndex;
   private readonly runtimes = new Map<string, ServiceRuntime>();
   /** The services of the table in force, by id, to find what a new table changed. */
-  private servicesById = new Map<string, Service>();
   /** How many services route to each backend address; it retires when no service does. */
   private readonly addressRefs = new Map<string, number>();
   private readonly listeners: Listeners;
@@ -152,19 +152,8 @@ export class Proxy implements DataPlane {
    * new table. Listener changes follow; applies are serialised so listeners never race.
    * Resolves with the listeners that newly failed to open.
    */
-  apply(table: RoutingTable): Promise<ListenFailure[]> {
-    const previous = this.servicesById;
-    const next = new Map<string, Service>();
-    const changed: ServiceChange[] = [];
-    for (const service of table.services) {
-      next.set(service.id, service);
-      const prev = previous.get(service.id);
-      // The builder hands back the same object for an app that did not change: nothing to do.
-      if (prev !== service) changed.push([prev, service]);
-    }
-    for (const [id, prev] of previous) if (!next.has(id)) changed.push([prev, undefined]);
+  apply({ table, services: changed }: TableChange): Promise<ListenFailure[]> {
     this.index.update(table, changed);
-    this.servicesById = next;
     // Counts first, then retirements: an address that moves between services never retires.
     for (const [, now] of changed) for (const b of now?.backends ?? []) this.addressRefs.set(b.address, (this.addressRefs.get(b.address) ?? 0) + 1);
     const retired = new Map<string, string>();

@@ -1,6 +1,7 @@
 // The lookups the request path needs: by listener, by virtual host (path prefixes longest first)
 // and by Marathon app id. Updated in place with what each table changed, so an event that touched
 // one app costs one app; requests read it synchronously, so none sees a half-applied change.
+import type { ServiceChange } from '../routing/changes.js';
 import type { RoutingTable, Service } from '../routing/table.js';
 
 export interface VhostRoute {
@@ -8,9 +9,6 @@ export interface VhostRoute {
   prefix: string | null;
   caseInsensitive: boolean;
 }
-
-/** A table change: [previous, current] for each service added, changed or removed (undefined: absent). */
-export type ServiceChange = readonly [Service | undefined, Service | undefined];
 
 export function listenerKey(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;

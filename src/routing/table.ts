@@ -5,7 +5,6 @@ import { isIP } from 'node:net';
 import { TEMPLATE_LABELS } from '../config/marathon-lb-reference.js';
 import type { HostAddresses } from '../discovery/host-resolver.js';
 import type { HealthCheck, MarathonApp, MarathonTask, TaskState } from '../marathon/decode.js';
-import { deploymentGroupOf, mergeDeploymentGroup } from './deployment-groups.js';
 import { readPortLabels, type Balance, type HttpFeatureLabels, type LabelWarning, type Mode } from './labels.js';
 
 export interface RoutingOptions {
@@ -147,13 +146,13 @@ function taskAddress(app: MarathonApp, task: MarathonTask, index: number, hosts:
   return host && port ? { host, port } : null;
 }
 
-interface AppResult {
+export interface AppResult {
   services: Service[];
   warnings: LabelWarning[];
 }
 
 /** Without `hosts`, agent host names are used as they are (no resolution). */
-function servicesOfApp(app: MarathonApp, options: RoutingOptions, hosts: HostAddresses | undefined, drainingTasks: ReadonlySet<string>): AppResult {
+export function servicesOfApp(app: MarathonApp, options: RoutingOptions, hosts: HostAddresses | undefined, drainingTasks: ReadonlySet<string>): AppResult {
   const warnings: LabelWarning[] = templateWarnings(app);
   const services: Service[] = [];
   const filterByHealth = options.healthCheck && app.healthChecks.length > 0;
@@ -243,68 +242,4 @@ function servicesOfApp(app: MarathonApp, options: RoutingOptions, hosts: HostAdd
     });
   });
   return { services, warnings };
-}
-
-export type TableBuilder = (apps: readonly MarathonApp[], generation: number, hosts?: HostAddresses) => RoutingTable;
-
-/**
- * A builder that remembers each app's services by the app object, so an event that replaces one
- * app rebuilds one app. Apps are immutable values (the AppStore copies on write), which makes
- * object identity a sound cache key.
- */
-export function createTableBuilder(options: RoutingOptions): TableBuilder {
-  const cache = new WeakMap<MarathonApp, { hosts: HostAddresses | undefined; result: AppResult }>();
-  /** Merged blue/green apps by deployment group, reused while the same colours are in the store. */
-  const merges = new Map<string, { colours: readonly MarathonApp[]; app: MarathonApp; draining: ReadonlySet<string> }>();
-  const NONE: ReadonlySet<string> = new Set();
-  return (apps, generation, hosts) => {
-    const byId = (a: MarathonApp, b: MarathonApp) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-    const groups = new Map<string, MarathonApp[]>();
-    const plain: MarathonApp[] = [];
-    for (const app of [...apps].sort(byId)) {
-      const group = deploymentGroupOf(app);
-      if (group === null) plain.push(app);
-      else groups.set(group, [...(groups.get(group) ?? []), app]);
-    }
-    const drainingOf = new Map<MarathonApp, ReadonlySet<string>>();
-    for (const [group, colours] of groups) {
-      let merge = merges.get(group);
-      if (!merge || merge.colours.length !== colours.length || merge.colours.some((c, i) => c !== colours[i])) {
-        merge = { colours, ...mergeDeploymentGroup(group, colours) };
-        merges.set(group, merge);
-      }
-      plain.push(merge.app);
-      drainingOf.set(merge.app, merge.draining);
-    }
-    for (const group of merges.keys()) if (!groups.has(group)) merges.delete(group);
-
-    const services: Service[] = [];
-    const warnings: LabelWarning[] = [];
-    const byListener = new Map<string, Service>();
-    for (const app of plain.sort(byId)) {
-      // The host map is a new object only when an answer changed (HostResolver copies on write).
-      const cached = cache.get(app);
-      let result = cached?.hosts === hosts ? cached?.result : undefined;
-      if (!result) {
-        result = servicesOfApp(app, options, hosts, drainingOf.get(app) ?? NONE);
-        cache.set(app, { hosts, result });
-      }
-      warnings.push(...result.warnings);
-      for (const service of result.services) {
-        const key = `${service.bindAddr ?? '*'}:${service.servicePort}`;
-        const holder = byListener.get(key);
-        if (!holder) {
-          byListener.set(key, service);
-          services.push(service);
-        } else {
-          warnings.push({ appId: service.appId, label: `HAPROXY_${service.portIndex}_PORT`, reason: `service port ${service.servicePort} is already served by ${holder.appId}: port skipped` });
-        }
-      }
-    }
-    return { generation, appCount: apps.length, services, warnings };
-  };
-}
-
-export function buildRoutingTable(apps: readonly MarathonApp[], options: RoutingOptions, generation = 1, hosts?: HostAddresses): RoutingTable {
-  return createTableBuilder(options)(apps, generation, hosts);
 }

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ActiveHealthChecker } from '../../src/health/active.js';
 import { decodeApp } from '../../src/marathon/decode.js';
-import { buildRoutingTable } from '../../src/routing/table.js';
+import { AppStore } from '../../src/discovery/app-store.js';
+import type { MarathonApp } from '../../src/marathon/decode.js';
+import { TableBuilder } from '../../src/routing/builder.js';
 
 const options = { groups: ['x'], strictMode: false, healthCheck: false };
 const appWith = (id: string, port: number) => decodeApp({
@@ -13,16 +15,28 @@ const appWith = (id: string, port: number) => decodeApp({
   tasks: [{ id: `${id.slice(1)}.t1`, host: '10.9.9.9', ports: [31000], state: 'TASK_RUNNING' }],
 }, [])!;
 
+/** The change sets the checker receives when Marathon's apps become each list in turn. */
+function changes() {
+  const store = new AppStore();
+  const builder = new TableBuilder(options);
+  let generation = 0;
+  return (apps: MarathonApp[]) => {
+    store.replaceAll(apps);
+    return builder.update(store, store.takeChanges(), (generation += 1)).services;
+  };
+}
+
 describe('ActiveHealthChecker', () => {
   it('keeps a check two services share until the last one leaves, then releases the backend once', () => {
     const released: string[] = [];
     const checker = new ActiveHealthChecker({ setActive: (address, up) => { if (up) released.push(address); } });
     try {
       const [a, b] = [appWith('/a', 20001), appWith('/b', 20002)];
-      checker.update(buildRoutingTable([a, b], options));
-      checker.update(buildRoutingTable([a], options));
+      const next = changes();
+      checker.update(next([a, b]));
+      checker.update(next([a]));
       assert.deepEqual(released, [], 'still needed by /a');
-      checker.update(buildRoutingTable([], options));
+      checker.update(next([]));
       assert.deepEqual(released, ['10.9.9.9:31000']);
     } finally {
       checker.stop();
@@ -33,8 +47,11 @@ describe('ActiveHealthChecker', () => {
     const released: string[] = [];
     const checker = new ActiveHealthChecker({ setActive: (address, up) => { if (up) released.push(address); } });
     try {
-      checker.update(buildRoutingTable([appWith('/a', 20001)], options));
-      checker.update(buildRoutingTable([appWith('/a', 20001)], options)); // a new object for the same app
+      const next = changes();
+      checker.update(next([appWith('/a', 20001)]));
+      const rebuilt = next([{ ...appWith('/a', 20001), version: 'v2' }]); // a new version, the same backend
+      assert.equal(rebuilt.length, 1, 'the service was rebuilt');
+      checker.update(rebuilt);
       assert.deepEqual(released, []);
     } finally {
       checker.stop();

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import {
   decodeApp, decodeAppList, decodeEvent, instanceIdOfTask, splitEventData, MalformedEvent, type DecodeProblem,
 } from '../../src/marathon/decode.js';
-import { buildRoutingTable } from '../../src/routing/table.js';
+import { buildRoutingTable } from '../../src/routing/builder.js';
 import { fixtureFiles, readFixture } from '../support/fixtures.js';
 
 const unwrap = (body: Record<string, unknown>): unknown[] => (Array.isArray(body.apps) ? body.apps : body.app ? [body.app] : [body]);

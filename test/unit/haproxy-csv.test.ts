@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { renderHaproxyCsv } from '../../src/admin/haproxy-csv.js';
 import { decodeAppList } from '../../src/marathon/decode.js';
-import { buildRoutingTable } from '../../src/routing/table.js';
+import { buildRoutingTable } from '../../src/routing/builder.js';
 import { readFixture } from '../support/fixtures.js';
 
 /** zdd.py's parse_haproxy_stats: header without '# ' and the trailing ',', each row without its last field. */

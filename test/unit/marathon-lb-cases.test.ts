@@ -5,7 +5,8 @@ import { isIP } from 'node:net';
 import { describe, it } from 'node:test';
 import { AppStore } from '../../src/discovery/app-store.js';
 import { decodeApp, type DecodeProblem, type MarathonApp } from '../../src/marathon/decode.js';
-import { buildRoutingTable, type Service } from '../../src/routing/table.js';
+import { buildRoutingTable } from '../../src/routing/builder.js';
+import type { Service } from '../../src/routing/table.js';
 import { fixtureFiles, readFixture } from '../support/fixtures.js';
 
 interface ExpectedService {

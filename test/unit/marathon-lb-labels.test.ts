@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import { HostResolver } from '../../src/discovery/host-resolver.js';
 import { decodeApp } from '../../src/marathon/decode.js';
 import { compileRoutes, routeVhost } from '../../src/proxy/routes.js';
-import { buildRoutingTable, type RoutingOptions } from '../../src/routing/table.js';
+import { buildRoutingTable } from '../../src/routing/builder.js';
+import type { RoutingOptions } from '../../src/routing/table.js';
 
 const OPTIONS: RoutingOptions = { groups: ['external'], strictMode: false, healthCheck: false };
 

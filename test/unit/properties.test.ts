@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MalformedEvent, decodeApp, decodeEvent, splitEventData, type DecodeProblem } from '../../src/marathon/decode.js';
-import { buildRoutingTable } from '../../src/routing/table.js';
+import { buildRoutingTable } from '../../src/routing/builder.js';
 
 const labelName = fc.oneof(
   fc.constantFrom('GROUP', 'ENABLED', 'PORT', 'MODE', 'VHOST', 'PATH', 'BALANCE', 'BIND_ADDR', 'BACKEND_WEIGHT', 'BACKEND_HEALTHCHECK_PORT_INDEX', 'STICKY')

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { RoutingTable, Service } from '../../src/routing/table.js';
-import { RouteIndex, compileRoutes, routeVhost, type ServiceChange } from '../../src/proxy/routes.js';
+import type { ServiceChange } from '../../src/routing/changes.js';
+import { RouteIndex, compileRoutes, routeVhost } from '../../src/proxy/routes.js';
 
 const HOSTS = ['a.example.com', 'b.example.com', '*.example.com', 'c.test'];
 const PATHS = ['/api', '/api/v2', '/static', '/'];

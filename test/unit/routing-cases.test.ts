@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeApp, type DecodeProblem } from '../../src/marathon/decode.js';
-import { buildRoutingTable } from '../../src/routing/table.js';
+import { buildRoutingTable } from '../../src/routing/builder.js';
 import { fixtureFiles, readFixture } from '../support/fixtures.js';
 
 interface Case {
