@@ -19,6 +19,11 @@ export const STATUS_PAGE = `<!doctype html>
   .up, .connected { background: var(--ok); } .down, .disconnected { background: var(--bad); } .connecting { background: var(--warn); }
   .muted { color: var(--muted); }
   table { border-collapse: collapse; width: 100%; margin-bottom: .5rem; }
+  /* Fixed layouts: every card's columns line up with the next card's. */
+  table.summary, table.backends { table-layout: fixed; }
+  table.summary col.c-num { width: 9%; } table.summary col.c-up { width: 14%; }
+  table.backends col.c-address { width: 18%; } table.backends col.c-state { width: 9%; } table.backends col.c-why { width: 33%; }
+  td.task { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
   th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
   th { font-weight: 600; background: #f6f8fa; }
   th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -99,9 +104,13 @@ function remember(services, r) {
   }
 }
 
-/** Request rate (blue) and error rate (red) over the last minutes, on one scale. */
+/**
+ * Request rate (blue) and error rate (red) on one scale. Until the page has 5 minutes of polls the
+ * points it has span the whole width, so a page just opened shows a line, not a sliver.
+ */
 function chart(points) {
   const width = 300, height = 48;
+  const slots = Math.max(2, points.length);
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("class", "chart");
   svg.setAttribute("width", width);
@@ -115,15 +124,21 @@ function chart(points) {
   for (const [key, cls] of [["rps", "requests"], ["eps", "errors"]]) {
     const line = document.createElementNS(SVG, "polyline");
     line.setAttribute("class", cls);
-    const step = width / (HISTORY_POINTS - 1);
-    const offset = (HISTORY_POINTS - points.length) * step;
-    line.setAttribute("points", points.map((p, i) => (offset + i * step).toFixed(1) + "," + (height - 2 - (p[key] / max) * (height - 4)).toFixed(1)).join(" "));
+    const step = width / (slots - 1);
+    line.setAttribute("points", points.map((p, i) => (i * step).toFixed(1) + "," + (height - 2 - (p[key] / max) * (height - 4)).toFixed(1)).join(" "));
     svg.append(line);
   }
   const title = document.createElementNS(SVG, "title");
-  title.textContent = "requests/s and errors/s, last " + Math.round(HISTORY_POINTS * POLL_MS / 60000) + " min; peak " + fmtRate(max) + "/s";
+  title.textContent = "requests/s and errors/s, " + span(points.length) + "; peak " + fmtRate(max) + "/s";
   svg.append(title);
   return svg;
+}
+
+/** What a chart of this many polls covers. */
+function span(points) {
+  const seconds = Math.max(0, points - 1) * POLL_MS / 1000;
+  if (points < 2) return "chart from the next poll";
+  return points >= HISTORY_POINTS ? "last " + Math.round(seconds / 60) + " min" : seconds < 120 ? "last " + seconds + " s" : "last " + Math.round(seconds / 60) + " min";
 }
 
 function serviceCard(service, stat, rate, draining) {
@@ -134,7 +149,7 @@ function serviceCard(service, stat, rate, draining) {
       el("td", {}, el("code", {}, b.address)),
       el("td", {}, el("span", { class: "pill " + b.state }, b.state)),
       el("td", {}, b.reasons.join(", ") + (b.state === "up" && b.reasons.length ? (service.panic ? " (panic: routed to anyway)" : " (over the ejection cap: routed to)") : "")),
-      el("td", { class: "muted" }, b.taskId)));
+      el("td", { class: "muted task", title: b.taskId }, b.taskId)));
   }
   for (const d of draining) {
     backends.append(el("tr", { "data-draining": d.backend },
@@ -148,7 +163,7 @@ function serviceCard(service, stat, rate, draining) {
       el("td", {}, el("code", {}, e.address || "–")),
       el("td", {}, el("span", { class: "pill down" }, "out")),
       el("td", {}, e.reason + ": " + e.detail),
-      el("td", { class: "muted" }, e.taskId)));
+      el("td", { class: "muted task", title: e.taskId }, e.taskId)));
   }
   // Counted from the rows shown: a backend is up when it gets new traffic; draining rows are extra.
   const up = service.backends.filter((b) => b.state === "up").length;
@@ -157,10 +172,11 @@ function serviceCard(service, stat, rate, draining) {
   const num = (text, attrs) => el("td", Object.assign({ class: "num" }, attrs || {}), text);
   return el("section", { class: "service", "data-service": service.id },
     el("h3", {}, service.id, " ", el("span", { class: "muted" }, ":" + service.servicePort + " " + service.mode + " " + service.balance + (where ? " · " + where : "")), ...badges),
-    el("table", {},
+    el("table", { class: "summary" },
+      el("colgroup", {}, el("col", { class: "c-num" }), el("col", { class: "c-num" }), el("col", { class: "c-num" }), el("col", { class: "c-num" }), el("col", { class: "c-up" }), el("col", {})),
       el("thead", {}, el("tr", {}, el("th", { class: "num" }, "req/s"), el("th", { class: "num" }, "errors/s"), el("th", { class: "num" }, "p99"),
         el("th", { class: "num" }, "requests"), el("th", { class: "num" }, "backends up"),
-        el("th", {}, "last 5 min: ", el("span", { class: "legend-requests" }, "req/s"), " ", el("span", { class: "legend-errors" }, "errors/s")))),
+        el("th", {}, span((history.get(service.id) || []).length) + ": ", el("span", { class: "legend-requests" }, "req/s"), " ", el("span", { class: "legend-errors" }, "errors/s")))),
       el("tbody", {}, el("tr", {},
         num(fmtRate(rate && rate.rps)),
         num(fmtRate(rate && rate.eps)),
@@ -168,7 +184,8 @@ function serviceCard(service, stat, rate, draining) {
         num(stat ? stat.requests : 0),
         num(up + " / " + service.backends.length + (draining.length ? " (+" + draining.length + " draining)" : ""), { "data-up": "" }),
         el("td", { "data-chart": "" }, chart(history.get(service.id) || []))))),
-    el("table", {},
+    el("table", { class: "backends" },
+      el("colgroup", {}, el("col", { class: "c-address" }), el("col", { class: "c-state" }), el("col", { class: "c-why" }), el("col", {})),
       el("thead", {}, el("tr", {}, el("th", {}, "backend"), el("th", {}, "state"), el("th", {}, "why"), el("th", {}, "task"))),
       backends));
 }

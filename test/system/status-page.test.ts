@@ -79,6 +79,13 @@ describe('status page', () => {
       assert.equal(await slowCard.locator(`[data-draining="127.0.0.1:${slowPort}"] .pill`).innerText(), 'draining');
       assert.equal((await slowCard.locator('[data-up]').innerText()).trim(), '1 / 1 (+1 draining)');
 
+      // Every card's columns line up with the others' (a fixed layout, not one sized by each card's text).
+      const columnStarts = async (selector: string) => page.locator(`[data-service] ${selector}`).evaluateAll((cells) => cells.map((c) => Math.round(c.getBoundingClientRect().left)));
+      for (const selector of ['table.summary th:nth-child(5)', 'table.summary th:nth-child(6)', 'table.backends th:nth-child(4)']) {
+        const starts = await columnStarts(selector);
+        assert.ok(starts.length >= 3 && starts.every((x) => x === starts[0]), `${selector} starts at ${starts.join(', ')}`);
+      }
+
       mkdirSync('test-output', { recursive: true });
       await page.screenshot({ path: 'test-output/status-page.png', fullPage: true });
       process.stdout.write('# screenshot: test-output/status-page.png\n');
