@@ -1,7 +1,7 @@
 // Shared pieces of the benchmarks: starting and stopping processes, the nginx backend, wrk runs
 // and their parsing, medians, tables. Every process started here is stopped on exit.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +9,20 @@ import { join } from 'node:path';
 const children = new Set<ChildProcess>();
 export const workdir = mkdtempSync(join(tmpdir(), 'turbine-bench-'));
 
+/**
+ * Signals a started process and everything it started: each leads its own process group, since
+ * nginx's workers outlive a master killed with SIGKILL and would keep the port.
+ */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // the group is gone already
+  }
+}
+
 function stopAll(): void {
-  for (const child of children) child.kill('SIGKILL');
+  for (const child of children) killGroup(child, 'SIGKILL');
 }
 process.on('exit', stopAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => { stopAll(); process.exit(130); });
@@ -21,7 +33,7 @@ export function have(command: string): boolean {
 
 /** Starts a process pinned to `cpus` (taskset list, e.g. "0" or "0-1"). */
 export function start(cpus: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  const child = spawn('taskset', ['-c', cpus, command, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const child = spawn('taskset', ['-c', cpus, command, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env, detached: true });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => { err = (err + c).slice(-2000); });
   child.on('exit', (code, signal) => {
@@ -33,19 +45,66 @@ export function start(cpus: string, command: string, args: string[], env: NodeJS
 }
 
 /** Turbine as a user runs it, pinned to `cpus`, serving group "bench" from the given Marathon. */
-export function startTurbineProcess(cpus: string, marathonUrl: string, adminPort: number, workers: number): ChildProcess {
+export function startTurbineProcess(cpus: string, marathonUrl: string, adminPort: number, workers: number, extraArgs: string[] = []): ChildProcess {
   return start(cpus, process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathonUrl, '--group', 'bench',
     '--bind', '127.0.0.1', '--admin-port', String(adminPort), '--http-port', String(adminPort + 1), '--appid-port', String(adminPort + 2),
-    '--log-level', 'warn', '--no-active-health-checks', '--workers', String(workers)]);
+    '--log-level', 'warn', '--no-active-health-checks', '--workers', String(workers), ...extraArgs]);
+}
+
+/** One of the bench's own Node programs (dist/bench/NAME.js) pinned to `cpus`; resolves with the JSON it prints. */
+export function runBenchProgram<T>(cpus: string, name: string, args: (string | number)[], timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('taskset', ['-c', cpus, process.execPath, join(import.meta.dirname, `${name}.js`), ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => { out += c; });
+    child.stderr.on('data', (c: Buffer) => { err = (err + c).slice(-2000); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      if (code !== 0) reject(new Error(`${name} ${signal === 'SIGKILL' ? `killed after ${timeoutMs} ms` : `exited ${code}`}: ${err}`));
+      else resolve(JSON.parse(out) as T);
+    });
+  });
+}
+
+/** Resident memory of a process, from /proc. */
+export function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** A self-signed certificate for bench.local, made by openssl now: key and certificate apart, and both in one PEM. */
+export function selfSignedCertificate(): { pem: string; cert: string; key: string } {
+  const dir = join(workdir, 'tls');
+  mkdirSync(dir, { recursive: true });
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+    '-subj', '/CN=bench.local', '-addext', 'subjectAltName=DNS:bench.local', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl could not make the bench certificate: ${r.stderr}`);
+  // Servers that drop privileges (nginx's workers) must read them.
+  chmodSync(dir, 0o755);
+  chmodSync(key, 0o644);
+  const pem = join(dir, 'both.pem');
+  writeFileSync(pem, readFileSync(cert, 'utf8') + readFileSync(key, 'utf8'));
+  return { pem, cert, key };
 }
 
 export async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) {
+    killGroup(child, 'SIGKILL');
+    return;
+  }
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 3000);
   await exited;
   clearTimeout(timer);
+  killGroup(child, 'SIGKILL');
 }
 
 export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
@@ -61,7 +120,13 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
   }
 }
 
-/** nginx with one worker: /small answers 100 bytes, /large 64 KiB, both from memory or page cache. */
+/** The size of the backend's /huge body: the slow-reader row reads up to this much of it. */
+export const HUGE_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * nginx with one worker: /small answers 100 bytes, /large 64 KiB, both from memory or page cache;
+ * /huge 1 GiB of zeros from a sparse file (no disk used).
+ */
 export function startNginx(cpus: string, port: number): ChildProcess {
   const dir = join(workdir, 'nginx');
   mkdirSync(dir, { recursive: true });
@@ -69,12 +134,15 @@ export function startNginx(cpus: string, port: number): ChildProcess {
   chmodSync(workdir, 0o755);
   chmodSync(dir, 0o755);
   writeFileSync(join(dir, 'large'), 'L'.repeat(64 * 1024));
+  writeFileSync(join(dir, 'huge'), '');
+  truncateSync(join(dir, 'huge'), HUGE_BYTES);
   writeFileSync(join(dir, 'nginx.conf'), `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
 events { worker_connections 8192; }
 http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
   server { listen 127.0.0.1:${port};
     location = /small { return 200 "${'0'.repeat(100)}"; }
     location = /large { root ${dir}; default_type application/octet-stream; }
+    location = /huge { root ${dir}; default_type application/octet-stream; }
   } }
 `);
   return start(cpus, 'nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
@@ -159,7 +227,7 @@ export function table(header: string[], rows: (string | number)[][]): string {
   return [line(cells[0]!), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...cells.slice(1).map(line)].join('\n');
 }
 
-function formatNumber(n: number): string {
+export function formatNumber(n: number): string {
   if (!Number.isFinite(n)) return '–';
   if (Math.abs(n) >= 100) return n.toFixed(0);
   if (Math.abs(n) >= 10) return n.toFixed(1);

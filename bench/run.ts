@@ -1,24 +1,37 @@
-// npm run bench: Turbine against HAProxy in the same run, on the same machine, same backend (nginx,
-// one worker), same pinning, runs alternating HAProxy/Turbine for several rounds; medians.
-// Prints one table and writes bench/results/throughput.json. `--smoke`: one short round, to prove
-// the harness works (CI). Needs Debian's nginx, haproxy and wrk.
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+// npm run bench: Turbine against HAProxy, nginx and Caddy in the same run, on the same machine, same
+// backends (nginx with one worker for bodies, a small Node WebSocket echo server), same pinning;
+// runs alternate between the proxies for several rounds; medians, and ratios against HAProxy.
+// Then a slow reader downloads 1 GiB through HAProxy and Turbine, and their memory growth is shown.
+// Prints the tables and writes bench/results/throughput.json. `--smoke`: one short round and a
+// 64 MiB download, to prove the harness works (CI); `--slow-mib N` sets the download's size.
+// Needs Debian's nginx-light, haproxy, caddy, wrk and openssl. A full run (3 rounds of 8 s) takes
+// about 14 minutes; it prints its estimate first.
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { FakeMarathon } from '../src/demo/fake-marathon.js';
-import { have, median, start, startNginx, startTurbineProcess, stop, table, waitForPort, workdir, wrk, type WrkResult, writeResult } from './lib.js';
+import { HUGE_BYTES, formatNumber, have, median, rssBytes, runBenchProgram, selfSignedCertificate, start, startNginx, stop, table, waitForPort, wrk, type WrkResult, writeResult } from './lib.js';
+import { LABELS, PORTS, PROXY_NAMES, startProxy, type Certificate, type Protocol, type ProxyName, type RunningProxy, type Upstreams } from './proxies.js';
 
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
 const rounds = smoke ? 1 : Number(args[args.indexOf('--rounds') + 1] ?? 3) || 3;
 const seconds = smoke ? 1 : Number(args[args.indexOf('--seconds') + 1] ?? 8) || 8;
 const connections = 50;
+const MiB = 1024 * 1024;
+const WS_MESSAGE_BYTES = 64;
+/** The slow reader's pace, and what it downloads. */
+const SLOW_MIB_PER_S = 64;
+const SLOW_BYTES = Math.min(HUGE_BYTES, (Number(args[args.indexOf('--slow-mib') + 1] ?? NaN) || (smoke ? 64 : 1024)) * MiB);
+/** The proxies whose memory the slow reader watches. */
+const SLOW_PROXIES: ProxyName[] = ['haproxy', 'turbine'];
+/** The issue's target for Turbine's memory growth under a slow reader. */
+const SLOW_TARGET_MIB = 32;
 
-const PORTS = { nginx: 18180, haproxyHttp: 18181, haproxyTcp: 18182, turbineHttp: 18183, turbineTcp: 18184, admin: 18185, vhost: 18186, appid: 18187 };
+const UPSTREAMS: Upstreams = { web: 18180, ws: 18190 };
 
 interface Config {
-  /** Turbine --workers and HAProxy nbthread. */
+  /** Turbine --workers, HAProxy nbthread, nginx worker_processes, Caddy GOMAXPROCS. */
   workers: number;
   proxyCpus: string;
   loadCpus: string;
@@ -28,9 +41,9 @@ interface Config {
 interface Scenario {
   name: string;
   path: string;
-  protocol: 'http' | 'tcp';
+  protocol: Protocol;
   headers?: string[];
-  unit: 'rps' | 'MB/s';
+  unit: 'rps' | 'MB/s' | 'msg/s';
 }
 
 const SCENARIOS: Scenario[] = [
@@ -38,121 +51,165 @@ const SCENARIOS: Scenario[] = [
   { name: 'HTTP keep-alive, 64 KiB body', path: '/large', protocol: 'http', unit: 'rps' },
   { name: 'HTTP, new connection per request', path: '/small', protocol: 'http', headers: ['Connection: close'], unit: 'rps' },
   { name: 'TCP mode, 64 KiB responses', path: '/large', protocol: 'tcp', unit: 'MB/s' },
+  // Turbine serves HTTPS on its virtual-host listener: the Host names the app (the others ignore it).
+  { name: 'HTTPS (TLS 1.3) keep-alive, 100 B body', path: '/small', protocol: 'https', headers: ['Host: bench.local'], unit: 'rps' },
+  { name: `WebSocket echo, ${WS_MESSAGE_BYTES} B messages`, path: '', protocol: 'ws', unit: 'msg/s' },
 ];
 
-function haproxyConfig(threads: number): string {
-  return `global
-  nbthread ${threads}
-  maxconn 8000
-defaults
-  timeout connect 3s
-  timeout client 30s
-  timeout server 30s
-  timeout tunnel 3600s
-frontend http_in
-  mode http
-  bind 127.0.0.1:${PORTS.haproxyHttp}
-  option forwardfor
-  default_backend http_nginx
-backend http_nginx
-  mode http
-  http-reuse safe
-  server s1 127.0.0.1:${PORTS.nginx}
-frontend tcp_in
-  mode tcp
-  bind 127.0.0.1:${PORTS.haproxyTcp}
-  default_backend tcp_nginx
-backend tcp_nginx
-  mode tcp
-  server s1 127.0.0.1:${PORTS.nginx}
-`;
+interface Measured { value: number; p50ms: number; p99ms: number; errors: number }
+interface Row {
+  scenario: string;
+  unit: string;
+  workers: number;
+  pinning: string;
+  /** Per proxy; absent where the proxy has no such mode (Caddy and nginx-light: TCP). */
+  results: Partial<Record<ProxyName, Measured>>;
+  /** Each proxy's value over HAProxy's. */
+  ratios: Partial<Record<ProxyName, number>>;
 }
+interface SlowReaderRow { proxy: ProxyName; bytes: number; mibPerSecond: number; rssBeforeMiB: number; rssPeakMiB: number; growthMiB: number }
 
 function version(command: string, flag: string): string {
   const r = spawnSync(command, [flag], { encoding: 'utf8' });
   return (r.stdout + r.stderr).split('\n')[0]!.trim();
 }
 
-/** One configuration: HAProxy and Turbine started with the same thread/worker count and pinning. */
-async function runConfig(config: Config, marathonUrl: string, results: Row[]): Promise<void> {
-  const haproxyCfg = join(workdir, `haproxy-${config.workers}.cfg`);
-  writeFileSync(haproxyCfg, haproxyConfig(config.workers));
-  const haproxy = start(config.proxyCpus, 'haproxy', ['-f', haproxyCfg, '-db']);
-  const turbine = startTurbineProcess(config.proxyCpus, marathonUrl, PORTS.admin, config.workers);
-  await Promise.all([PORTS.haproxyHttp, PORTS.haproxyTcp, PORTS.turbineHttp, PORTS.turbineTcp].map((p) => waitForPort(p, 20_000)));
-  const proxies = [
-    { name: 'haproxy', port: (s: Scenario) => (s.protocol === 'http' ? PORTS.haproxyHttp : PORTS.haproxyTcp) },
-    { name: 'turbine', port: (s: Scenario) => (s.protocol === 'http' ? PORTS.turbineHttp : PORTS.turbineTcp) },
-  ];
-  const runs: Record<string, Record<string, WrkResult[]>> = {};
-  if (!smoke) {
-    for (const p of proxies) await wrk(config.loadCpus, `http://127.0.0.1:${p.port(SCENARIOS[0]!)}/small`, 3, connections); // warm-up (JIT, pools)
+/** One measurement: wrk for HTTP, HTTPS and TCP; the bench's WebSocket client for messages. Null where the proxy has no such port. */
+async function measure(config: Config, proxy: RunningProxy, s: Scenario): Promise<WrkResult | null> {
+  const port = proxy.port(s.protocol);
+  if (port === null) return null;
+  if (s.protocol === 'ws') {
+    const r = await runBenchProgram<{ messages: number; seconds: number; p50ms: number; p99ms: number; errors: number }>(
+      config.loadCpus, 'websocket', ['client', port, connections, seconds, WS_MESSAGE_BYTES], (seconds + 30) * 1000);
+    return { rps: r.messages / r.seconds, mbPerSec: NaN, p50ms: r.p50ms, p99ms: r.p99ms, errors: r.errors };
   }
-  for (let round = 0; round < rounds; round += 1) {
-    for (const scenario of config.scenarios) {
-      for (const p of proxies) {
-        const r = await wrk(config.loadCpus, `http://127.0.0.1:${p.port(scenario)}${scenario.path}`, seconds, connections, scenario.headers);
-        ((runs[scenario.name] ??= {})[p.name] ??= []).push(r);
-      }
-    }
-  }
-  for (const s of config.scenarios) {
-    const m = (proxy: string, f: keyof WrkResult) => median(runs[s.name]![proxy]!.map((r) => r[f]));
-    const value = (proxy: string) => (s.unit === 'rps' ? m(proxy, 'rps') : m(proxy, 'mbPerSec'));
-    const errors = (proxy: string) => runs[s.name]![proxy]!.reduce((n, r) => n + r.errors, 0);
-    results.push({
-      scenario: s.name, unit: s.unit, workers: config.workers, pinning: `proxy CPU ${config.proxyCpus}, wrk CPU ${config.loadCpus}, nginx CPU 1`,
-      haproxy: { value: value('haproxy'), p50ms: m('haproxy', 'p50ms'), p99ms: m('haproxy', 'p99ms'), errors: errors('haproxy') },
-      turbine: { value: value('turbine'), p50ms: m('turbine', 'p50ms'), p99ms: m('turbine', 'p99ms'), errors: errors('turbine') },
-      ratio: value('turbine') / value('haproxy'),
-    });
-  }
-  await Promise.all([stop(turbine), stop(haproxy)]);
+  const scheme = s.protocol === 'https' ? 'https' : 'http';
+  return wrk(config.loadCpus, `${scheme}://127.0.0.1:${port}${s.path}`, seconds, connections, s.headers);
 }
 
-interface Measured { value: number; p50ms: number; p99ms: number; errors: number }
-interface Row { scenario: string; unit: string; workers: number; pinning: string; haproxy: Measured; turbine: Measured; ratio: number }
+/** A slow download through `proxy`, sampling the proxy's resident memory (one process: --workers 1, nbthread 1). */
+async function slowReader(config: Config, proxy: RunningProxy): Promise<SlowReaderRow> {
+  const pid = proxy.child.pid!;
+  const before = rssBytes(pid);
+  let peak = before;
+  const sampler = setInterval(() => { peak = Math.max(peak, rssBytes(pid)); }, 50);
+  try {
+    const r = await runBenchProgram<{ bytes: number; seconds: number }>(config.loadCpus, 'slow-reader',
+      [proxy.port('http')!, '/huge', SLOW_BYTES, SLOW_MIB_PER_S], (SLOW_BYTES / (SLOW_MIB_PER_S * MiB) + 60) * 1000);
+    peak = Math.max(peak, rssBytes(pid));
+    return { proxy: proxy.name, bytes: r.bytes, mibPerSecond: r.bytes / MiB / r.seconds, rssBeforeMiB: before / MiB, rssPeakMiB: peak / MiB, growthMiB: (peak - before) / MiB };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/** One configuration: every proxy started with the same thread/worker count and pinning. */
+async function runConfig(config: Config, marathonUrl: string, cert: Certificate, rows: Row[], slow: SlowReaderRow[]): Promise<void> {
+  const proxies = PROXY_NAMES.map((name) => startProxy(name, config.proxyCpus, config.workers, UPSTREAMS, cert, marathonUrl));
+  try {
+    const ports = proxies.flatMap((p) => (['http', 'tcp', 'https', 'ws'] as const).map((protocol) => p.port(protocol))).filter((p): p is number => p !== null);
+    await Promise.all(ports.map((p) => waitForPort(p, 20_000)));
+    if (!smoke) {
+      for (const p of proxies) await wrk(config.loadCpus, `http://127.0.0.1:${p.port('http')}/small`, 3, connections); // warm-up (JIT, pools)
+    }
+    const runs: Record<string, Partial<Record<ProxyName, WrkResult[]>>> = {};
+    for (let round = 0; round < rounds; round += 1) {
+      for (const scenario of config.scenarios) {
+        for (const p of proxies) {
+          const r = await measure(config, p, scenario);
+          if (r !== null) ((runs[scenario.name] ??= {})[p.name] ??= []).push(r);
+        }
+      }
+    }
+    for (const s of config.scenarios) {
+      const results: Partial<Record<ProxyName, Measured>> = {};
+      for (const name of PROXY_NAMES) {
+        const list = runs[s.name]?.[name];
+        if (list === undefined) continue;
+        const m = (f: keyof WrkResult) => median(list.map((r) => r[f]));
+        results[name] = { value: s.unit === 'MB/s' ? m('mbPerSec') : m('rps'), p50ms: m('p50ms'), p99ms: m('p99ms'), errors: list.reduce((n, r) => n + r.errors, 0) };
+      }
+      const ratios: Partial<Record<ProxyName, number>> = {};
+      for (const name of PROXY_NAMES) if (results[name] && results.haproxy) ratios[name] = results[name].value / results.haproxy.value;
+      rows.push({ scenario: s.name, unit: s.unit, workers: config.workers, pinning: `proxy CPU ${config.proxyCpus}, load CPU ${config.loadCpus}, backends CPU 1`, results, ratios });
+    }
+    if (config.workers === 1) {
+      for (const p of proxies) if (SLOW_PROXIES.includes(p.name)) slow.push(await slowReader(config, p));
+    }
+  } finally {
+    await Promise.all(proxies.map((p) => stop(p.child)));
+  }
+}
+
+/** Roughly how long the run takes: each measurement, the warm-ups, the slow downloads. */
+function estimateSeconds(configs: Config[]): number {
+  let total = 0;
+  for (const c of configs) {
+    const measurements = c.scenarios.reduce((n, s) => n + (s.protocol === 'tcp' ? 2 : PROXY_NAMES.length), 0);
+    total += rounds * measurements * (seconds + 1) + (smoke ? 0 : PROXY_NAMES.length * 4);
+  }
+  return total + SLOW_PROXIES.length * SLOW_BYTES / (SLOW_MIB_PER_S * MiB) + 10;
+}
 
 async function main(): Promise<void> {
-  const missing = ['nginx', 'haproxy', 'wrk', 'taskset'].filter((c) => !have(c));
+  const packages: Record<string, string> = { nginx: 'nginx-light', haproxy: 'haproxy', caddy: 'caddy', wrk: 'wrk', openssl: 'openssl', taskset: 'util-linux' };
+  const missing = Object.keys(packages).filter((c) => !have(c));
   if (missing.length > 0) {
-    process.stderr.write(`bench: needs ${missing.join(', ')} (apt-get install -y nginx-light haproxy wrk util-linux)\n`);
+    process.stderr.write(`bench: needs ${missing.join(', ')} (apt-get install -y ${missing.map((c) => packages[c]).join(' ')})\n`);
     process.exit(2);
   }
   // Two cores: with one worker the proxy under test gets CPU 0 to itself and the load generator and
-  // the backend share CPU 1; with two, everything shares both cores (said in the table).
+  // the backends share CPU 1; with two, everything shares both cores (said in the table).
   const configs: Config[] = [
     { workers: 1, proxyCpus: '0', loadCpus: '1', scenarios: SCENARIOS },
     { workers: 2, proxyCpus: '0-1', loadCpus: '0-1', scenarios: [SCENARIOS[0]!] },
   ];
-  const nginx = startNginx('1', PORTS.nginx);
+  process.stderr.write(`bench: about ${Math.ceil(estimateSeconds(configs) / 60)} min (${rounds} round(s) of ${seconds} s)\n`);
+  const cert = selfSignedCertificate();
+  const backends: ChildProcess[] = [
+    startNginx('1', UPSTREAMS.web),
+    start('1', process.execPath, [join(import.meta.dirname, 'websocket.js'), 'server', String(UPSTREAMS.ws)]),
+  ];
   const marathon = new FakeMarathon();
   await marathon.listen();
-  marathon.putApp({ id: '/bench-http', labels: { HAPROXY_GROUP: 'bench', HAPROXY_0_MODE: 'http' }, portDefinitions: [{ port: PORTS.turbineHttp }] },
-    [{ host: '127.0.0.1', ports: [PORTS.nginx] }]);
-  marathon.putApp({ id: '/bench-tcp', labels: { HAPROXY_GROUP: 'bench', HAPROXY_0_MODE: 'tcp' }, portDefinitions: [{ port: PORTS.turbineTcp }] },
-    [{ host: '127.0.0.1', ports: [PORTS.nginx] }]);
-  await waitForPort(PORTS.nginx);
+  const turbineApp = (id: string, mode: string, port: number, upstream: number, labels: Record<string, string> = {}) =>
+    marathon.putApp({ id, labels: { HAPROXY_GROUP: 'bench', HAPROXY_0_MODE: mode, ...labels }, portDefinitions: [{ port }] }, [{ host: '127.0.0.1', ports: [upstream] }]);
+  turbineApp('/bench-http', 'http', PORTS.turbine.http, UPSTREAMS.web, { HAPROXY_0_VHOST: 'bench.local' });
+  turbineApp('/bench-tcp', 'tcp', PORTS.turbine.tcp, UPSTREAMS.web);
+  turbineApp('/bench-ws', 'http', PORTS.turbine.ws, UPSTREAMS.ws);
+  await Promise.all([waitForPort(UPSTREAMS.web), waitForPort(UPSTREAMS.ws)]);
   const rows: Row[] = [];
-  for (const config of configs) await runConfig(config, marathon.url, rows);
+  const slow: SlowReaderRow[] = [];
+  for (const config of configs) await runConfig(config, marathon.url, cert, rows, slow);
 
-  const one = rows.find((r) => r.workers === 1 && r.scenario === SCENARIOS[0]!.name)!;
-  const two = rows.find((r) => r.workers === 2)!;
   const machine = {
     cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version,
-    haproxy: version('haproxy', '-v'), nginx: version('nginx', '-v'), date: new Date().toISOString(),
+    haproxy: version('haproxy', '-v'), nginx: version('nginx', '-v'), caddy: version('caddy', 'version'), date: new Date().toISOString(),
   };
-  process.stdout.write(`\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.haproxy}\n`);
-  process.stdout.write(`${connections} connections; ${rounds} round(s) of ${seconds} s, HAProxy and Turbine alternating; medians\n\n`);
-  process.stdout.write(table(['scenario', 'workers', 'pinning', 'unit', 'HAProxy', 'p50 ms', 'p99 ms', 'Turbine', 'p50 ms', 'p99 ms', 'Turbine/HAProxy', 'errors H/T'],
-    rows.map((r) => [r.scenario, String(r.workers), r.pinning, r.unit, r.haproxy.value, r.haproxy.p50ms, r.haproxy.p99ms, r.turbine.value, r.turbine.p50ms, r.turbine.p99ms,
-      `${r.ratio.toFixed(2)}x`, `${r.haproxy.errors}/${r.turbine.errors}`])) + '\n');
-  const scaling = two.turbine.value / one.turbine.value;
-  process.stdout.write(`\nTurbine 2 workers / 1 worker (${SCENARIOS[0]!.name}): ${scaling.toFixed(2)}x; HAProxy 2 threads / 1: ${(two.haproxy.value / one.haproxy.value).toFixed(2)}x\n`);
-  if (!smoke) {
-    writeResult('throughput', { machine, connections, rounds, seconds, rows, scaling });
-  }
-  await stop(nginx);
+  const out = (text: string) => process.stdout.write(text + '\n');
+  out(`\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.haproxy}, ${machine.nginx}, Caddy ${machine.caddy}`);
+  out(`${connections} connections; ${rounds} round(s) of ${seconds} s, the proxies alternating; medians. Backends: nginx (one worker) and a Node WebSocket echo server, CPU 1.`);
+  out('workers 1: proxy CPU 0, wrk CPU 1; workers 2: proxy and wrk on CPU 0-1. – : the proxy has no such mode here.\n');
+  const has = (r: Row, p: ProxyName) => r.results[p] !== undefined;
+  out(table(['scenario', 'workers', 'unit', ...PROXY_NAMES.map((p) => LABELS[p]), ...PROXY_NAMES.slice(1).map((p) => `${LABELS[p]}/HAProxy`), 'errors H/N/C/T'],
+    rows.map((r) => [r.scenario, String(r.workers), r.unit, ...PROXY_NAMES.map((p) => r.results[p]?.value ?? NaN),
+      ...PROXY_NAMES.slice(1).map((p) => (has(r, p) ? `${r.ratios[p]!.toFixed(2)}x` : '–')),
+      PROXY_NAMES.map((p) => (has(r, p) ? String(r.results[p]!.errors) : '–')).join('/')])));
+  out('\nLatency, ms (p50 / p99):\n');
+  out(table(['scenario', 'workers', ...PROXY_NAMES.map((p) => LABELS[p])],
+    rows.map((r) => [r.scenario, String(r.workers), ...PROXY_NAMES.map((p) => (has(r, p) ? `${formatNumber(r.results[p]!.p50ms)} / ${formatNumber(r.results[p]!.p99ms)}` : '–'))])));
+  out(`\nSlow reader: ${SLOW_BYTES / MiB} MiB from nginx through the proxy (workers 1), read at up to ${SLOW_MIB_PER_S} MiB/s; the proxy's RSS, MiB (Turbine's target: growth < ${SLOW_TARGET_MIB} MiB):\n`);
+  out(table(['proxy', 'MiB read', 'MiB/s', 'RSS before', 'RSS peak', 'growth'],
+    slow.map((s) => [`slow reader through ${LABELS[s.proxy]}`, s.bytes / MiB, s.mibPerSecond, s.rssBeforeMiB, s.rssPeakMiB, s.growthMiB])));
+  const first = SCENARIOS[0]!.name;
+  const scaling = Object.fromEntries(PROXY_NAMES.map((p) => {
+    const one = rows.find((r) => r.workers === 1 && r.scenario === first)?.results[p]?.value ?? NaN;
+    const two = rows.find((r) => r.workers === 2 && r.scenario === first)?.results[p]?.value ?? NaN;
+    return [p, two / one];
+  })) as Record<ProxyName, number>;
+  out(`\n2 workers / 1 (${first}): ${PROXY_NAMES.map((p) => `${LABELS[p]} ${scaling[p].toFixed(2)}x`).join(', ')}`);
+  if (!smoke) writeResult('throughput', { machine, connections, rounds, seconds, rows, slowReader: slow, scaling });
+  await Promise.all(backends.map((b) => stop(b)));
   await marathon.close();
 }
 

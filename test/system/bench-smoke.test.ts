@@ -10,7 +10,8 @@ const BENCH = join(dirname(fileURLToPath(import.meta.url)), '../../bench');
 
 describe('benchmarks in smoke mode', () => {
   for (const [file, rows] of [
-    ['run.js', ['HTTP keep-alive, 100 B body', 'HTTP keep-alive, 64 KiB body', 'HTTP, new connection per request', 'TCP mode, 64 KiB responses']],
+    ['run.js', ['HTTP keep-alive, 100 B body', 'HTTP keep-alive, 64 KiB body', 'HTTP, new connection per request', 'TCP mode, 64 KiB responses',
+      'HTTPS (TLS 1.3) keep-alive, 100 B body', 'WebSocket echo, 64 B messages', '| nginx ', '| Caddy ', 'slow reader through HAProxy', 'slow reader through Turbine']],
     ['convergence.js', ['| 1 ', '| 100 ']],
     ['scale.js', ['Turbine RSS once serving', 'full resync', 'one task event', 'events absorbed per second']],
     ['churn.js', ['300 ms', '0 ms']],

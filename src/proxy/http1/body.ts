@@ -1,11 +1,15 @@
 // Where a message body ends, found without changing a byte: a countdown for Content-Length, a
 // small state machine over chunk sizes, extensions and trailers for chunked. The proxy forwards
-// the bytes as they came (no re-chunking) and learns where the next message starts.
+// the bytes as they came (no re-chunking) and learns where the next message starts; for a client
+// that cannot read chunked (HTTP/1.0), a sink receives the chunk data alone.
 import { CR, HEX, HttpError, LF, SP, TCHAR } from './syntax.js';
 
 /** Where a chunk extension is: after '=', inside a quoted value, just after its closing quote. */
 const enum Ext { Plain, Equals, Quoted, Closed }
 const enum State { Size, Ext, SizeLf, Data, DataCr, DataLf, TrailerStart, TrailerName, Trailer, TrailerLf, EndLf, Done }
+
+/** Receives the bytes `buf[start, end)` of a chunked body's data, without its framing. */
+export type ChunkDataSink = (buf: Buffer, start: number, end: number) => void;
 
 /** More hex digits than this is a chunk size no one means (and an overflow in some parsers). */
 const MAX_SIZE_DIGITS = 12;
@@ -34,9 +38,10 @@ export class BodyFramer {
 
   /**
    * How many bytes of `buf` from `from` belong to this body (the rest is the next message).
-   * Throws HttpError (`status`) on malformed chunked framing.
+   * Throws HttpError (`status`) on malformed chunked framing. With `sink`, a chunked body's data
+   * (not its sizes, extensions or trailers) is handed to it as it is found.
    */
-  feed(buf: Buffer, from: number, status: number): number {
+  feed(buf: Buffer, from: number, status: number, sink?: ChunkDataSink): number {
     if (!this.chunked) {
       const take = Math.min(this.remaining, buf.length - from);
       this.remaining -= take;
@@ -83,6 +88,7 @@ export class BodyFramer {
           break;
         case State.Data: {
           const take = Math.min(this.remaining, end - p);
+          if (sink !== undefined) sink(buf, p, p + take);
           this.remaining -= take;
           p += take;
           if (this.remaining === 0) this.state = State.DataCr;

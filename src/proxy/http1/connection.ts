@@ -58,11 +58,18 @@ interface Exchange {
   responseBuf: Buffer | null;
   response: ResponseHead | null;
   responseBytes: number;
+  /** The client speaks HTTP/1.0 and the response is chunked: its data goes out bare, the close ends it. */
+  dechunk: boolean;
   status: number;
   sent: number;
   received: number;
   released: boolean;
   untrack: (() => void) | null;
+}
+
+/** A Transfer-Encoding value without its `chunked` coding (removed for an HTTP/1.0 client). */
+function withoutChunked(codings: string): string {
+  return codings.split(',').map((c) => c.trim()).filter((c) => c !== '' && c.toLowerCase() !== 'chunked').join(', ');
 }
 
 export class ClientConnection implements UpstreamOwner {
@@ -245,7 +252,7 @@ export class ClientConnection implements UpstreamOwner {
     const ex: Exchange = {
       head, runtime, backend, conn: null, upstreamHead: this.upstreamHead(head, sticky), attempt: 0, freshRetried: false,
       setSticky: sticky && backend !== named, startedAt: performance.now(), responseBuf: null, response: null, responseBytes: 0,
-      status: 0, sent: 0, received: 0, released: false, untrack: null,
+      dechunk: false, status: 0, sent: 0, received: 0, released: false, untrack: null,
     };
     this.ex = ex;
     this.closeAfter = false;
@@ -325,6 +332,8 @@ export class ClientConnection implements UpstreamOwner {
     ex.conn = null;
     this.finish(ex, status);
     if (ex.response === null) this.respond(ex.head, { status, text }, close);
+    // A de-chunked body ends at the close, so a clean close would pass a truncated body as whole: a reset says it is not.
+    else if (ex.dechunk) this.socket.resetAndDestroy();
     else this.socket.destroy();
   }
 
@@ -405,7 +414,12 @@ export class ClientConnection implements UpstreamOwner {
       }
       ex.response = res;
       ex.status = res.status;
-      this.closeAfter = !ex.head.keepAlive || this.clientEnded || res.framing === 'close';
+      // An HTTP/1.0 client cannot read chunked framing (RFC 9112 7.1): it gets the bare data and the
+      // close marks the end, as nginx does; the upstream connection stays reusable. A 1.0 request
+      // that came chunked ends its connection too (RFC 9112 6.1; HAProxy forces close there).
+      ex.dechunk = ex.head.minor === 0 && res.framing === 'chunked';
+      this.closeAfter = !ex.head.keepAlive || this.clientEnded || res.framing === 'close' || ex.dechunk
+        || (ex.head.minor === 0 && ex.head.framing === 'chunked');
       this.socket.cork();
       this.socket.write(this.clientHead(ex, res), 'latin1');
       if (res.framing === 'none') this.responseDone(ex, res.keepAlive && parsed.length === buf.length);
@@ -431,6 +445,11 @@ export class ClientConnection implements UpstreamOwner {
         case 10: { const lower = name.toLowerCase(); if (lower === 'connection' || lower === 'keep-alive') continue; break; }
         case 13: if (name.toLowerCase() === 'cache-control') cacheControl = true; break;
         case 16: if (name.toLowerCase() === 'proxy-connection') continue; break;
+        case 17: if (ex.head.minor === 0 && name.toLowerCase() === 'transfer-encoding') {
+          const codings = withoutChunked(f[i + 1]!);
+          if (codings !== '') out += `${name}: ${codings}\r\n`;
+          continue;
+        } break;
       }
       out += `${name}: ${f[i + 1]}\r\n`;
     }
@@ -447,17 +466,32 @@ export class ClientConnection implements UpstreamOwner {
     const res = ex.response!;
     let n = buf.length - from;
     if (res.framing !== 'close') {
+      // De-chunked data leaves as one write per chunk: corked, a read's worth goes out in one writev.
+      if (ex.dechunk) this.socket.cork();
       try {
-        n = this.responseBody.feed(buf, from, 502);
+        n = this.responseBody.feed(buf, from, 502, ex.dechunk ? this.sendChunkData : undefined);
       } catch (err) {
         this.backendFailed(ex, 'reset', err as Error);
         return;
+      } finally {
+        if (ex.dechunk) this.socket.uncork();
       }
     }
-    ex.sent += n;
-    if (n > 0 && !this.socket.write(from === 0 && n === buf.length ? buf : buf.subarray(from, from + n))) ex.conn?.socket.pause();
+    if (ex.dechunk) {
+      if (this.socket.writableNeedDrain) ex.conn?.socket.pause();
+    } else {
+      ex.sent += n;
+      if (n > 0 && !this.socket.write(from === 0 && n === buf.length ? buf : buf.subarray(from, from + n))) ex.conn?.socket.pause();
+    }
     if (res.framing !== 'close' && this.responseBody.done) this.responseDone(ex, res.keepAlive && from + n === buf.length);
   }
+
+  /** A chunked response's data, without its framing, for an HTTP/1.0 client. */
+  private readonly sendChunkData = (buf: Buffer, start: number, end: number) => {
+    if (end === start) return;
+    this.ex!.sent += end - start;
+    this.socket.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+  };
 
   /** The response is complete: the upstream socket goes back to the pool if clean, the client goes on or closes. */
   private responseDone(ex: Exchange, reusable: boolean): void {
