@@ -84,7 +84,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     fixed: {
       bind: options.bind,
       httpPort: options.dontBindHttpHttps ? null : options.httpPort,
-      httpsPort: options.dontBindHttpHttps || options.sslCerts.length === 0 ? null : options.httpsPort,
+      httpsPort: options.dontBindHttpHttps ? null : options.httpsPort,
       appidPort: options.appidPort,
     },
     sslCerts: options.sslCerts,
@@ -201,7 +201,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   const admin = new AdminServer({
     registry: metrics.registry,
     health: () => {
-      const unbound = plane.listenerStatus().filter((l) => l.error !== null);
+      const unbound = plane.listenerStatus().filter((l) => l.error !== null && !l.certificateWarnings);
       return {
         ready: serving > 0,
         draining,

@@ -21,7 +21,8 @@ export function routesView(table: RoutingTable | null, plane: DataPlane, ejectio
         return { ...b, state: reasons.length === 0 || ejection.routable.has(b.address) ? 'up' : 'down', reasons };
       }),
     })),
-    warnings: table.warnings,
+    // Certificates are loaded by the data plane: a routing table cannot know a file is unreadable.
+    warnings: [...table.warnings, ...plane.listenerStatus().flatMap((l) => l.certificateWarnings ?? [])],
   };
 }
 

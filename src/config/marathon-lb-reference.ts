@@ -43,8 +43,8 @@ export const LABELS: readonly LabelReference[] = [
   { label: 'HAPROXY_{n}_BACKEND_WEIGHT', status: 'applied', note: 'orders rules that share a virtual host: higher weight first (a PATH gives weight 1), then the longest prefix' },
   { label: 'HAPROXY_{n}_BALANCE', status: 'applied', note: 'roundrobin, leastconn, source' },
   { label: 'HAPROXY_{n}_BIND_ADDR', status: 'applied', note: 'address the service port listens on' },
-  { label: 'HAPROXY_{n}_BIND_OPTIONS', status: 'no effect', note: 'not yet: HAProxy bind keywords are reported as not applied (they matter with TLS on service ports, not built yet)' },
-  { label: 'HAPROXY_{n}_SSL_CERT', status: 'no effect', note: 'not yet: TLS on service ports and per-vhost certificates are not built; the port is served without TLS and the label is reported as not applied (use --ssl-certs for --https-port)' },
+  { label: 'HAPROXY_{n}_BIND_OPTIONS', status: 'different', note: "on a TLS service port Turbine applies ssl, crt PATH (more certificates, picked by SNI), ciphers, ciphersuites, ssl-min-ver, ssl-max-ver, no-sslv3, no-tlsv10..no-tlsv13, force-tlsv10..force-tlsv13, alpn (tcp mode; an http-mode port offers http/1.1 only), strict-sni and prefer-client-ciphers; 'verify optional' or 'verify required' (client certificates, which Turbine does not check), a malformed value, or ssl without a certificate close the port's TLS (fail closed); every other keyword is reported as not applied, per app; not applied on --https-port, where marathon-lb's --group-https-by-vhost puts them on the virtual host's frontend" },
+  { label: 'HAPROXY_{n}_SSL_CERT', status: 'applied', note: "a PEM file (certificate and key): the service port terminates TLS with it (http mode: HTTP over TLS, X-Forwarded-Proto https; tcp mode: the decrypted bytes go to the backend); on --https-port, SNI for the app's virtual hosts picks it (as marathon-lb with --group-https-by-vhost), and that listener opens for it even without --ssl-certs; reloaded when the file changes (a failed reload keeps the last good certificate); a file that cannot be read or parsed closes the port and refuses its virtual hosts on --https-port (fails closed), reported in /routes, the log and turbine_tls_certificate_errors_total" },
   { label: 'HAPROXY_{n}_STICKY', status: 'applied', note: "as marathon-lb's `cookie mesosphere_server_id insert indirect nocache`: the first response sets the cookie (with Cache-Control: private when the backend set none), a client that sends it stays on that backend while it is live, and the backend never sees it; the value is a hash of the backend address" },
   { label: 'HAPROXY_{n}_REDIRECT_TO_HTTPS', status: 'applied', note: 'requests for the virtual hosts on --http-port get a 301 to https (same host and path; --https-port when it is not 443); the service port itself still serves' },
   { label: 'HAPROXY_{n}_USE_HSTS', status: 'applied', note: 'Strict-Transport-Security: max-age=15768000 on responses' },
@@ -76,7 +76,8 @@ const DIFFERENT: Readonly<Record<string, string>> = {
   '--log-format': "json or pretty choose Turbine's structured format; marathon-lb's Python format string is accepted and has no effect",
   '--health-check': "on by default in Turbine (marathon-lb: off); --no-health-check restores marathon-lb's",
   '--dry': 'prints the routing table as JSON instead of an HAProxy config',
-  '--ssl-certs': "no default (marathon-lb: /etc/ssl/cert.pem): without certificates the HTTPS listener stays closed",
+  '--ssl-certs': "no default (marathon-lb: /etc/ssl/cert.pem): without certificates the HTTPS listener opens only for apps with HAPROXY_{n}_SSL_CERT on a virtual host, and refuses other names; the files are reloaded when they change",
+  '--group-https-by-vhost': "accepted, and its per-vhost certificates are always on: SNI on --https-port picks the HAPROXY_{n}_SSL_CERT of the app serving that virtual host, else --ssl-certs (marathon-lb without the flag offers only --ssl-certs there, so an app's certificate would go unused); HAPROXY_{n}_BIND_OPTIONS stay on the service port",
   '--max-backoff': 'default 30 s (marathon-lb: 300 s), so a Marathon that comes back is followed sooner',
 };
 

@@ -157,6 +157,12 @@ export class Metrics {
           const [listener, reason] = key.split('|');
           return { labels: { listener: listener!, reason: reason! }, value: n };
         }));
+    add('turbine_tls_certificate_errors_total',
+      'Certificate file loads that failed, by file and reason (unreadable, invalid), in every proxy process; a reload that fails keeps the last good certificate.', 'counter', (s) =>
+        Object.entries(s.certificateErrors ?? {}).map(([key, n]) => {
+          const at = key.lastIndexOf('|');
+          return { labels: { certificate: key.slice(0, at), reason: key.slice(at + 1) }, value: n };
+        }));
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[]) {

@@ -27,6 +27,8 @@ export interface StatsSnapshot {
   services: Record<string, ServiceCounters>;
   activeConnections: Record<string, number>;
   clientErrors: Record<string, number>;
+  /** Certificate file loads that failed, by `path|reason`. */
+  certificateErrors?: Record<string, number>;
 }
 
 export function emptyServiceCounters(): ServiceCounters {
@@ -88,6 +90,12 @@ export class ProxyStats {
     this.data.clientErrors[key] = (this.data.clientErrors[key] ?? 0) + 1;
   }
 
+  certificateError(path: string, reason: string): void {
+    const errors = (this.data.certificateErrors ??= {});
+    const key = `${path}|${reason}`;
+    errors[key] = (errors[key] ?? 0) + 1;
+  }
+
   /** A service left the table: its series go with it, so label sets stay bounded. */
   forgetService(id: string): void {
     delete this.data.services[id];
@@ -123,6 +131,7 @@ export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapsh
     }
     for (const [k, n] of Object.entries(snap.activeConnections)) out.activeConnections[k] = (out.activeConnections[k] ?? 0) + n;
     for (const [k, n] of Object.entries(snap.clientErrors)) out.clientErrors[k] = (out.clientErrors[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(snap.certificateErrors ?? {})) (out.certificateErrors ??= {})[k] = (out.certificateErrors[k] ?? 0) + n;
   }
   return out;
 }

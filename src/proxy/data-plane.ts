@@ -2,6 +2,7 @@
 // worker processes (ProxyWorkers). Everything crossing this interface is plain data.
 import type { StatsSnapshot } from '../observability/stats.js';
 import type { TableChange } from '../routing/changes.js';
+import type { LabelWarning } from '../routing/labels.js';
 import type { ProxySettings } from './context.js';
 import type { DrainingBackend } from './draining.js';
 
@@ -16,6 +17,12 @@ export interface ListenerStatus {
   key: string;
   kind: string;
   error: string | null;
+  /**
+   * Certificates this listener could not load, as label warnings (shown in /routes): with an error,
+   * the port is refused for them (an app's mistake: the health check ignores it); without, only some
+   * virtual hosts of the HTTPS listener are.
+   */
+  certificateWarnings?: LabelWarning[];
 }
 
 export interface ListenFailure {

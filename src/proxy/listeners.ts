@@ -2,8 +2,8 @@
 // `address:port`; reconcile() opens what the table needs, and drains what it no longer does:
 // the socket stops accepting, open connections finish, and are closed after the drain timeout.
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import type { Certificates } from './tls.js';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { TlsServing } from './tls.js';
 
 export type ListenerKind = 'service-http' | 'service-tcp' | 'vhost-http' | 'vhost-https' | 'appid';
 
@@ -12,6 +12,8 @@ export interface ListenerSpec {
   address: string;
   port: number;
   kind: ListenerKind;
+  /** TLS terminated on this listener (the HTTPS listener, a service port with SSL_CERT); null: plain. */
+  tls: TlsServing | null;
 }
 
 /** An HTTP client connection as the listener sees it: closed between requests when the listener drains. */
@@ -20,8 +22,9 @@ export interface HttpConnection {
 }
 
 export interface ListenerHandlers {
-  /** An admitted connection on an HTTP listener (TLS already terminated on the HTTPS one). */
+  /** An admitted connection on an HTTP listener (TLS already terminated on a TLS one). */
   http(spec: ListenerSpec, socket: Socket): HttpConnection;
+  /** A TCP service's connection (TLS already terminated on a TLS listener). */
   tcp(spec: ListenerSpec, socket: Socket): void;
   /** false refuses the connection (global maxconn) before a byte of it is read. */
   admit(spec: ListenerSpec, socket: Socket): boolean;
@@ -38,7 +41,18 @@ export class ListenError extends Error {
 class Listener {
   readonly sockets = new Set<Socket>();
   readonly http = new Set<HttpConnection>();
-  constructor(readonly spec: ListenerSpec, readonly server: TcpServer) {}
+  readonly server: TcpServer;
+  /** Swapped in place when only certificates or settings change: new handshakes use the new one. */
+  tls: TlsServing | null;
+  constructor(readonly spec: ListenerSpec, create: (listener: Listener) => TcpServer) {
+    this.tls = spec.tls;
+    this.server = create(this);
+  }
+
+  setTls(tls: TlsServing): void {
+    (this.server as TlsServer).setSecureContext(tls.options);
+    this.tls = tls;
+  }
 
   closeIdle(): void {
     for (const connection of this.http) connection.closeIdle();
@@ -55,19 +69,22 @@ export class Listeners {
   constructor(
     private readonly handlers: ListenerHandlers,
     private readonly drainTimeoutMs: number,
-    private readonly certificates: Certificates | null,
   ) {}
 
   specs(): ListenerSpec[] {
     return [...this.open.values()].map((l) => l.spec);
   }
 
-  /** Opens the listeners in `wanted` that are not open, drains the ones not wanted. Returns bind failures. */
+  /**
+   * Opens the listeners in `wanted` that are not open, drains the ones not wanted. A listener that
+   * stays gets its new certificates in place. Returns bind failures.
+   */
   async reconcile(wanted: readonly ListenerSpec[], keep: (key: string) => boolean = () => false): Promise<ListenError[]> {
     const wantedKeys = new Map(wanted.map((s) => [s.key, s]));
     for (const [key, listener] of this.open) {
       const want = wantedKeys.get(key);
-      if ((!want || want.kind !== listener.spec.kind) && !keep(key)) this.drain(listener);
+      if ((!want || want.kind !== listener.spec.kind || !sameTlsShape(want.tls, listener.tls)) && !keep(key)) this.drain(listener);
+      else if (want?.tls && want.tls !== listener.tls && listener.tls) listener.setTls(want.tls);
     }
     const failures: ListenError[] = [];
     await Promise.all(wanted.filter((s) => !this.open.has(s.key)).map(async (spec) => {
@@ -81,14 +98,14 @@ export class Listeners {
   }
 
   async listen(spec: ListenerSpec): Promise<void> {
-    const listener = new Listener(spec, this.createServer(spec, (socket) => this.serveHttp(listener, socket)));
+    const listener = new Listener(spec, (l) => this.createServer(l));
     const server = listener.server;
-    // On the HTTPS listener this is the raw TCP socket, before the handshake.
+    // On a TLS listener this is the raw TCP socket, before the handshake.
     server.on('connection', (socket: Socket) => {
       if (!this.handlers.admit(spec, socket)) {
         // Refused before anything is parsed: nothing of this connection reaches a backend.
         socket.on('error', () => socket.destroy());
-        if (spec.kind === 'service-http' || spec.kind === 'vhost-http' || spec.kind === 'appid') {
+        if (!spec.tls && (spec.kind === 'service-http' || spec.kind === 'vhost-http' || spec.kind === 'appid')) {
           socket.end(BUSY_RESPONSE);
           socket.resume(); // what the client sent is dropped unread, so its close is seen
           socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
@@ -100,8 +117,9 @@ export class Listeners {
         listener.sockets.delete(socket);
         this.handlers.closed(spec);
       });
+      if (spec.tls) return; // served once the handshake is done
       if (spec.kind === 'service-tcp') this.handlers.tcp(spec, socket);
-      else if (spec.kind !== 'vhost-https') this.serveHttp(listener, socket);
+      else this.serveHttp(listener, socket);
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
@@ -127,12 +145,24 @@ export class Listeners {
     socket.once('close', () => listener.http.delete(connection));
   }
 
-  private createServer(spec: ListenerSpec, secure: (socket: TLSSocket) => void): TcpServer {
+  private createServer(listener: Listener): TcpServer {
+    const tls = listener.spec.tls;
     // Half-open: a client may send its request and shut its side; the answer still goes back.
-    if (spec.kind !== 'vhost-https') return createTcpServer({ allowHalfOpen: true, noDelay: true });
+    if (!tls) return createTcpServer({ allowHalfOpen: true, noDelay: true });
     const server = createTlsServer({
-      ...this.certificates!.defaultContext, SNICallback: this.certificates!.sniCallback, allowHalfOpen: true, ALPNProtocols: ['http/1.1'],
-    }, secure);
+      ...tls.options, allowHalfOpen: true, noDelay: true, ALPNProtocols: tls.alpn,
+      // Read at each handshake, so a listener whose certificates were swapped serves the new ones.
+      SNICallback: (servername, cb) => {
+        const context = listener.tls?.sni(servername);
+        if (context === null) cb(new Error(`no certificate for ${servername}`));
+        else cb(null, context);
+      },
+    }, (socket: TLSSocket) => {
+      // strict-sni refuses a client that names no host; Node asks SNICallback only when one does.
+      if (listener.tls?.strictSni && !socket.servername) socket.destroy();
+      else if (listener.spec.kind === 'service-tcp') this.handlers.tcp(listener.spec, socket);
+      else this.serveHttp(listener, socket);
+    });
     server.on('tlsClientError', (_err, socket) => socket.destroy());
     return server;
   }
@@ -159,4 +189,10 @@ export class Listeners {
       listener.closeIdle();
     })));
   }
+}
+
+/** Plain and TLS listeners are different servers, and ALPN is fixed when one is created: either change reopens it. */
+function sameTlsShape(a: TlsServing | null, b: TlsServing | null): boolean {
+  if (a === null || b === null) return a === b;
+  return (a.alpn ?? []).join(',') === (b.alpn ?? []).join(',');
 }

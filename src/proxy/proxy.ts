@@ -20,9 +20,13 @@ import { logBackendChange } from './backend-log.js';
 import { DrainingBackends, type DrainingBackend } from './draining.js';
 import { RouteIndex, listenerKey, routeVhost } from './routes.js';
 import { forwardTcp } from './tcp.js';
-import { loadCertificates, type Certificates } from './tls.js';
+import { CertificateFiles } from './tls.js';
+import { TlsListeners, tlsInputs } from './tls-listeners.js';
+import type { LabelWarning } from '../routing/labels.js';
 
 const LISTENER_RETRY_MS = 1000;
+/** How often certificate files are checked for changes (a stat each), and TLS labels for edits. */
+const TLS_REFRESH_MS = 1000;
 
 /** An open TCP or WebSocket stream to a backend; onEnd is set once its backend is draining. */
 interface TrackedStream {
@@ -59,8 +63,7 @@ export class Proxy implements DataPlane {
         proxy?.logBackendChange(address, up, reasons);
       },
     });
-    proxy = new Proxy(setup.settings, setup.fixed, health, new ProxyStats(), logger,
-      setup.sslCerts.length > 0 ? loadCertificates(setup.sslCerts) : null);
+    proxy = new Proxy(setup.settings, setup.fixed, health, new ProxyStats(), logger, setup.sslCerts);
     return proxy;
   }
 
@@ -91,6 +94,12 @@ export class Proxy implements DataPlane {
   private openConnections = 0;
   private applying: Promise<void> = Promise.resolve();
   private listenerRetry: NodeJS.Timeout | null = null;
+  private readonly tls: TlsListeners;
+  private tlsRefresh: NodeJS.Timeout | null = null;
+  /** The TLS labels the listeners were last planned from. */
+  private plannedTls = '';
+  /** Why a listener, or some virtual hosts on it, is not served: its certificates, by listener key. */
+  private certificateWarnings = new Map<string, { kind: ListenerSpec['kind']; open: boolean; warnings: LabelWarning[] }>();
 
   constructor(
     private readonly settings: ProxySettings,
@@ -98,7 +107,7 @@ export class Proxy implements DataPlane {
     readonly health: BackendHealth,
     readonly stats: ProxyStats,
     private readonly log: Logger,
-    certificates: Certificates | null,
+    sslCerts: readonly string[],
   ) {
     this.index = new RouteIndex(fixed.bind);
     const upstreams = new UpstreamPool(settings.connectTimeoutMs, settings.drainTimeoutMs);
@@ -119,22 +128,52 @@ export class Proxy implements DataPlane {
         this.openConnections -= 1;
         stats.connectionClosed(spec.key);
       },
-    }, settings.drainTimeoutMs, certificates);
+    }, settings.drainTimeoutMs);
+    const files = new CertificateFiles((path, reason, message, kept) => {
+      stats.certificateError(path, reason);
+      this.log.error({ certificate: path, reason, kept }, kept ? `${message}: the last good certificate is still served` : message);
+    });
+    this.tls = new TlsListeners(files, sslCerts);
   }
 
-  /** Opens the fixed listeners (virtual hosts, app id). A failure here is fatal for the caller. */
+  /**
+   * Opens the fixed listeners (virtual hosts, app id; HTTPS with --ssl-certs, else once an app brings
+   * a certificate for its virtual hosts). A failure here is fatal for the caller.
+   */
   async start(): Promise<void> {
     const specs: ListenerSpec[] = [];
     const add = (port: number | null, kind: ListenerSpec['kind']) => {
       if (port === null) return;
       const key = listenerKey(this.fixed.bind, port);
-      specs.push({ key, address: this.fixed.bind, port, kind });
+      specs.push({ key, address: this.fixed.bind, port, kind, tls: null });
       this.fixedKeys.add(key);
     };
     add(this.fixed.httpPort, 'vhost-http');
-    add(this.fixed.httpsPort, 'vhost-https');
+    this.tls.begin();
+    const https = this.httpsSpec([]);
+    this.tls.end();
+    if (https) {
+      specs.push(https);
+      this.fixedKeys.add(https.key);
+    }
     add(this.fixed.appidPort, 'appid');
     for (const spec of specs) await this.listeners.listen(spec);
+    this.tlsRefresh = setInterval(() => this.refreshTls(), TLS_REFRESH_MS);
+    this.tlsRefresh.unref();
+  }
+
+  /** Certificate files that changed, or TLS labels edited without a listener change, replan the listeners. */
+  private refreshTls(): void {
+    const changed = this.tls.refresh();
+    if (!changed && tlsInputs(this.index.table?.services ?? []) === this.plannedTls) return;
+    this.applying = this.applying.then(() => this.reconcileListeners()).then(() => undefined);
+  }
+
+  private httpsSpec(services: readonly Service[]): (ListenerSpec & { warnings: LabelWarning[] }) | null {
+    if (this.fixed.httpsPort === null) return null;
+    const key = listenerKey(this.fixed.bind, this.fixed.httpsPort);
+    const plan = this.tls.https(key, services);
+    return plan && { key, address: this.fixed.bind, port: this.fixed.httpsPort, kind: 'vhost-https', tls: plan.tls, warnings: plan.warnings };
   }
 
   current(): RoutingTable | null {
@@ -142,9 +181,16 @@ export class Proxy implements DataPlane {
   }
 
   listenerStatus(): ListenerStatus[] {
-    const open = this.listeners.specs().map((spec) => ({ key: spec.key, kind: spec.kind, error: null }));
+    const certificates = this.certificateWarnings;
+    const open = this.listeners.specs().map((spec): ListenerStatus => {
+      const refused = certificates.get(spec.key);
+      return refused ? { key: spec.key, kind: spec.kind, error: null, certificateWarnings: refused.warnings } : { key: spec.key, kind: spec.kind, error: null };
+    });
     const failed = [...this.failedListeners.values()].map((e) => ({ key: e.spec.key, kind: e.spec.kind, error: e.message }));
-    return [...open, ...failed];
+    // A port refused for its certificate is not bound, but not for want of the port: the health check ignores it.
+    const closed = [...certificates].filter(([, c]) => !c.open)
+      .map(([key, c]): ListenerStatus => ({ key, kind: c.kind, error: c.warnings.map((w) => w.reason).join('; '), certificateWarnings: c.warnings }));
+    return [...open, ...failed, ...closed];
   }
 
   /**
@@ -170,7 +216,8 @@ export class Proxy implements DataPlane {
     }
     this.retireBackends(retired);
     // Most events change backends only; listeners follow ports, bind addresses and modes.
-    const listenerOf = (x: Service) => `${x.bindAddr ?? ''}|${x.servicePort}|${x.mode}`;
+    // TLS labels and vhosts decide a service port's certificate and the HTTPS listener's SNI names.
+    const listenerOf = (x: Service) => `${x.bindAddr ?? ''}|${x.servicePort}|${x.mode}|${x.sslCert ?? ''}|${JSON.stringify(x.bindOptions)}|${x.vhosts.join(',')}`;
     if (!changed.some(([prev, now]) => !prev || !now || listenerOf(prev) !== listenerOf(now))) return Promise.resolve([]);
     const applied = this.applying.then(() => this.reconcileListeners());
     this.applying = applied.then(() => undefined);
@@ -199,11 +246,29 @@ export class Proxy implements DataPlane {
   /** Listeners for the table in force when this runs (a later table may not reconcile itself). */
   private async reconcileListeners(): Promise<ListenError[]> {
     const table = this.index.table;
-    if (!table) return [];
-    const specs: ListenerSpec[] = table.services.map((s) => {
+    const services = table?.services ?? [];
+    const specs: ListenerSpec[] = [];
+    const certificates = new Map<string, { kind: ListenerSpec['kind']; open: boolean; warnings: LabelWarning[] }>();
+    this.plannedTls = tlsInputs(services);
+    this.tls.begin();
+    for (const s of services) {
       const address = s.bindAddr ?? this.fixed.bind;
-      return { key: listenerKey(address, s.servicePort), address, port: s.servicePort, kind: s.mode === 'http' ? 'service-http' : 'service-tcp' };
-    });
+      const key = listenerKey(address, s.servicePort);
+      const kind = s.mode === 'http' ? 'service-http' : 'service-tcp';
+      // Fail closed: a port whose certificate cannot be loaded is not served, rather than served in clear.
+      const plan = this.tls.service(key, s);
+      if (plan.warnings.length > 0) certificates.set(key, { kind, open: false, warnings: plan.warnings });
+      if (!plan.closed) specs.push({ key, address, port: s.servicePort, kind, tls: plan.tls });
+    }
+    const https = this.httpsSpec(services);
+    this.tls.end();
+    if (https) specs.push(https);
+    if (https && https.warnings.length > 0) certificates.set(https.key, { kind: https.kind, open: true, warnings: https.warnings });
+    const known = new Set([...this.certificateWarnings.values()].flatMap((c) => c.warnings.map((w) => `${w.appId}|${w.label}|${w.reason}`)));
+    for (const [listener, c] of certificates) {
+      for (const w of c.warnings) if (!known.has(`${w.appId}|${w.label}|${w.reason}`)) this.log.error({ listener, appId: w.appId, label: w.label }, w.reason);
+    }
+    this.certificateWarnings = certificates;
     // reconcile() retries every listener that is not open, so its failures are exactly the ones failing now.
     const failures = await this.listeners.reconcile(specs, (key) => this.fixedKeys.has(key));
     const fresh = failures.filter((f) => !this.failedListeners.has(f.spec.key));
@@ -282,7 +347,7 @@ export class Proxy implements DataPlane {
     let site = this.sites.get(spec);
     if (!site) {
       const notFound = spec.kind === 'appid' ? 'Not Found: no HTTP service for this X-Marathon-App-Id\n' : 'Not Found: no service for this host and path\n';
-      site = { key: spec.key, proto: spec.kind === 'vhost-https' ? 'https' : 'http', decide: (head) => this.decide(spec, head, notFound) };
+      site = { key: spec.key, proto: spec.tls ? 'https' : 'http', decide: (head) => this.decide(spec, head, notFound) };
       this.sites.set(spec, site);
     }
     return site;
@@ -317,6 +382,7 @@ export class Proxy implements DataPlane {
 
   async stop(drainMs: number): Promise<void> {
     if (this.listenerRetry) clearTimeout(this.listenerRetry);
+    if (this.tlsRefresh) clearInterval(this.tlsRefresh);
     await this.listeners.closeAll(drainMs);
     this.context.upstreams.closeAll();
   }

@@ -1,6 +1,7 @@
 // The one change set of a routing table: computed once by the builder, applied as it is by the
 // proxy, the workers and the active checker (as Envoy hands one host-set update to every
 // consumer), and summarised for the log.
+import type { HttpFeatureLabels } from './labels.js';
 import type { RoutingTable, Service } from './table.js';
 
 /** [previous, current] for a service added (previous undefined), replaced, or removed (current undefined). */
@@ -35,8 +36,11 @@ export interface ChangeSummary {
   backendsRemoved: BackendMove[];
 }
 
+/** Label-driven behaviour of the data plane: an edit to one alone is a changed service in the log. */
+const FEATURE_FIELDS = ['auth', 'hsts', 'proxyPassPath', 'revProxyPath', 'rootRedirect', 'networkAllowed', 'sslCert', 'bindOptions'] as const satisfies readonly (keyof HttpFeatureLabels)[];
+
 function sameSettings(a: Service, b: Service): boolean {
-  return a.servicePort === b.servicePort && a.mode === b.mode && a.balance === b.balance && a.bindAddr === b.bindAddr
+  return FEATURE_FIELDS.every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k])) && a.servicePort === b.servicePort && a.mode === b.mode && a.balance === b.balance && a.bindAddr === b.bindAddr
     && a.pathsCaseInsensitive === b.pathsCaseInsensitive && a.redirectToHttps === b.redirectToHttps && a.sticky === b.sticky && a.vhosts.join(',') === b.vhosts.join(',')
     && a.paths.join(' ') === b.paths.join(' ') && JSON.stringify(a.healthCheck) === JSON.stringify(b.healthCheck);
 }

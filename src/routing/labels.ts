@@ -45,6 +45,8 @@ export interface PortLabels extends HttpFeatureLabels {
   healthCheckPortIndex: number | null;
   redirectToHttps: boolean;
   sticky: boolean;
+  /** What the port's listener applies of SSL_CERT and BIND_OPTIONS. */
+  tls: PortTls;
   /** A security label that could not be honoured: the port must not be served (fail closed). */
   securityError: string | null;
 }
@@ -160,9 +162,12 @@ export function readPortLabels(appId: string, labels: Readonly<Record<string, st
   const groupText = raw('GROUP') || labels.HAPROXY_GROUP?.trim() || '';
   const sslCert = text('SSL_CERT');
   const bindOptions = text('BIND_OPTIONS');
-  // TLS on service ports is not built yet: say so rather than serve the port as if it were.
-  if (sslCert !== null) warnings.push({ appId, label: label('SSL_CERT'), kind: 'not-applied', reason: 'TLS on a service port is not implemented yet: the port is served without TLS; use --ssl-certs on --https-port' });
-  if (bindOptions !== null) warnings.push({ appId, label: label('BIND_OPTIONS'), kind: 'not-applied', reason: 'HAProxy bind options are not applied (no TLS on service ports yet)' });
+  const tls = readPortTls(sslCert, bindOptions);
+  // Only TLS is refused: marathon-lb serves the app's virtual hosts over plain HTTP whatever its bind line says.
+  if (tls.refused !== null) warn('BIND_OPTIONS', `${tls.refused}: the service port is not served, nor the virtual hosts on the HTTPS port`);
+  if (tls.notApplied.length > 0) {
+    warnings.push({ appId, label: label('BIND_OPTIONS'), kind: 'not-applied', reason: `HAProxy bind keywords Turbine does not apply: ${tls.notApplied.join(', ')}` });
+  }
   return {
     groups: groupText.split(',').map((g) => g.trim()).filter((g) => g !== ''),
     enabled,
@@ -185,6 +190,121 @@ export function readPortLabels(appId: string, labels: Readonly<Record<string, st
     networkAllowed,
     sslCert,
     bindOptions,
+    tls: tls.tls,
     securityError,
   };
+}
+
+export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+const TLS_VERSIONS: readonly TlsVersion[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+/** HAProxy's version names; SSLv3 has no Node equivalent (OpenSSL builds drop it). */
+const HAPROXY_VERSIONS: Readonly<Record<string, TlsVersion | 'SSLv3'>> = {
+  SSLv3: 'SSLv3', 'TLSv1.0': 'TLSv1', 'TLSv1.1': 'TLSv1.1', 'TLSv1.2': 'TLSv1.2', 'TLSv1.3': 'TLSv1.3',
+};
+const VERSION_FLAGS: Readonly<Record<string, TlsVersion | 'SSLv3'>> = {
+  sslv3: 'SSLv3', tlsv10: 'TLSv1', tlsv11: 'TLSv1.1', tlsv12: 'TLSv1.2', tlsv13: 'TLSv1.3',
+};
+
+/** What a port's listener applies of its TLS labels. */
+export interface PortTls {
+  /** PEM files (certificate and key): SSL_CERT first (the default one), then each `crt` of BIND_OPTIONS. Empty: no TLS. */
+  certs: string[];
+  /** OpenSSL cipher list (`ciphers` and `ciphersuites` together, as Node takes them). */
+  ciphers: string | null;
+  minVersion: TlsVersion | null;
+  maxVersion: TlsVersion | null;
+  /** ALPN protocols offered (`alpn`); null: HAProxy's default, none. */
+  alpn: string[] | null;
+  /** `strict-sni`: a client whose SNI names no certificate (or that sends none) is refused. */
+  strictSni: boolean;
+  /** false with `prefer-client-ciphers`; HAProxy otherwise picks the cipher by its own order. */
+  honorCipherOrder: boolean;
+}
+
+export interface PortTlsReading {
+  tls: PortTls;
+  /** Keywords of BIND_OPTIONS that have no effect in Turbine. */
+  notApplied: string[];
+  /**
+   * Why the port's TLS must not be served (a keyword that would weaken it if ignored, or a malformed
+   * TLS value): the service port stays closed and the HTTPS listener refuses its virtual hosts.
+   */
+  refused: string | null;
+}
+
+/** HAProxy bind keywords that take a value, so the value is not read as a keyword. */
+const KEYWORDS_WITH_VALUE = new Set(['accept-netscaler-cip', 'alpn', 'backlog', 'ca-file', 'ca-ignore-err', 'ca-sign-file',
+  'ca-sign-pass', 'ca-verify-file', 'ciphers', 'ciphersuites', 'client-sigalgs', 'crl-file', 'crt', 'crt-ignore-err', 'crt-list',
+  'curves', 'ecdhe', 'expose-fd', 'gid', 'group', 'id', 'interface', 'level', 'maxconn', 'mode', 'mss', 'name', 'namespace',
+  'nice', 'npn', 'process', 'proto', 'severity-output', 'shards', 'sigalgs', 'ssl-max-ver', 'ssl-min-ver', 'tcp-ut', 'thread',
+  'tls-ticket-keys', 'uid', 'user', 'verify']);
+
+/**
+ * SSL_CERT and BIND_OPTIONS as marathon-lb writes them: `bind ADDR:PORT ssl crt SSL_CERT BIND_OPTIONS`.
+ * Applied: ssl, crt, ciphers, ciphersuites, ssl-min-ver, ssl-max-ver, no-sslv3/no-tlsv1x, force-tlsv1x,
+ * alpn, strict-sni, prefer-client-ciphers. `verify optional|required` asks for client certificates,
+ * which Turbine does not check: serving TLS without them would let anyone in, so it is refused.
+ */
+export function readPortTls(sslCert: string | null, bindOptions: string | null): PortTlsReading {
+  const tls: PortTls = { certs: sslCert !== null ? [sslCert] : [], ciphers: null, minVersion: null, maxVersion: null, alpn: null, strictSni: false, honorCipherOrder: true };
+  const notApplied: string[] = [];
+  const tlsKeywords: string[] = [];
+  let refused: string | null = null;
+  let ssl = false;
+  const ciphers: string[] = [];
+  const disabled = new Set<string>();
+  let forced: TlsVersion | 'SSLv3' | null = null;
+  let min: TlsVersion | 'SSLv3' | null = null;
+  let max: TlsVersion | 'SSLv3' | null = null;
+  const tokens = (bindOptions ?? '').split(/\s+/).filter((t) => t !== '');
+  for (let i = 0; i < tokens.length; i++) {
+    const keyword = tokens[i]!;
+    const value = KEYWORDS_WITH_VALUE.has(keyword) ? tokens[++i] : undefined;
+    if (KEYWORDS_WITH_VALUE.has(keyword) && value === undefined) {
+      refused ??= `${keyword} needs a value`;
+      continue;
+    }
+    const flag = /^(no|force)-(sslv3|tlsv1[0-3])$/.exec(keyword);
+    if (keyword === 'ssl') ssl = true;
+    else if (keyword === 'crt') tls.certs.push(value!);
+    else if (keyword === 'ciphers' || keyword === 'ciphersuites') ciphers.push(value!);
+    else if (keyword === 'ssl-min-ver' || keyword === 'ssl-max-ver') {
+      if (!(value! in HAPROXY_VERSIONS)) refused ??= `${keyword}: expected one of ${Object.keys(HAPROXY_VERSIONS).join(', ')}, got ${JSON.stringify(value)}`;
+      else if (keyword === 'ssl-min-ver') min = HAPROXY_VERSIONS[value!]!;
+      else max = HAPROXY_VERSIONS[value!]!;
+    } else if (flag) {
+      if (flag[1] === 'no') disabled.add(VERSION_FLAGS[flag[2]!]!);
+      else forced = VERSION_FLAGS[flag[2]!]!;
+    } else if (keyword === 'alpn') tls.alpn = value!.split(',').filter((p) => p !== '');
+    else if (keyword === 'strict-sni') tls.strictSni = true;
+    else if (keyword === 'prefer-client-ciphers') tls.honorCipherOrder = false;
+    else if (keyword === 'verify') {
+      if (value !== 'none') refused ??= `verify ${value}: client certificates are not checked by Turbine`;
+    } else {
+      notApplied.push(keyword);
+      continue;
+    }
+    if (keyword !== 'ssl' && keyword !== 'crt') tlsKeywords.push(keyword);
+  }
+  if (tls.certs.length === 0) {
+    // Without a certificate the port is plain TCP or HTTP: TLS settings have nothing to apply to.
+    if (ssl) refused ??= 'ssl without a certificate (HAPROXY_{n}_SSL_CERT or crt)';
+    notApplied.push(...tlsKeywords.map((k) => `${k} (no certificate: the port has no TLS)`));
+    return { tls, notApplied, refused };
+  }
+  if (ciphers.length > 0) tls.ciphers = ciphers.join(':');
+  // HAProxy serves the versions left between the bounds; Node, a contiguous min..max range. An
+  // unset lower bound stays TLSv1.2 (HAProxy's and Node's default): no-sslv3 must not lower it.
+  const rank = (v: TlsVersion | 'SSLv3') => (v === 'SSLv3' ? -1 : TLS_VERSIONS.indexOf(v));
+  const low = forced ?? min ?? 'TLSv1.2';
+  const high = forced ?? max ?? 'TLSv1.3';
+  const allowed = TLS_VERSIONS.filter((v) => !disabled.has(v) && rank(v) >= rank(low) && rank(v) <= rank(high));
+  if (disabled.size > 0 || forced !== null || min !== null || max !== null) {
+    if (allowed.length === 0) refused ??= 'no TLS version left that Turbine can serve (SSLv3 is not supported)';
+    else {
+      tls.minVersion = allowed[0]!;
+      tls.maxVersion = allowed[allowed.length - 1]!;
+    }
+  }
+  return { tls, notApplied, refused };
 }

@@ -179,6 +179,9 @@ export function servicesOfApp(app: MarathonApp, options: RoutingOptions, hosts: 
     const mode: Mode = labels.mode ?? (check?.protocol === 'HTTP' || labels.vhosts.length > 0 ? 'http' : 'tcp');
     const checkIndex = labels.healthCheckPortIndex ?? index;
     if (labels.securityError !== null) return;
+    if (mode === 'http' && labels.tls.certs.length > 0 && labels.tls.alpn?.some((p) => p !== 'http/1.1')) {
+      warnings.push({ appId: app.id, label: `HAPROXY_${index}_BIND_OPTIONS`, kind: 'not-applied', reason: 'alpn: an http-mode port speaks HTTP/1.1 to clients, so only http/1.1 is offered' });
+    }
 
     const backends: Backend[] = [];
     const draining: string[] = [];
