@@ -111,6 +111,7 @@ export class AppStore {
       state: event.state,
       healthAlive: prev?.healthAlive ?? this.health.get(event.taskId) ?? null,
       stateAt: at,
+      startedAt: prev?.startedAt ?? (event.state === 'TASK_RUNNING' ? at : null),
     };
     if (prev && sameTask(prev, task)) return 'unchanged';
     const tasks = [...app.tasks];

@@ -2,6 +2,11 @@
 // of the path (2xx-3xx is up) or a TCP connect, every intervalSeconds, each backend at its own
 // offset in the interval so checks are spread out. After `fall` consecutive failures the
 // backend is marked down in the overlay; one success brings it back.
+// Marathon's gracePeriodSeconds applies as Marathon applies it: failures of a task that started
+// less than that long ago and has not passed yet are ignored, so a slow starter is not ejected
+// while it boots. It keeps the traffic it had (as any backend before its first verdict): passive
+// ejection still takes it out if requests fail, and --health-check routes only tasks Marathon
+// has seen healthy, for those who want no traffic before a first pass.
 import { connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -21,6 +26,8 @@ interface Target {
   service: string;
   timer: NodeJS.Timeout;
   failures: number;
+  /** A check passed since the task started: its grace period is over. */
+  passed: boolean;
   /** Services whose backends this target checks (one host:port can serve several). */
   refs: number;
 }
@@ -77,7 +84,7 @@ export class ActiveHealthChecker {
         existing.refs += 1;
         return key;
       }
-      const target: Target = { key, backend, check: service.healthCheck!, service: service.id, failures: 0, refs: 1,
+      const target: Target = { key, backend, check: service.healthCheck!, service: service.id, failures: 0, passed: false, refs: 1,
         timer: setTimeout(() => void this.run(target), hash(key) % service.healthCheck!.intervalMs) };
       target.timer.unref();
       this.targets.set(key, target);
@@ -100,13 +107,20 @@ export class ActiveHealthChecker {
     if (this.targets.get(target.key) !== target) return;
     if (up) {
       target.failures = 0;
+      target.passed = true;
       this.health.setActive(target.backend.address, true);
+    } else if (!target.passed && this.inGracePeriod(target)) {
+      // Ignored, not counted: the task may still be starting.
     } else {
       target.failures += 1;
       if (target.failures === target.check.fall) this.health.setActive(target.backend.address, false);
     }
     target.timer = setTimeout(() => void this.run(target), target.check.intervalMs);
     target.timer.unref();
+  }
+
+  private inGracePeriod({ backend, check }: Target): boolean {
+    return backend.startedAt !== null && Date.now() - backend.startedAt < check.gracePeriodMs;
   }
 
   stop(): void {

@@ -45,6 +45,8 @@ export interface MarathonTask {
   healthAlive: boolean | null;
   /** Milliseconds since the epoch of the last state we applied, for ordering events. */
   stateAt: number;
+  /** When the task first ran (Marathon's startedAt), ms since the epoch; null before it runs or when unknown. */
+  startedAt: number | null;
 }
 
 export interface MarathonApp {
@@ -163,6 +165,7 @@ export function decodeTask(raw: unknown, appId: string, problems: DecodeProblem[
     return null;
   }
   const ports = asArray(raw.ports);
+  const startedAt = parseTimestamp(raw.startedAt);
   return {
     id,
     appId,
@@ -171,7 +174,9 @@ export function decodeTask(raw: unknown, appId: string, problems: DecodeProblem[
     ipAddresses: asArray(raw.ipAddresses).flatMap((a) => (isObject(a) && asString(a.ipAddress) ? [a.ipAddress as string] : [])),
     state,
     healthAlive: healthFromResults(raw.healthCheckResults),
-    stateAt: parseTimestamp(raw.startedAt) ?? parseTimestamp(raw.stagedAt) ?? 0,
+    // Marathon starts a task after staging it, so the later of the two is its latest known state.
+    stateAt: Math.max(startedAt ?? 0, parseTimestamp(raw.stagedAt) ?? 0),
+    startedAt,
   };
 }
 
@@ -200,6 +205,32 @@ export function decodeApp(raw: unknown, problems: DecodeProblem[]): MarathonApp 
     version: asString(raw.version),
     instances: asNumber(raw.instances, 0),
     lastScalingAt: isObject(raw.versionInfo) ? parseTimestamp(raw.versionInfo.lastScalingAt) : null,
+  };
+}
+
+/**
+ * The inverse of decodeApp: a decoded app in Marathon's wire shape, so that decodeApp(encodeApp(a))
+ * equals `a` and a saved snapshot is read back by the same decoder (and rules) as Marathon's own
+ * answers. The task's stateAt travels as stagedAt: decodeTask takes the later of the two times.
+ */
+export function encodeApp(app: MarathonApp): Json {
+  // A field added to MarathonApp fails to compile here until it is encoded (and so saved).
+  const { id, labels, ports, ipPerTask, healthChecks, tasks, version, instances, lastScalingAt, ...unencoded } = app;
+  unencoded satisfies Record<string, never>;
+  const iso = (ms: number | null) => (ms === null ? undefined : new Date(ms).toISOString());
+  return {
+    id, labels, instances, healthChecks,
+    version: version ?? undefined,
+    versionInfo: { lastScalingAt: iso(lastScalingAt) },
+    container: { portMappings: ports },
+    networks: ipPerTask ? [{ mode: 'container' }] : [],
+    tasks: tasks.map((t) => ({
+      id: t.id, appId: t.appId, host: t.host, ports: t.ports,
+      ipAddresses: t.ipAddresses.map((ipAddress) => ({ ipAddress })),
+      state: t.state ?? undefined,
+      healthCheckResults: t.healthAlive === null ? [] : [{ alive: t.healthAlive }],
+      stagedAt: iso(t.stateAt), startedAt: iso(t.startedAt),
+    })),
   };
 }
 

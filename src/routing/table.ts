@@ -24,6 +24,8 @@ export interface Backend {
   checkPort: number;
   taskId: string;
   appId: string;
+  /** When the task first ran, ms since the epoch (null: unknown); an active check's grace period counts from it. */
+  startedAt: number | null;
 }
 
 export type ExclusionReason = 'task-state' | 'marathon-health' | 'no-address';
@@ -43,6 +45,8 @@ export interface ActiveCheck {
   timeoutMs: number;
   /** Consecutive failures that eject a backend: HAProxy's `fall`, Marathon's maxConsecutiveFailures + 1 (marathon-lb). */
   fall: number;
+  /** Marathon's gracePeriodSeconds: failures within this long of a task's start, before it first passes, are ignored. */
+  gracePeriodMs: number;
 }
 
 export interface Service extends HttpFeatureLabels {
@@ -132,6 +136,7 @@ function activeCheck(check: HealthCheck | undefined, mode: Mode): ActiveCheck | 
     intervalMs: Math.max(check.intervalSeconds, 1) * 1000,
     timeoutMs: Math.max(check.timeoutSeconds, 1) * 1000,
     fall: Math.max(check.maxConsecutiveFailures, 0) + 1,
+    gracePeriodMs: check.gracePeriodSeconds * 1000,
   };
 }
 
@@ -212,6 +217,7 @@ export function servicesOfApp(app: MarathonApp, options: RoutingOptions, hosts: 
       if (drainingTasks.has(task.id)) draining.push(key);
       backends.push({
         address: key, host: address.host, port: address.port, taskId: task.id, appId: task.appId, // a blue/green colour's own id
+        startedAt: task.startedAt,
         checkPort: check?.port ?? taskAddress(app, task, checkIndex, hosts)?.port ?? address.port,
       });
     }

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { pino } from 'pino';
 import { startHttpBackend } from '../../src/demo/backends.js';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { startTurbineProcess, type TurbineProcess } from '../support/cli.js';
@@ -76,16 +78,30 @@ describe('Marathon faults', () => {
     }
   });
 
-  it('state file corrupt: reported, counted and ignored; Turbine waits for Marathon', async () => {
+  it('state file corrupt, or from an older Turbine: reported with the reason, counted and ignored; Turbine waits for Marathon', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'turbine-state-'));
-    for (const [name, content] of [['truncated', '{"format":"turbine-state/1","apps":[{"id":"/x"'],
-      ['wrong shape', JSON.stringify({ format: 'turbine-state/1', savedAt: 'x', apps: [{ id: '/x', labels: { a: 1 }, ports: [], tasks: [] }] })]]) {
+    const file = (apps: unknown[], format = 'turbine-state/2') => JSON.stringify({ format, savedAt: '2024-01-01T00:00:00.000Z', apps });
+    for (const [name, content, reason] of [
+      ['truncated', '{"format":"turbine-state/2","apps":[{"id":"/x"', /not JSON/],
+      ['a label that is not a string', file([{ id: '/x', labels: { a: 1 }, portDefinitions: [], tasks: [] }]), /label a is not a string/],
+      ['a task without an id', file([{ id: '/x', portDefinitions: [{ port: 10001 }], tasks: [{ host: 'agent', ports: [31000] }] }]), /task has no id/],
+      ['tasks that are not a list', file([{ id: '/x', tasks: { id: 'x.1' } }]), /tasks is not a list/],
+      // As the previous version wrote it: decoded apps, which the decoder cannot read.
+      ['the previous version\'s format', file([{ id: '/x', labels: {}, ports: [{ servicePort: 10001, containerPort: null, name: null }], ipPerTask: false, healthChecks: [],
+        tasks: [{ id: 'x.1', appId: '/x', host: '10.0.0.1', ports: [31000], ipAddresses: [], state: 'TASK_RUNNING', healthAlive: null, stateAt: 0 }],
+        version: null, instances: 1, lastScalingAt: null }], 'turbine-state/1'), /turbine-state\/1 was written by an older Turbine/],
+    ] as const) {
       const path = join(dir, `${name}.json`);
-      writeFileSync(path, content!);
-      const h = await startHarness({ stateFile: path, marathon: [`http://127.0.0.1:${await freePort()}`] }, new FakeMarathon());
+      writeFileSync(path, content);
+      const lines: { msg: string; err?: string }[] = [];
+      const sink = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); done(); } });
+      const h = await startHarness({ stateFile: path, marathon: [`http://127.0.0.1:${await freePort()}`] }, new FakeMarathon(), pino({ level: 'error' }, sink));
       try {
-        await until(async () => await h.metric('turbine_state_file_errors_total', { op: 'read' }) === 1, `the ${name} file refused`);
+        await until(async () => await h.metric('turbine_state_file_errors_total', { op: 'read' }) === 1, `the file with ${name} refused`);
+        const refused = lines.find((l) => l.msg === 'state file ignored: it cannot be trusted');
+        assert.match(refused?.err ?? '', reason, `${name}: ${JSON.stringify(lines)}`);
         assert.equal((await get(`${h.admin}/_haproxy_health_check`)).status, 503);
+        assert.equal(h.turbine.table(), null, 'nothing from the refused file is routed');
       } finally {
         await h.close();
       }

@@ -121,8 +121,9 @@ describe('--workers 2', () => {
     const checkedPort = (checked.address() as AddressInfo).port;
     const other = backends[0]!;
     const hcPort = await freePort();
+    // No grace period: the task fails before its first check passes, which a grace period would forgive.
     m.putApp(app('/hc', hcPort, { HAPROXY_GROUP: 'external' }, {
-      healthChecks: [{ protocol: 'HTTP', path: '/health', portIndex: 0, intervalSeconds: 1, timeoutSeconds: 1, maxConsecutiveFailures: 1 }],
+      healthChecks: [{ protocol: 'HTTP', path: '/health', portIndex: 0, intervalSeconds: 1, timeoutSeconds: 1, maxConsecutiveFailures: 1, gracePeriodSeconds: 0 }],
     }), [{ host: '127.0.0.1', ports: [checkedPort], alive: true }, { host: other.host, ports: [other.port], alive: true }]);
     try {
       const seen = async () => {

@@ -15,6 +15,7 @@ describe('benchmarks in smoke mode', () => {
     ['convergence.js', ['| 1 ', '| 100 ']],
     ['scale.js', ['Turbine RSS once serving', 'full resync', 'one task event', 'events absorbed per second']],
     ['churn.js', ['300 ms', '0 ms']],
+    ['metrics-merge.js', ['hand-made merge', 'AggregatorRegistry', 'same /metrics text both ways: yes']],
   ] as const) {
     it(`${file} --smoke prints its table`, () => {
       const r = spawnSync(process.execPath, [join(BENCH, file), '--smoke'], { encoding: 'utf8', timeout: 240_000 });

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Balancer } from '../../src/proxy/balancer.js';
 import type { Backend } from '../../src/routing/table.js';
 
-const backends: Backend[] = ['a', 'b', 'c'].map((n, i) => ({ address: `${n}:1`, host: n, port: 1, checkPort: 1, taskId: `t${i}`, appId: '/x' }));
+const backends: Backend[] = ['a', 'b', 'c'].map((n, i) => ({ address: `${n}:1`, host: n, port: 1, checkPort: 1, taskId: `t${i}`, appId: '/x', startedAt: null }));
 const allUp = () => true;
 
 describe('Balancer', () => {

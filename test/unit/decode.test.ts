@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  decodeApp, decodeAppList, decodeEvent, instanceIdOfTask, splitEventData, MalformedEvent, type DecodeProblem,
+  decodeApp, decodeAppList, decodeEvent, encodeApp, instanceIdOfTask, splitEventData, MalformedEvent, type DecodeProblem,
 } from '../../src/marathon/decode.js';
 import { buildRoutingTable } from '../../src/routing/builder.js';
 import { fixtureFiles, readFixture } from '../support/fixtures.js';
@@ -64,6 +64,28 @@ describe('decoding marathon-lb fixtures', () => {
     assert.equal(table.services.length, 0);
     assert.ok(table.warnings.some((w) => /defines no ports/.test(w.reason)), JSON.stringify(table.warnings));
     assert.equal(decodeApp(readFixture('marathon-lb', 'ci-backends_1.9_ucr_host.json'), [])!.ipPerTask, false);
+  });
+});
+
+describe('encodeApp, the state file\'s shape', () => {
+  it('decodes back to the same app for every fixture (the state file is read by the decoder alone)', () => {
+    const apps = [...fixtureFiles('marathon-lb').flatMap((f) => unwrap(readFixture('marathon-lb', f))), readFixture('marathon', 'app-docs-example.json')]
+      .map((a) => decodeApp(a, [])!);
+    assert.ok(apps.some((a) => a.ipPerTask) && apps.some((a) => a.tasks.some((t) => t.startedAt !== null && t.healthAlive !== null)));
+    for (const app of apps) {
+      const problems: DecodeProblem[] = [];
+      assert.deepEqual(decodeApp(JSON.parse(JSON.stringify(encodeApp(app))), problems), app, app.id);
+      assert.deepEqual(problems, []);
+    }
+  });
+
+  it('keeps what only events told: a task\'s latest state time, no start time before it runs, no health result', () => {
+    const app = decodeApp({ id: '/a', portDefinitions: [{ port: 10001 }], tasks: [] }, [])!;
+    const tasks = [
+      { id: 'a.1', appId: '/a', host: 'agent', ports: [0], ipAddresses: [], state: 'TASK_STAGING' as const, healthAlive: null, stateAt: 1_700_000_000_000, startedAt: null },
+      { id: 'a.2', appId: '/a', host: '', ports: [31000], ipAddresses: ['10.0.0.2'], state: 'TASK_RUNNING' as const, healthAlive: false, stateAt: 1_700_000_005_000, startedAt: 1_700_000_001_000 },
+    ];
+    assert.deepEqual(decodeApp(JSON.parse(JSON.stringify(encodeApp({ ...app, tasks }))), []), { ...app, tasks });
   });
 });
 

@@ -7,7 +7,7 @@ import { decideEjections } from '../../src/health/ejection-limits.js';
 import { Balancer } from '../../src/proxy/balancer.js';
 import type { Backend, RoutingTable } from '../../src/routing/table.js';
 
-const backends: Backend[] = ['a', 'b', 'c', 'd'].map((n, i) => ({ address: `${n}:1`, host: n, port: 1, checkPort: 1, taskId: `t${i}`, appId: '/x' }));
+const backends: Backend[] = ['a', 'b', 'c', 'd'].map((n, i) => ({ address: `${n}:1`, host: n, port: 1, checkPort: 1, taskId: `t${i}`, appId: '/x', startedAt: null }));
 // Only what the decision reads: service ids and their backends.
 const table = { generation: 1, appCount: 1, warnings: [], services: [{ id: '/x:0', backends }] } as unknown as RoutingTable;
 const limits = { maxEjectionPercent: 50, panicThresholdPercent: 50 };
