@@ -28,7 +28,7 @@ function workerTraffic(seed: number): StatsSnapshot {
     stats.error(service, 'connect');
     stats.clientError(`:${10000 + s}`, 'bad-request');
   }
-  return stats.snapshot();
+  return stats.snapshot({});
 }
 
 const sources = (traffic: () => StatsSnapshot): MetricSources =>

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Options } from './config/options.js';
 import { AdminServer } from './admin/server.js';
-import { routesView, statsView } from './admin/views.js';
+import { haproxyCsvView, routesView, statsView } from './admin/views.js';
 import { AppStore } from './discovery/app-store.js';
 import { HostResolver } from './discovery/host-resolver.js';
 import { MarathonSync } from './discovery/marathon-sync.js';
@@ -211,6 +211,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     },
     routes: () => ({ ...routesView(current, plane, ejection), draining: plane.drainingBackends() }),
     stats: () => statsView(current, plane, sync.getStatus()),
+    haproxyCsv: (csvOptions) => haproxyCsvView(current, plane, ejection, store.snapshot(), csvOptions),
     vhostMap: () => (current?.services ?? []).flatMap((s) => s.vhosts.map((v): [string, string] => [v, s.id])),
     appMap: () => (current?.services ?? []).filter((s) => s.mode === 'http').map((s): [string, string] => [s.appId, s.id]),
     resync: () => void sync.requestResync(),

@@ -21,16 +21,50 @@ export function backendName(service: Pick<Service, 'appId' | 'servicePort'>): st
   return `${service.appId.replace(/^\//, '').replaceAll('/', '_')}_${service.servicePort}`;
 }
 
-/** marathon-lb's server name: host with . as _, then the port (zdd.py rebuilds it from the task). */
-export function serverName(backend: Pick<Backend, 'host' | 'port'>): string {
-  return `${backend.host.replaceAll('.', '_').replaceAll(':', '_')}_${backend.port}`;
+/**
+ * marathon-lb's server name: the agent host Marathon names, the task's IP when it differs (a host
+ * name resolved, or IP-per-task), and the port; every character outside [a-zA-Z0-9-] as _. zdd.py
+ * (get_svnames_from_task) computes the same from the task to find its listeners.
+ */
+export function serverName(agentHost: string, backend: Pick<Backend, 'host' | 'port'>): string {
+  const name = agentHost === '' || agentHost === backend.host ? `${backend.host}_${backend.port}` : `${agentHost}_${backend.host}_${backend.port}`;
+  return name.replace(/[^a-zA-Z0-9-]/g, '_');
+}
+
+export interface CsvOptions {
+  /** `;up`: only servers that are UP. */
+  upOnly: boolean;
+  /** `;no-maint`: no server in maintenance. */
+  noMaint: boolean;
+}
+
+/**
+ * HAProxy's stats query (`stats;csv;norefresh` and the like): null when it is not one; csv false
+ * when the HTML page is asked for. Unknown options are ignored, as HAProxy ignores them.
+ */
+export function parseStatsQuery(query: string): ({ csv: boolean } & CsvOptions) | null {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(query);
+  } catch {
+    return null;
+  }
+  const [head, ...options] = decoded.split(';');
+  if (head !== 'stats') return null;
+  return { csv: options.includes('csv'), upOnly: options.includes('up'), noMaint: options.includes('no-maint') };
+}
+
+export interface CsvSources {
+  state(service: Service, backend: Backend): ServerState;
+  /** The agent host Marathon gave for the backend's task (`host` may be the IP it resolved to). */
+  agentHost(backend: Backend): string;
 }
 
 function line(values: Partial<Record<(typeof COLUMNS)[number], string | number>>): string {
   return `${COLUMNS.map((c) => String(values[c] ?? '')).join(',')},\n`;
 }
 
-export function renderHaproxyCsv(services: readonly Service[], stateOf: (service: Service, backend: Backend) => ServerState): string {
+export function renderHaproxyCsv(services: readonly Service[], sources: CsvSources, options: CsvOptions = { upOnly: false, noMaint: false }): string {
   let out = `# ${COLUMNS.join(',')},\n`;
   for (const service of services) {
     const pxname = backendName(service);
@@ -38,10 +72,11 @@ export function renderHaproxyCsv(services: readonly Service[], stateOf: (service
     let scur = 0;
     let up = 0;
     for (const backend of service.backends) {
-      const state = stateOf(service, backend);
+      const state = sources.state(service, backend);
       scur += state.scur;
       if (state.status === 'UP') up += 1;
-      out += line({ pxname, svname: serverName(backend), qcur: state.qcur, scur: state.scur, status: state.status,
+      if ((options.upOnly && state.status !== 'UP') || (options.noMaint && state.status === 'MAINT')) continue;
+      out += line({ pxname, svname: serverName(sources.agentHost(backend), backend), qcur: state.qcur, scur: state.scur, status: state.status,
         weight: state.status === 'MAINT' ? 0 : 1, act: 1, bck: 0 });
     }
     out += line({ pxname, svname: 'BACKEND', scur, status: up > 0 ? 'UP' : 'DOWN', weight: up, act: up, bck: 0 });

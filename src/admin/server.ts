@@ -1,9 +1,11 @@
 // The admin port: marathon-lb's endpoints with their meaning kept (/_haproxy_health_check,
-// /_haproxy_getvhostmap, /_haproxy_getappmap, /_haproxy_getpids, /_mlb_signal/hup|usr1), plus
-// /metrics (Prometheus), /routes (the table as JSON), /stats (JSON for the page) and / (status page).
+// /_haproxy_getvhostmap, /_haproxy_getappmap, /_haproxy_getpids, /_mlb_signal/hup|usr1, and
+// HAProxy's /haproxy?stats;csv that zdd.py reads), plus /metrics (Prometheus), /routes (the table as
+// JSON), /stats (JSON for the page) and / (status page).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { parseStatsQuery, type CsvOptions } from './haproxy-csv.js';
 import { STATUS_PAGE } from './status-page.js';
 
 export interface AdminSources {
@@ -14,6 +16,7 @@ export interface AdminSources {
   health(): { ready: boolean; draining: boolean; problem: string | null; detail: Record<string, unknown> };
   routes(): unknown;
   stats(): unknown;
+  haproxyCsv(options: CsvOptions): string;
   vhostMap(): [string, string][];
   appMap(): [string, string][];
   resync(): void;
@@ -51,7 +54,9 @@ export class AdminServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    const path = queryAt < 0 ? url : url.slice(0, queryAt);
     if (req.method !== 'GET' && req.method !== 'HEAD' && !(req.method === 'POST' && path?.startsWith('/_mlb_signal/'))) {
       send(res, 405, 'text/plain', 'method not allowed\n');
       return;
@@ -87,6 +92,14 @@ export class AdminServer {
         this.sources.resync();
         send(res, 200, 'text/plain', `Sent ${path === '/_mlb_signal/hup' ? 'SIGHUP' : 'SIGUSR1'} signal: full resync from Marathon\n`);
         return;
+      case '/haproxy': {
+        // HAProxy's stats URI: the CSV with `;csv`, else its HTML page (ours is the status page).
+        const query = parseStatsQuery(queryAt < 0 ? '' : url.slice(queryAt + 1));
+        if (query === null) send(res, 404, 'text/plain', 'not found: HAProxy stats are at /haproxy?stats;csv\n');
+        else if (query.csv) send(res, 200, 'text/plain', this.sources.haproxyCsv(query));
+        else send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE);
+        return;
+      }
       case '/':
       case '/status':
         send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE);

@@ -6,7 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { join } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import type { Logger } from '../observability/logger.js';
-import { mergeSnapshots, type StatsSnapshot } from '../observability/stats.js';
+import { countersOnly, emptySnapshot, mergeSnapshots, type StatsSnapshot } from '../observability/stats.js';
 import type { TableChange } from '../routing/changes.js';
 import type { RoutingTable } from '../routing/table.js';
 import { logBackendChange } from '../proxy/backend-log.js';
@@ -33,7 +33,7 @@ export class ProxyWorkers implements DataPlane {
   private routable: readonly string[] = [];
   private readonly pending = new Map<number, PendingApply>();
   /** Counters of workers that died, so totals never go backwards. */
-  private retired: StatsSnapshot = { services: {}, activeConnections: {}, clientErrors: {} };
+  private retired: StatsSnapshot = emptySnapshot();
   private table: RoutingTable | null = null;
   private stopping = false;
 
@@ -87,7 +87,7 @@ export class ProxyWorkers implements DataPlane {
       });
       worker.once('exit', (code, signal) => {
         this.members.delete(worker.id);
-        if (member.report) this.retired = mergeSnapshots([this.retired, { ...member.report.traffic, activeConnections: {} }]);
+        if (member.report) this.retired = mergeSnapshots([this.retired, countersOnly(member.report.traffic)]);
         for (const generation of this.pending.keys()) this.acknowledge(worker.id, generation, []);
         if (!member.ready) reject(new Error(`worker ${worker.process.pid} exited (${signal ?? code}) before it was ready`));
         if (this.stopping) return;

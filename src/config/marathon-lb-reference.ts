@@ -54,7 +54,7 @@ export const LABELS: readonly LabelReference[] = [
   { label: 'HAPROXY_{n}_HTTP_BACKEND_REDIR', status: 'applied', note: 'a request for / on a virtual host gets a 301 to this path' },
   { label: 'HAPROXY_{n}_BACKEND_NETWORK_ALLOWED_ACL', status: 'applied', note: 'space-separated IPs and CIDRs (IPv4 and IPv6); others get 403 (http) or a closed connection (tcp); an unparsable entry closes the port (fails closed)' },
   { label: 'HAPROXY_{n}_BACKEND_HEALTHCHECK_PORT_INDEX', status: 'applied', note: "the task port Turbine's active check uses" },
-  { label: 'HAPROXY_DEPLOYMENT_GROUP', status: 'applied', note: "blue/green apps of one group share the service port under the group's id; old tasks drain by marathon-lb's rules (no new requests, in-flight ones finish); /haproxy?stats;csv for zdd.py is not served yet" },
+  { label: 'HAPROXY_DEPLOYMENT_GROUP', status: 'applied', note: "blue/green apps of one group share the service port under the group's id; old tasks drain by marathon-lb's rules (no new requests, in-flight ones finish); zdd.py reads /haproxy?stats;csv on the admin port (draining tasks MAINT, scur what is in flight)" },
   { label: 'HAPROXY_DEPLOYMENT_ALT_PORT', status: 'no effect', note: "zdd.py's temporary port for the new colour; marathon-lb's own code does not read it either: the group is served on its HAPROXY_{n}_PORT" },
   { label: 'HAPROXY_DEPLOYMENT_COLOUR', status: 'no effect', note: "zdd.py's own bookkeeping; marathon-lb does not read it either" },
   { label: 'HAPROXY_DEPLOYMENT_STARTED_AT', status: 'applied', note: 'with the two labels below, decides which old tasks drain (marathon-lb rules)' },

@@ -1,7 +1,8 @@
 // A fake Marathon that speaks the real wire format: /v2/apps?embed=apps.tasks and /v2/apps/{id}
 // shapes, /v2/events as SSE framed like Marathon (`event: TYPE`, `data: JSON`, blank line, starting
 // with event_stream_attached), event payloads as in Marathon's docs. A control API (methods, and
-// HTTP under /_control/) scales apps, kills tasks, flips health, drops, stalls or breaks the stream.
+// HTTP under /_control/) scales apps, kills tasks, flips health, runs deployments with readiness
+// check results, drops, stalls or breaks the stream.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -56,6 +57,11 @@ export class FakeMarathon {
   private readonly tasks = new Map<string, FakeTask[]>();
   private readonly stoppers = new Map<string, () => Promise<void> | void>();
   private readonly streams = new Set<ServerResponse>();
+  /** The deployment running per app, as Marathon lists it in the app's `deployments`. */
+  private readonly deployments = new Map<string, string>();
+  /** Readiness check results by task id, served while the task's app deploys. */
+  private readonly readiness = new Map<string, boolean>();
+  private lastVersion = 0;
   private readonly sockets = new Set<Socket>();
   private stalled = false;
   private failures: { status: number; remaining: number; body?: string } | null = null;
@@ -101,7 +107,7 @@ export class FakeMarathon {
   /** Adds or replaces an app; tasks given here are running from the start. `silent`: no event announces it. */
   putApp(app: AppDefinition, tasks: Partial<FakeTask>[] = [], options: { silent?: boolean } = {}): void {
     const id = app.id.startsWith('/') ? app.id : `/${app.id}`;
-    const def = { ...app, id, version: iso() };
+    const def = { ...app, id, version: this.nextVersion() };
     const existed = this.apps.has(id);
     this.apps.set(id, def);
     if (!existed) this.tasks.set(id, []);
@@ -172,6 +178,7 @@ export class FakeMarathon {
   private forget(task: FakeTask): void {
     const list = this.tasks.get(task.appId)!;
     list.splice(list.indexOf(task), 1);
+    this.readiness.delete(task.id);
     const stop = this.stoppers.get(task.id);
     this.stoppers.delete(task.id);
     if (stop) setTimeout(() => void stop(), this.options.stopDelayMs ?? 0);
@@ -182,6 +189,37 @@ export class FakeMarathon {
     if (!task) throw new Error(`no task ${taskId}`);
     task.alive = alive;
     this.emit('health_status_changed_event', { appId: task.appId, instanceId: task.id.replace(/\._app\.\d+$/, ''), version: task.version, alive });
+  }
+
+  /**
+   * A deployment starts, as a change to the app does: a new app version (tasks started from now
+   * on carry it), the app lists the deployment, and deployment_info announces it.
+   */
+  startDeployment(appId: string): string {
+    const app = this.apps.get(appId);
+    if (!app) throw new Error(`no app ${appId}`);
+    const id = randomUUID();
+    app.version = this.nextVersion();
+    this.deployments.set(appId, id);
+    const actions = [{ action: 'RestartApplication', app: appId }];
+    this.emit('deployment_info', { plan: { id, steps: [{ actions }], version: app.version }, currentStep: { actions } });
+    return id;
+  }
+
+  /** Marathon's readiness check result for a task of a deploying app (no event announces it: clients poll). */
+  setReadiness(taskId: string, ready: boolean): void {
+    if (!this.findTask(taskId)) throw new Error(`no task ${taskId}`);
+    this.readiness.set(taskId, ready);
+  }
+
+  /** The deployment ends: its readiness results go with it, and deployment_success says so. */
+  finishDeployment(appId: string): void {
+    const id = this.deployments.get(appId);
+    if (!id) throw new Error(`no deployment for ${appId}`);
+    this.deployments.delete(appId);
+    for (const t of this.tasks.get(appId) ?? []) this.readiness.delete(t.id);
+    const actions = [{ action: 'RestartApplication', app: appId }];
+    this.emit('deployment_success', { id, plan: { id, steps: [{ actions }], version: String(this.apps.get(appId)?.version) } });
   }
 
   /** Scales with the launcher: new tasks start real backends, removed ones are killed. */
@@ -271,11 +309,27 @@ export class FakeMarathon {
 
   // ---- Marathon's REST API ----
 
-  private appJson(id: string): Record<string, unknown> {
+  /** A version (an ISO timestamp) later than every one given before, as two changes in one millisecond still differ. */
+  private nextVersion(): string {
+    this.lastVersion = Math.max(Date.now(), this.lastVersion + 1);
+    return new Date(this.lastVersion).toISOString();
+  }
+
+  /** `readiness`: the request asked for `embed=apps.readiness` (or `app.readiness`). */
+  private appJson(id: string, readiness: boolean): Record<string, unknown> {
     const app = this.apps.get(id)!;
     const tasks = this.tasks.get(id) ?? [];
+    const deployment = this.deployments.get(id);
+    // Marathon reports results only while a deployment runs.
+    const results = readiness && deployment ? tasks.flatMap((t) => {
+      const ready = this.readiness.get(t.id);
+      return ready === undefined ? [] : [{ name: 'readinessCheck', taskId: t.id, ready,
+        lastResponse: { status: ready ? 200 : 503, contentType: 'text/plain', body: ready ? 'ready' : 'warming up' } }];
+    }) : null;
     return {
       ...app,
+      deployments: deployment ? [{ id: deployment }] : [],
+      ...(results ? { readinessCheckResults: results } : {}),
       tasksRunning: tasks.filter((t) => t.state === 'TASK_RUNNING').length,
       tasks: tasks.map(({ alive, ...t }) => ({
         ...t,
@@ -324,7 +378,8 @@ export class FakeMarathon {
     }
     if (url.pathname === '/v2/apps' || url.pathname === '/v2/apps/') {
       this.requests.apps += 1;
-      const body = JSON.stringify({ apps: [...[...this.apps.keys()].map((id) => this.appJson(id)), ...this.rawApps] });
+      const readiness = url.searchParams.getAll('embed').includes('apps.readiness');
+      const body = JSON.stringify({ apps: [...[...this.apps.keys()].map((id) => this.appJson(id, readiness)), ...this.rawApps] });
       res.writeHead(200, { 'content-type': 'application/json' }).end(body);
       return;
     }
@@ -335,7 +390,7 @@ export class FakeMarathon {
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `App '${id}' does not exist` }));
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ app: this.appJson(id) }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ app: this.appJson(id, url.searchParams.getAll('embed').includes('app.readiness')) }));
       return;
     }
     res.writeHead(404).end();
@@ -360,6 +415,12 @@ export class FakeMarathon {
         const started = await this.scale(id, Number(body.instances));
         return reply({ tasks: this.tasksOf(id).map((t) => t.id), started: started.map((t) => t.id) });
       }
+      if (parts[0] === 'apps' && parts[parts.length - 1] === 'deployment') {
+        const id = '/' + parts.slice(1, -1).join('/');
+        if (req.method !== 'DELETE') return reply({ deployment: this.startDeployment(id) });
+        this.finishDeployment(id);
+        return reply({ ok: true });
+      }
       if (parts[0] === 'apps' && req.method === 'DELETE') {
         this.removeApp('/' + parts.slice(1).join('/'));
         return reply({ ok: true });
@@ -373,6 +434,10 @@ export class FakeMarathon {
       }
       if (parts[0] === 'tasks' && parts[2] === 'health') {
         this.setHealth(decodeURIComponent(parts[1]!), body.alive === true);
+        return reply({ ok: true });
+      }
+      if (parts[0] === 'tasks' && parts[2] === 'readiness') {
+        this.setReadiness(decodeURIComponent(parts[1]!), body.ready === true);
         return reply({ ok: true });
       }
       if (parts[0] === 'stream' && parts[1] === 'drop') {

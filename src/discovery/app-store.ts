@@ -112,6 +112,8 @@ export class AppStore {
       healthAlive: prev?.healthAlive ?? this.health.get(event.taskId) ?? null,
       stateAt: at,
       startedAt: prev?.startedAt ?? (event.state === 'TASK_RUNNING' ? at : null),
+      // No event carries readiness: a new task of an app with readiness checks waits for a fetch.
+      readiness: prev?.readiness ?? (app.hasReadinessChecks ? 'no-result' : 'ready'),
     };
     if (prev && sameTask(prev, task)) return 'unchanged';
     const tasks = [...app.tasks];
@@ -174,7 +176,7 @@ export class AppStore {
 }
 
 function sameTask(a: MarathonTask, b: MarathonTask): boolean {
-  return a.state === b.state && a.host === b.host && a.healthAlive === b.healthAlive
+  return a.state === b.state && a.host === b.host && a.healthAlive === b.healthAlive && a.readiness === b.readiness && a.startedAt === b.startedAt
     && a.ports.join(',') === b.ports.join(',') && a.ipAddresses.join(',') === b.ipAddresses.join(',');
 }
 
@@ -182,6 +184,6 @@ function sameTask(a: MarathonTask, b: MarathonTask): boolean {
 function sameApp(a: MarathonApp, b: MarathonApp): boolean {
   if (a.tasks.length !== b.tasks.length || a.version !== b.version) return false;
   if (JSON.stringify(a.labels) !== JSON.stringify(b.labels) || JSON.stringify(a.ports) !== JSON.stringify(b.ports)
-    || JSON.stringify(a.healthChecks) !== JSON.stringify(b.healthChecks) || a.ipPerTask !== b.ipPerTask) return false;
+    || JSON.stringify(a.healthChecks) !== JSON.stringify(b.healthChecks) || a.ipPerTask !== b.ipPerTask || a.hasReadinessChecks !== b.hasReadinessChecks) return false;
   return a.tasks.every((t, i) => t.id === b.tasks[i]!.id && sameTask(t, b.tasks[i]!));
 }

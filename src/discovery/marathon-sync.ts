@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { MarathonClient, MarathonError } from '../marathon/client.js';
 import { openEventStream, type EventStreamHandle, type StreamEndReason } from '../marathon/events.js';
-import { MalformedEvent, decodeEvent, splitEventData, type DecodeProblem, type MarathonEvent } from '../marathon/decode.js';
+import { MalformedEvent, awaitsReadiness, decodeEvent, splitEventData, type DecodeProblem, type MarathonApp, type MarathonEvent } from '../marathon/decode.js';
 import { AppStore } from './app-store.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
@@ -35,10 +35,15 @@ export interface MarathonSyncOptions {
   onFullSyncFailed?(): void;
   backoff?: { initialMs: number; maxMs: number };
   refetchDelayMs?: number;
+  readinessPollMs?: number;
 }
 
 /** More app ids than this in one debounce window: one full resync is cheaper than many app fetches. */
 const MAX_APP_REFETCHES = 16;
+/** How often an app with a task waiting on its readiness check is fetched again: no event says a check passed. */
+const READINESS_POLL_MS = 2000;
+
+const waitsForReadiness = (app: MarathonApp): boolean => app.tasks.some(awaitsReadiness);
 
 export class MarathonSync {
   private stream: EventStreamHandle | null = null;
@@ -46,6 +51,7 @@ export class MarathonSync {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private resyncTimer: NodeJS.Timeout | null = null;
   private refetchTimer: NodeJS.Timeout | null = null;
+  private readinessTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
   private resyncing: MarathonEvent[] | null = null;
   private pendingApps = new Set<string>();
@@ -66,7 +72,7 @@ export class MarathonSync {
 
   stop(): void {
     this.stopped = true;
-    for (const t of [this.reconnectTimer, this.resyncTimer, this.refetchTimer]) if (t) clearTimeout(t);
+    for (const t of [this.reconnectTimer, this.resyncTimer, this.refetchTimer, this.readinessTimer]) if (t) clearTimeout(t);
     this.stream?.close();
   }
 
@@ -154,6 +160,9 @@ export class MarathonSync {
         if (result === 'stale' && !replayed) this.options.metrics.marathonStaleEvents.inc();
         if (result === 'unknown-app') this.scheduleRefetch([event.appId]);
         if (result === 'changed') this.log.debug({ appId: event.appId, taskId: event.taskId, state: event.state }, 'task state applied');
+        // A new task's readiness is only in the app, and a rolling upgrade kills an old task when a new one
+        // became ready: either way the app is fetched now, not at the next poll.
+        if (result === 'changed' && this.waitingForReadiness(event.appId)) this.scheduleRefetch([event.appId]);
         return result === 'changed';
       }
       case 'health_status_changed_event': {
@@ -209,6 +218,22 @@ export class MarathonSync {
     }
     if (this.pendingFull) this.scheduleRefetch([]);
     if (changed) this.options.onChange(arrivedAt);
+    this.pollReadiness();
+  }
+
+  private waitingForReadiness(appId: string): boolean {
+    const app = this.options.store.get(appId);
+    return app !== undefined && waitsForReadiness(app);
+  }
+
+  /** While a task waits on its readiness check, its app is fetched again every READINESS_POLL_MS. */
+  private pollReadiness(): void {
+    if (this.readinessTimer || this.stopped || !this.options.store.snapshot().some(waitsForReadiness)) return;
+    this.readinessTimer = setTimeout(() => {
+      this.readinessTimer = null;
+      const ids = this.options.store.snapshot().filter(waitsForReadiness).map((a) => a.id);
+      if (ids.length > 0) this.scheduleRefetch(ids);
+    }, this.options.readinessPollMs ?? READINESS_POLL_MS);
   }
 
   private async resync(): Promise<void> {
@@ -238,6 +263,7 @@ export class MarathonSync {
       this.log.info({ apps: apps.length, url: this.options.client.url }, 'full sync with Marathon');
       this.options.onChange(arrivedAt);
       this.options.onFullSync?.();
+      this.pollReadiness();
     } catch (err) {
       end();
       this.resyncing = null;
@@ -254,7 +280,7 @@ export class MarathonSync {
   private reportProblems(problems: readonly DecodeProblem[]): void {
     for (const p of problems) {
       this.options.metrics.marathonMalformed.inc({ what: p.what });
-      this.log.warn({ appId: p.what === 'app' || p.what === 'label' ? p.id : undefined, taskId: p.what === 'task' ? p.id : undefined, reason: p.reason }, `malformed Marathon ${p.what} skipped`);
+      this.log.warn({ appId: p.what === 'app' || p.what === 'label' || p.what === 'readiness' ? p.id : undefined, taskId: p.what === 'task' ? p.id : undefined, reason: p.reason }, `malformed Marathon ${p.what} skipped`);
     }
   }
 

@@ -98,7 +98,7 @@ export class MarathonClient {
   async fetchApp(appId: string): Promise<{ app: MarathonApp | null; problems: DecodeProblem[] }> {
     const problems: DecodeProblem[] = [];
     try {
-      const body = await this.getJson(`/v2/apps${encodeURI(appId)}?embed=app.tasks`);
+      const body = await this.getJson(`/v2/apps${encodeURI(appId)}?embed=app.tasks&embed=app.readiness`);
       const app = decodeApp((body as { app?: unknown } | null)?.app, problems);
       if (!app) throw new MarathonError('malformed', `/v2/apps${appId}: no app in the answer`, this.url);
       return { app, problems };

@@ -47,6 +47,21 @@ export interface MarathonTask {
   stateAt: number;
   /** When the task first ran (Marathon's startedAt), ms since the epoch; null before it runs or when unknown. */
   startedAt: number | null;
+  /** Whether Marathon's readiness checks let the task take traffic (see Readiness). */
+  readiness: Readiness;
+}
+
+/**
+ * 'ready': nothing to wait for (no readiness checks, no deployment under way, a task from before
+ * the deployment, or a passing result); 'not-ready': Marathon's result says not ready;
+ * 'no-result': a task of the deployment Marathon has no result for yet, or one learned from an
+ * event whose app has readiness checks (until the app is fetched again).
+ */
+export type Readiness = 'ready' | 'not-ready' | 'no-result';
+
+/** The task waits for Marathon to call it ready (a task read from an older state file has no readiness: it is ready). */
+export function awaitsReadiness(task: MarathonTask): boolean {
+  return task.readiness === 'not-ready' || task.readiness === 'no-result';
 }
 
 export interface MarathonApp {
@@ -62,10 +77,12 @@ export interface MarathonApp {
   instances: number;
   /** versionInfo.lastScalingAt, ms since the epoch; null when absent. */
   lastScalingAt: number | null;
+  /** The app defines readiness checks: a task learned from an event waits for a fetch to know its readiness. */
+  hasReadinessChecks: boolean;
 }
 
 export interface DecodeProblem {
-  what: 'app' | 'task' | 'label' | 'event';
+  what: 'app' | 'task' | 'label' | 'event' | 'readiness';
   id: string | null;
   reason: string;
 }
@@ -177,6 +194,32 @@ export function decodeTask(raw: unknown, appId: string, problems: DecodeProblem[
     // Marathon starts a task after staging it, so the later of the two is its latest known state.
     stateAt: Math.max(startedAt ?? 0, parseTimestamp(raw.stagedAt) ?? 0),
     startedAt,
+    readiness: 'ready',
+  };
+}
+
+/**
+ * Readiness per task from `embed=apps.readiness`. Marathon lists `readinessCheckResults`
+ * ({taskId, ready, ...}) only while a deployment runs, and checks only the tasks of the version it
+ * deploys; the first result can lag a task's TASK_RUNNING, so such a task with no result waits.
+ */
+function readinessOf(raw: Json, appId: string, checked: boolean, problems: DecodeProblem[]): (task: Json, id: string) => Readiness {
+  const results = new Map<string, boolean>();
+  for (const r of asArray(raw.readinessCheckResults)) {
+    const taskId = isObject(r) ? asString(r.taskId) : null;
+    if (!isObject(r) || !taskId || typeof r.ready !== 'boolean') {
+      problems.push({ what: 'readiness', id: appId, reason: 'a readinessCheckResults entry without taskId or ready' });
+      continue;
+    }
+    // One check per app in practice; should there be several, every one must pass.
+    results.set(taskId, (results.get(taskId) ?? true) && r.ready);
+  }
+  const deploying = asArray(raw.deployments).length > 0;
+  const version = asString(raw.version);
+  return (task, id) => {
+    const result = results.get(id);
+    if (result !== undefined) return result ? 'ready' : 'not-ready';
+    return checked && deploying && version !== null && asString(task.version) === version ? 'no-result' : 'ready';
   };
 }
 
@@ -195,16 +238,22 @@ export function decodeApp(raw: unknown, problems: DecodeProblem[]): MarathonApp 
     problems.push({ what: 'app', id, reason: 'tasks is not a list' });
     return null;
   }
+  const hasReadinessChecks = asArray(raw.readinessChecks).length > 0;
+  const readiness = readinessOf(raw, id, hasReadinessChecks, problems);
   return {
     id,
     labels: decodeLabels(raw.labels, id, problems),
     ports: decodePortSpecs(raw),
     ipPerTask: isIpPerTask(raw),
     healthChecks: asArray(raw.healthChecks).flatMap((h) => decodeHealthCheck(h) ?? []),
-    tasks: asArray(raw.tasks).flatMap((t) => decodeTask(t, id, problems) ?? []),
+    tasks: asArray(raw.tasks).flatMap((t) => {
+      const task = decodeTask(t, id, problems);
+      return task ? [{ ...task, readiness: readiness(t as Json, task.id) }] : [];
+    }),
     version: asString(raw.version),
     instances: asNumber(raw.instances, 0),
     lastScalingAt: isObject(raw.versionInfo) ? parseTimestamp(raw.versionInfo.lastScalingAt) : null,
+    hasReadinessChecks,
   };
 }
 
@@ -215,7 +264,7 @@ export function decodeApp(raw: unknown, problems: DecodeProblem[]): MarathonApp 
  */
 export function encodeApp(app: MarathonApp): Json {
   // A field added to MarathonApp fails to compile here until it is encoded (and so saved).
-  const { id, labels, ports, ipPerTask, healthChecks, tasks, version, instances, lastScalingAt, ...unencoded } = app;
+  const { id, labels, ports, ipPerTask, healthChecks, tasks, version, instances, lastScalingAt, hasReadinessChecks, ...unencoded } = app;
   unencoded satisfies Record<string, never>;
   const iso = (ms: number | null) => (ms === null ? undefined : new Date(ms).toISOString());
   return {
@@ -224,6 +273,9 @@ export function encodeApp(app: MarathonApp): Json {
     versionInfo: { lastScalingAt: iso(lastScalingAt) },
     container: { portMappings: ports },
     networks: ipPerTask ? [{ mode: 'container' }] : [],
+    readinessChecks: hasReadinessChecks ? [{ name: 'readiness' }] : [],
+    // A task still waiting for its first result is saved as not ready: either way it gets no traffic.
+    readinessCheckResults: tasks.filter(awaitsReadiness).map((t) => ({ taskId: t.id, ready: false })),
     tasks: tasks.map((t) => ({
       id: t.id, appId: t.appId, host: t.host, ports: t.ports,
       ipAddresses: t.ipAddresses.map((ipAddress) => ({ ipAddress })),

@@ -26,9 +26,20 @@ export interface ServiceCounters {
 export interface StatsSnapshot {
   services: Record<string, ServiceCounters>;
   activeConnections: Record<string, number>;
+  /** Requests (HTTP) and streams (TCP, WebSocket) in flight by service id, then backend address: HAProxy's scur. */
+  inFlight: Record<string, Record<string, number>>;
   clientErrors: Record<string, number>;
   /** Certificate file loads that failed, by `path|reason`. */
   certificateErrors?: Record<string, number>;
+}
+
+export function emptySnapshot(): StatsSnapshot {
+  return { services: {}, activeConnections: {}, inFlight: {}, clientErrors: {} };
+}
+
+/** The counters without the gauges: what a worker that died leaves to the totals. */
+export function countersOnly(snapshot: StatsSnapshot): StatsSnapshot {
+  return { ...snapshot, activeConnections: {}, inFlight: {} };
 }
 
 export function emptyServiceCounters(): ServiceCounters {
@@ -48,7 +59,7 @@ function backendCounters(service: ServiceCounters, backend: string): BackendCoun
 }
 
 export class ProxyStats {
-  private data: StatsSnapshot = { services: {}, activeConnections: {}, clientErrors: {} };
+  private data: Omit<StatsSnapshot, 'inFlight'> = { services: {}, activeConnections: {}, clientErrors: {} };
 
   service(id: string): ServiceCounters {
     let counters = this.data.services[id];
@@ -106,14 +117,15 @@ export class ProxyStats {
     if (counters) delete counters.backends[backend];
   }
 
-  snapshot(): StatsSnapshot {
-    return this.data;
+  /** `inFlight` comes from the balancers, which count it to balance. */
+  snapshot(inFlight: StatsSnapshot['inFlight']): StatsSnapshot {
+    return { ...this.data, inFlight };
   }
 }
 
 /** Sums snapshots (each worker's) into one, for /metrics and the status page. */
 export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapshot {
-  const out: StatsSnapshot = { services: {}, activeConnections: {}, clientErrors: {} };
+  const out = emptySnapshot();
   for (const snap of snapshots) {
     for (const [id, s] of Object.entries(snap.services)) {
       const t = (out.services[id] ??= emptyServiceCounters());
@@ -130,6 +142,10 @@ export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapsh
       }
     }
     for (const [k, n] of Object.entries(snap.activeConnections)) out.activeConnections[k] = (out.activeConnections[k] ?? 0) + n;
+    for (const [service, backends] of Object.entries(snap.inFlight)) {
+      const t = (out.inFlight[service] ??= {});
+      for (const [backend, n] of Object.entries(backends)) t[backend] = (t[backend] ?? 0) + n;
+    }
     for (const [k, n] of Object.entries(snap.clientErrors)) out.clientErrors[k] = (out.clientErrors[k] ?? 0) + n;
     for (const [k, n] of Object.entries(snap.certificateErrors ?? {})) (out.certificateErrors ??= {})[k] = (out.certificateErrors[k] ?? 0) + n;
   }

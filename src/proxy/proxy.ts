@@ -320,7 +320,9 @@ export class Proxy implements DataPlane {
   }
 
   traffic(): StatsSnapshot {
-    return this.stats.snapshot();
+    const inFlight: StatsSnapshot['inFlight'] = {};
+    for (const [id, runtime] of this.runtimes) if (runtime.balancer.inFlight.size > 0) inFlight[id] = Object.fromEntries(runtime.balancer.inFlight);
+    return this.stats.snapshot(inFlight);
   }
 
   private trackStream(address: string, close: () => void): () => void {

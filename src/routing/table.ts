@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { TEMPLATE_LABELS } from '../config/marathon-lb-reference.js';
 import type { HostAddresses } from '../discovery/host-resolver.js';
-import type { HealthCheck, MarathonApp, MarathonTask, TaskState } from '../marathon/decode.js';
+import { awaitsReadiness, type HealthCheck, type MarathonApp, type MarathonTask, type TaskState } from '../marathon/decode.js';
 import { readPortLabels, type Balance, type HttpFeatureLabels, type LabelWarning, type Mode } from './labels.js';
 
 export interface RoutingOptions {
@@ -28,7 +28,7 @@ export interface Backend {
   startedAt: number | null;
 }
 
-export type ExclusionReason = 'task-state' | 'marathon-health' | 'no-address';
+export type ExclusionReason = 'task-state' | 'marathon-health' | 'not-ready' | 'no-address';
 
 export interface ExcludedTask {
   taskId: string;
@@ -201,6 +201,11 @@ export function servicesOfApp(app: MarathonApp, options: RoutingOptions, hosts: 
       }
       if (filterByHealth && task.healthAlive !== true) {
         excluded.push({ taskId: task.id, address: key, reason: 'marathon-health', detail: task.healthAlive === false ? 'failing' : 'no result yet' });
+        continue;
+      }
+      // Marathon's readiness checks, during a deployment (marathon-lb serves such tasks at once).
+      if (awaitsReadiness(task)) {
+        excluded.push({ taskId: task.id, address: key, reason: 'not-ready', detail: task.readiness === 'not-ready' ? 'readiness check not passed yet' : 'no readiness result yet' });
         continue;
       }
       if (!address || !key) {

@@ -82,8 +82,8 @@ describe('encodeApp, the state file\'s shape', () => {
   it('keeps what only events told: a task\'s latest state time, no start time before it runs, no health result', () => {
     const app = decodeApp({ id: '/a', portDefinitions: [{ port: 10001 }], tasks: [] }, [])!;
     const tasks = [
-      { id: 'a.1', appId: '/a', host: 'agent', ports: [0], ipAddresses: [], state: 'TASK_STAGING' as const, healthAlive: null, stateAt: 1_700_000_000_000, startedAt: null },
-      { id: 'a.2', appId: '/a', host: '', ports: [31000], ipAddresses: ['10.0.0.2'], state: 'TASK_RUNNING' as const, healthAlive: false, stateAt: 1_700_000_005_000, startedAt: 1_700_000_001_000 },
+      { id: 'a.1', appId: '/a', host: 'agent', ports: [0], ipAddresses: [], state: 'TASK_STAGING' as const, healthAlive: null, stateAt: 1_700_000_000_000, startedAt: null, readiness: 'not-ready' as const },
+      { id: 'a.2', appId: '/a', host: '', ports: [31000], ipAddresses: ['10.0.0.2'], state: 'TASK_RUNNING' as const, healthAlive: false, stateAt: 1_700_000_005_000, startedAt: 1_700_000_001_000, readiness: 'ready' as const },
     ];
     assert.deepEqual(decodeApp(JSON.parse(JSON.stringify(encodeApp({ ...app, tasks }))), []), { ...app, tasks });
   });
