@@ -59,7 +59,7 @@ function chunked(body: string, r: Random): string {
 }
 
 function innerRequest(input: number, n: number): string {
-  return `GET /f/${input}/s${n} HTTP/1.1\r\nHost: a.test\r\n\r\n`;
+  return `GET /f/${input}/s${n}/${input} HTTP/1.1\r\nHost: a.test\r\n\r\n`;
 }
 
 function baseRequest(r: Random, input: number, n: number): Request {
@@ -71,7 +71,7 @@ function baseRequest(r: Random, input: number, n: number): Request {
   if (framing === 'length') headers.push(['Content-Length', String(body.length)]);
   if (framing === 'chunked') headers.push(['Transfer-Encoding', 'chunked']);
   const query = r() < 0.2 ? '?q=1' : '';
-  return { method, target: `/f/${input}/${n}${query}`, version: 'HTTP/1.1', headers, body, rawBody: framing === 'chunked' ? chunked(body, r) : null, eol: '\r\n' };
+  return { method, target: `/f/${input}/${n}/${input}${query}`, version: 'HTTP/1.1', headers, body, rawBody: framing === 'chunked' ? chunked(body, r) : null, eol: '\r\n' };
 }
 
 function serialise(req: Request): string {
@@ -248,10 +248,14 @@ export class RecordingServer {
   }
 }
 
-/** `/f/<input>/<n>` from an origin- or absolute-form target; null for anything else. */
+/**
+ * `/f/<input>/<n>` from an origin- or absolute-form target `/f/<input>/<n>/<input>`; null for
+ * anything else. The input id is written twice so that a byte flipped in one copy cannot pass for
+ * another input's request.
+ */
 export function taggedPath(target: string): string | null {
-  const m = /^(?:https?:\/\/[^/]*)?(\/f\/\d+\/s?\d+)/.exec(target);
-  return m ? m[1]! : null;
+  const m = /^(?:https?:\/\/[^/]*)?(\/f\/(\d+)\/s?\d+)\/(\d+)/.exec(target);
+  return m && m[2] === m[3] ? m[1]! : null;
 }
 
 /** Writes the input (in its splits), and resolves when the peer closes or goes quiet. */

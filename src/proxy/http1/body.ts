@@ -2,10 +2,10 @@
 // small state machine over chunk sizes, extensions and trailers for chunked. The proxy forwards
 // the bytes as they came (no re-chunking) and learns where the next message starts; for a client
 // that cannot read chunked (HTTP/1.0), a sink receives the chunk data alone.
-import { CR, HEX, HttpError, LF, SP, TCHAR } from './syntax.js';
+import { CR, HEX, HttpError, LF, TCHAR } from './syntax.js';
 
-/** Where a chunk extension is: after '=', inside a quoted value, just after its closing quote. */
-const enum Ext { Plain, Equals, Quoted, Closed }
+/** Where a chunk extension is: `;` name [ `=` ( token | quoted-string ) ], RFC 9112 7.1.1, no white space. */
+const enum Ext { NameStart, Name, ValueStart, Value, Quoted, Closed }
 const enum State { Size, Ext, SizeLf, Data, DataCr, DataLf, TrailerStart, TrailerName, Trailer, TrailerLf, EndLf, Done }
 
 /** Receives the bytes `buf[start, end)` of a chunked body's data, without its framing. */
@@ -20,7 +20,7 @@ export class BodyFramer {
   private remaining = 0;
   private digits = 0;
   private trailerBytes = 0;
-  private ext = Ext.Plain;
+  private ext = Ext.NameStart;
   private chunked = false;
 
   /** Starts a body: `length` bytes, or chunked when `chunked`. A length of 0 is an empty body. */
@@ -67,20 +67,32 @@ export class BodyFramer {
           break;
         }
         case State.Ext:
-          // Tokens, ';', '=', white space, and a quoted value right after '=' holding visible ASCII
-          // without escapes: what llhttp accepts or less, so no backend reads these bytes another way.
-          if (this.ext === Ext.Quoted) {
-            if (b === 0x22) this.ext = Ext.Closed;
-            else if (b === 0x5c || (b < 0x20 && b !== 9) || b > 0x7e) this.fail(status, 'invalid quoted chunk extension');
-          } else if (b === CR) this.state = State.SizeLf;
-          else if (b === 0x22 && this.ext === Ext.Equals) this.ext = Ext.Quoted;
-          else if (this.ext === Ext.Closed && b !== 0x3b && b !== SP && b !== 9) this.fail(status, 'invalid chunk extension');
-          else if (TCHAR[b] !== 1 && b !== 0x3b && b !== 0x3d && b !== SP && b !== 9) this.fail(status, 'invalid chunk extension');
-          else this.ext = b === 0x3d ? Ext.Equals : Ext.Plain;
+          // Exactly the grammar, without the optional white space: stricter than llhttp, so no
+          // backend reads these bytes another way. A quoted value holds visible ASCII, no escapes.
+          switch (this.ext) {
+            case Ext.NameStart:
+              if (TCHAR[b] !== 1) this.fail(status, 'invalid chunk extension');
+              this.ext = Ext.Name;
+              break;
+            case Ext.ValueStart:
+              if (b === 0x22) this.ext = Ext.Quoted;
+              else if (TCHAR[b] === 1) this.ext = Ext.Value;
+              else this.fail(status, 'invalid chunk extension');
+              break;
+            case Ext.Quoted:
+              if (b === 0x22) this.ext = Ext.Closed;
+              else if (b === 0x5c || (b < 0x20 && b !== 9) || b > 0x7e) this.fail(status, 'invalid quoted chunk extension');
+              break;
+            default: // after a name, a token value or a closing quote
+              if (b === CR) this.state = State.SizeLf;
+              else if (b === 0x3b) this.ext = Ext.NameStart;
+              else if (b === 0x3d && this.ext === Ext.Name) this.ext = Ext.ValueStart;
+              else if (TCHAR[b] !== 1 || this.ext === Ext.Closed) this.fail(status, 'invalid chunk extension');
+          }
           p += 1;
           break;
         case State.SizeLf:
-          this.ext = Ext.Plain;
+          this.ext = Ext.NameStart;
           if (b !== LF) this.fail(status, 'CR without LF after a chunk size');
           p += 1;
           this.digits = 0;
