@@ -210,12 +210,13 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
       };
     },
     routes: () => ({ ...routesView(current, plane, ejection), draining: plane.drainingBackends() }),
-    stats: () => statsView(current, plane, sync.getStatus()),
+    stats: () => ({ ...statsView(current, plane, sync.getStatus()), workers: workers?.pids() ?? [] }),
     haproxyCsv: (csvOptions) => haproxyCsvView(current, plane, ejection, store.snapshot(), csvOptions),
     vhostMap: () => (current?.services ?? []).flatMap((s) => s.vhosts.map((v): [string, string] => [v, s.id])),
     appMap: () => (current?.services ?? []).filter((s) => s.mode === 'http').map((s): [string, string] => [s.appId, s.id]),
     resync: () => void sync.requestResync(),
-    pids: () => [process.pid, ...(workers?.pids() ?? [])],
+    // One pid, as one HAProxy without a reload under way: zdd.py waits while it sees several.
+    pids: () => [process.pid],
   });
   const adminPort = await admin.listen(options.bind, options.adminPort);
   await plane.start();

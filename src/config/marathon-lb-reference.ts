@@ -72,7 +72,7 @@ export interface FlagReference {
 
 /** marathon-lb flags whose Turbine meaning differs from marathon-lb's on purpose, and why. */
 const DIFFERENT: Readonly<Record<string, string>> = {
-  '--marathon': 'no default (marathon-lb: http://master.mesos:8080): without it Turbine starts its built-in demo',
+  '--marathon': 'no default (marathon-lb: http://master.mesos:8080): without it Turbine exits 2 naming --marathon (only `turbine demo` runs the built-in demo)',
   '--log-format': "json or pretty choose Turbine's structured format; marathon-lb's Python format string is accepted and has no effect",
   '--health-check': "on by default in Turbine (marathon-lb: off); --no-health-check restores marathon-lb's",
   '--dry': 'prints the routing table as JSON instead of an HAProxy config',

@@ -21,7 +21,8 @@ describe('--workers 2', () => {
   let admin: string;
   let port: number;
 
-  const pids = async () => (await get(`${admin}/_haproxy_getpids`)).text.trim().split('\n').map(Number);
+  /** The primary's pid (all /_haproxy_getpids gives, as zdd.py expects), then the workers' from /stats. */
+  const pids = async () => [Number((await get(`${admin}/_haproxy_getpids`)).text.trim()), ...(JSON.parse((await get(`${admin}/stats`)).text) as { workers: number[] }).workers];
   const metric = async (name: string, labels: Record<string, string> = {}) => sumMetric((await get(`${admin}/metrics`)).text, name, labels);
 
   before(async () => {

@@ -81,6 +81,11 @@ for (const workers of [1, 2]) {
       await hold.stop();
     });
 
+    it('/_haproxy_getpids gives one pid whatever the workers, so zdd.py never takes Turbine for an HAProxy mid-reload', async () => {
+      const res = await get(`${h.admin}/_haproxy_getpids`);
+      assert.deepEqual(res.text.trim().split('\n'), [String(process.pid)]);
+    });
+
     it('a request in flight on the draining old task shows in scur, so zdd.py waits; once it ends zdd.py finds the task to kill', async () => {
       // Requests go round the old colour until one is held on the task that will drain.
       await until(async () => {
