@@ -3,12 +3,13 @@
 // and listener state back twice a second, and drains and exits when told to stop.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { WorkerTable, type ToWorker, type FromWorker, type WorkerProcessReport, type WorkerReport } from './worker-messages.js';
+import { TrafficReporter, WorkerTable, type ToWorker, type FromWorker, type WorkerProcessReport } from './worker-messages.js';
 import { Proxy } from '../proxy/proxy.js';
 
 const REPORT_MS = 500;
 let proxy: Proxy | null = null;
 const table = new WorkerTable();
+const traffic = new TrafficReporter();
 let reporter: NodeJS.Timeout | null = null;
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
@@ -24,7 +25,7 @@ function send(message: FromWorker): void {
   process.send?.(message);
 }
 
-function report(): WorkerReport {
+function report(): FromWorker {
   const p = proxy!;
   const down: Record<string, string[]> = {};
   for (const s of p.current()?.services ?? []) {
@@ -33,7 +34,7 @@ function report(): WorkerReport {
       if (reasons.length > 0) down[b.address] = reasons;
     }
   }
-  return { process: processReport(), traffic: p.traffic(), draining: p.drainingBackends(), down, listeners: p.listenerStatus() };
+  return { type: 'report', process: processReport(), ...traffic.delta(p.traffic()), draining: p.drainingBackends(), down, listeners: p.listenerStatus() };
 }
 
 async function handle(message: ToWorker): Promise<void> {
@@ -47,7 +48,7 @@ async function handle(message: ToWorker): Promise<void> {
         send({ type: 'failed', message: (err as Error).message });
         process.exit(1);
       }
-      reporter = setInterval(() => send({ type: 'report', ...report() }), REPORT_MS);
+      reporter = setInterval(() => send(report()), REPORT_MS);
       send({ type: 'ready' });
       return;
     }
@@ -67,7 +68,7 @@ async function handle(message: ToWorker): Promise<void> {
     case 'stop':
       if (reporter) clearInterval(reporter);
       await proxy?.stop(message.drainMs);
-      if (proxy) send({ type: 'report', ...report() });
+      if (proxy) send(report());
       process.exit(0);
   }
 }

@@ -12,7 +12,7 @@ import type { RoutingTable } from '../routing/table.js';
 import { logBackendChange } from '../proxy/backend-log.js';
 import type { DataPlane, DataPlaneSetup, ListenFailure, ListenerStatus } from '../proxy/data-plane.js';
 import type { DrainingBackend } from '../proxy/draining.js';
-import { deltaMessage, type FromWorker, type ToWorker, type WorkerProcessReport, type WorkerReport } from './worker-messages.js';
+import { deltaMessage, withTrafficDelta, type FromWorker, type ToWorker, type WorkerProcessReport, type WorkerReport } from './worker-messages.js';
 
 interface Member {
   worker: Worker;
@@ -79,8 +79,8 @@ export class ProxyWorkers implements DataPlane {
             this.acknowledge(worker.id, message.generation, message.failures);
             return;
           case 'report': {
-            const { type: _type, ...report } = message;
-            member.report = report;
+            const { type: _type, forgotten, ...report } = message;
+            member.report = { ...report, traffic: withTrafficDelta(member.report?.traffic, report.traffic, forgotten) };
             this.forgetRecoveredListeners();
           }
         }

@@ -2,7 +2,7 @@
 // events update it incrementally. Apps are immutable values: a change copies the one app it
 // touches, so unchanged apps keep their identity and routing rebuilds only what changed.
 import {
-  TERMINAL_STATES, instanceIdOfTask, type MarathonApp, type MarathonEvent, type MarathonTask,
+  TERMINAL_STATES, awaitsReadiness, instanceIdOfTask, type MarathonApp, type MarathonEvent, type MarathonTask,
 } from '../marathon/decode.js';
 
 type TaskEvent = Extract<MarathonEvent, { type: 'status_update_event' }>;
@@ -22,6 +22,8 @@ export class AppStore {
   private readonly tombstones = new Map<string, number>();
   /** Ids of apps added, replaced or removed since the last takeChanges(): what the table builder rebuilds. */
   private changed = new Set<string>();
+  /** Apps with a task waiting on its readiness check: kept here so no one walks every app to find them. */
+  private readonly awaiting = new Set<string>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -36,6 +38,16 @@ export class AppStore {
 
   get size(): number {
     return this.apps.size;
+  }
+
+  /** The ids of the apps with a task waiting on its readiness check. */
+  awaitingReadiness(): ReadonlySet<string> {
+    return this.awaiting;
+  }
+
+  private noteReadiness(app: MarathonApp): void {
+    if (app.tasks.some(awaitsReadiness)) this.awaiting.add(app.id);
+    else this.awaiting.delete(app.id);
   }
 
   /** The ids of the apps that changed since the last call. */
@@ -62,6 +74,8 @@ export class AppStore {
     for (const taskId of this.health.keys()) if (!liveTasks.has(taskId)) this.health.delete(taskId);
     for (const id of this.apps.keys()) if (!next.has(id)) this.changed.add(id);
     this.apps = next;
+    this.awaiting.clear();
+    for (const app of next.values()) this.noteReadiness(app);
     this.list = null;
   }
 
@@ -71,6 +85,7 @@ export class AppStore {
     const prev = this.apps.get(app.id);
     if (prev && sameApp(prev, withHealth)) return false;
     this.apps.set(app.id, withHealth);
+    this.noteReadiness(withHealth);
     this.changed.add(app.id);
     this.list = null;
     return true;
@@ -81,6 +96,7 @@ export class AppStore {
     if (!app) return false;
     for (const t of app.tasks) this.health.delete(t.id);
     this.apps.delete(appId);
+    this.awaiting.delete(appId);
     this.changed.add(appId);
     this.list = null;
     return true;
@@ -141,7 +157,9 @@ export class AppStore {
   }
 
   private replaceTasks(app: MarathonApp, tasks: MarathonTask[]): void {
-    this.apps.set(app.id, { ...app, tasks });
+    const next = { ...app, tasks };
+    this.apps.set(app.id, next);
+    this.noteReadiness(next);
     this.changed.add(app.id);
     this.list = null;
   }

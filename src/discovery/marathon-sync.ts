@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { MarathonClient, MarathonError } from '../marathon/client.js';
 import { openEventStream, type EventStreamHandle, type StreamEndReason } from '../marathon/events.js';
-import { MalformedEvent, awaitsReadiness, decodeEvent, splitEventData, type DecodeProblem, type MarathonApp, type MarathonEvent } from '../marathon/decode.js';
+import { MalformedEvent, decodeEvent, splitEventData, type DecodeProblem, type MarathonEvent } from '../marathon/decode.js';
 import { AppStore } from './app-store.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
@@ -42,8 +42,6 @@ export interface MarathonSyncOptions {
 const MAX_APP_REFETCHES = 16;
 /** How often an app with a task waiting on its readiness check is fetched again: no event says a check passed. */
 const READINESS_POLL_MS = 2000;
-
-const waitsForReadiness = (app: MarathonApp): boolean => app.tasks.some(awaitsReadiness);
 
 export class MarathonSync {
   private stream: EventStreamHandle | null = null;
@@ -222,16 +220,15 @@ export class MarathonSync {
   }
 
   private waitingForReadiness(appId: string): boolean {
-    const app = this.options.store.get(appId);
-    return app !== undefined && waitsForReadiness(app);
+    return this.options.store.awaitingReadiness().has(appId);
   }
 
   /** While a task waits on its readiness check, its app is fetched again every READINESS_POLL_MS. */
   private pollReadiness(): void {
-    if (this.readinessTimer || this.stopped || !this.options.store.snapshot().some(waitsForReadiness)) return;
+    if (this.readinessTimer || this.stopped || this.options.store.awaitingReadiness().size === 0) return;
     this.readinessTimer = setTimeout(() => {
       this.readinessTimer = null;
-      const ids = this.options.store.snapshot().filter(waitsForReadiness).map((a) => a.id);
+      const ids = [...this.options.store.awaitingReadiness()];
       if (ids.length > 0) this.scheduleRefetch(ids);
     }, this.options.readinessPollMs ?? READINESS_POLL_MS);
   }
