@@ -420,16 +420,47 @@ export class ClientConnection implements UpstreamOwner {
       ex.dechunk = ex.head.minor === 0 && res.framing === 'chunked';
       this.closeAfter = !ex.head.keepAlive || this.clientEnded || res.framing === 'close' || ex.dechunk
         || (ex.head.minor === 0 && ex.head.framing === 'chunked');
-      this.socket.cork();
-      this.socket.write(this.clientHead(ex, res), 'latin1');
-      if (res.framing === 'none') this.responseDone(ex, res.keepAlive && parsed.length === buf.length);
-      else {
-        this.responseBody.reset(res.framing === 'chunked', res.contentLength);
-        if (parsed.length < buf.length) this.forwardResponse(ex, buf, parsed.length);
+      // Most responses need no rewriting: their head goes out as the backend sent it, in one write
+      // with the body bytes that came with it (no head rebuilt, no writev).
+      const asIs = this.headAsIs(ex, res);
+      if (!asIs) {
+        this.socket.cork();
+        this.socket.write(this.clientHead(ex, res), 'latin1');
       }
-      this.socket.uncork();
+      if (res.framing === 'none') {
+        if (asIs) this.socket.write(buf.subarray(0, parsed.length));
+        this.responseDone(ex, res.keepAlive && parsed.length === buf.length);
+      } else {
+        this.responseBody.reset(res.framing === 'chunked', res.contentLength);
+        if (parsed.length < buf.length) this.forwardResponse(ex, buf, parsed.length, asIs ? 0 : parsed.length);
+        else if (asIs) this.socket.write(buf.subarray(0, parsed.length));
+      }
+      if (!asIs) this.socket.uncork();
       return;
     }
+  }
+
+  /**
+   * The backend's head can reach the client unchanged: both speak HTTP/1.1 and stay connected, no
+   * feature adds or rewrites a field, and no hop-by-hop field but `Connection: keep-alive` is there.
+   */
+  private headAsIs(ex: Exchange, res: ResponseHead): boolean {
+    const service = ex.runtime.service;
+    if (ex.setSticky || this.closeAfter || ex.head.minor !== 1 || res.minor !== 1 || service.hsts || service.revProxyPath !== null) return false;
+    const f = res.fields;
+    for (let i = 0; i < f.length; i += 2) {
+      const name = f[i]!;
+      switch (name.length) {
+        case 7: if (name.toLowerCase() === 'upgrade') return false; break;
+        case 10: {
+          const lower = name.toLowerCase();
+          if (lower === 'keep-alive' || (lower === 'connection' && f[i + 1]!.toLowerCase() !== 'keep-alive')) return false;
+          break;
+        }
+        case 16: if (name.toLowerCase() === 'proxy-connection') return false; break;
+      }
+    }
+    return true;
   }
 
   /** The response head for the client: hop-by-hop fields out, sticky cookie and feature hooks in. */
@@ -462,7 +493,8 @@ export class ClientConnection implements UpstreamOwner {
     return `${out}\r\n`;
   }
 
-  private forwardResponse(ex: Exchange, buf: Buffer, from: number): void {
+  /** Forwards the body bytes of `buf` from `from`; the write starts at `writeFrom` (0: the head as it came goes with them). */
+  private forwardResponse(ex: Exchange, buf: Buffer, from: number, writeFrom = from): void {
     const res = ex.response!;
     let n = buf.length - from;
     if (res.framing !== 'close') {
@@ -481,7 +513,8 @@ export class ClientConnection implements UpstreamOwner {
       if (this.socket.writableNeedDrain) ex.conn?.socket.pause();
     } else {
       ex.sent += n;
-      if (n > 0 && !this.socket.write(from === 0 && n === buf.length ? buf : buf.subarray(from, from + n))) ex.conn?.socket.pause();
+      const end = from + n;
+      if (end > writeFrom && !this.socket.write(writeFrom === 0 && end === buf.length ? buf : buf.subarray(writeFrom, end))) ex.conn?.socket.pause();
     }
     if (res.framing !== 'close' && this.responseBody.done) this.responseDone(ex, res.keepAlive && from + n === buf.length);
   }
