@@ -98,9 +98,9 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     traffic: () => plane.traffic(),
     backends: () => (current?.services ?? []).flatMap((s) => [
       ...s.backends.map((b) => ({ service: s.id, backend: b.address, reasons: plane.downReasons(b.address) })),
-      // Running tasks Marathon calls unhealthy are backends that are down, not absent.
-      ...s.excluded.filter((e) => e.reason === 'marathon-health' && e.address !== null)
-        .map((e) => ({ service: s.id, backend: e.address!, reasons: ['marathon-health'] })),
+      // Running tasks Marathon calls unhealthy or not ready yet are backends that are down, not absent.
+      ...s.excluded.filter((e) => (e.reason === 'marathon-health' || e.reason === 'not-ready') && e.address !== null)
+        .map((e) => ({ service: s.id, backend: e.address!, reasons: [e.reason] })),
     ]).concat(plane.drainingBackends().map((d) => ({ ...d, reasons: ['draining'] }))),
     ejection: () => ejection.services,
     listeners: () => plane.listenerStatus(),

@@ -114,7 +114,7 @@ export class Metrics {
     addBackends('turbine_backend_up', '1 when no reason takes a backend out, 0 when one does (see turbine_backend_down_reason; in panic or over the ejection cap it gets traffic anyway).', (states) =>
       states.map((b) => ({ labels: { service: b.service, backend: b.backend }, value: b.reasons.length === 0 ? 1 : 0 })));
     addBackends('turbine_backend_down_reason',
-      '1 for each reason a backend gets no new traffic: marathon-health, active-check, ejected, draining.', (states) =>
+      '1 for each reason a backend gets no new traffic: marathon-health, not-ready, active-check, ejected, draining.', (states) =>
         states.flatMap((b) => b.reasons.map((reason) => ({ labels: { service: b.service, backend: b.backend, reason }, value: 1 }))));
 
     const addLimits = (name: string, help: string, value: (s: ServiceLimitState) => boolean) =>

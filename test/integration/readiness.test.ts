@@ -46,6 +46,7 @@ describe('Marathon readiness checks', () => {
     assert.equal(waiting.reason, 'not-ready');
     assert.equal(waiting.detail, 'no readiness result yet');
     assert.deepEqual([...await answeredBy(6)], ['old'], 'the old task takes every request');
+    assert.equal(await h.metric('turbine_backend_down_reason', { reason: 'not-ready', backend: `${newBackend.host}:${newBackend.port}` }), 1, 'down, with its reason, in /metrics');
 
     h.marathon.setReadiness(newTask.id, false);
     await until(async () => (await exclusionOf(newTask.id))?.detail === 'readiness check not passed yet', 'the failing result shown', 10_000);
