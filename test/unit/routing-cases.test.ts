@@ -1,4 +1,4 @@
-// Every case in ../shared/fixtures/cases: the services served (with the fields each expectation
+// Every case in test/fixtures/cases (copied from the shared fixtures): the services served (with the fields each expectation
 // names), the service ports not served, and the warnings reported.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
