@@ -167,8 +167,11 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     metrics.tableServices.set(table.services.length);
     metrics.tableBackends.set(backendCount);
     metrics.labelWarnings.set(table.warnings.length);
-    const summary = summariseChange(change.services);
-    if (!isEmptySummary(summary)) log.info({ generation, ...logFields(summary) }, 'routing table changed');
+    // The summary walks every changed service's backends: only worth it when the line is written.
+    if (log.isLevelEnabled('info')) {
+      const summary = summariseChange(change.services);
+      if (!isEmptySummary(summary)) log.info({ generation, ...logFields(summary) }, 'routing table changed');
+    }
     for (const w of newWarnings) log.warn({ appId: w.appId, label: w.label, reason: w.reason }, 'label ignored');
   };
   const settle = (table: RoutingTable) => {

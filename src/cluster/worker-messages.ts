@@ -1,7 +1,7 @@
 // The messages between the primary (control plane) and proxy workers. Plain data only.
 import type { LevelWithSilent } from 'pino';
 import type { ServiceCounters, StatsSnapshot } from '../observability/stats.js';
-import type { ServiceChange, TableChange } from '../routing/changes.js';
+import { ServiceOrder, type ServiceChange, type TableChange } from '../routing/changes.js';
 import type { RoutingTable, Service } from '../routing/table.js';
 import type { DataPlaneSetup, ListenFailure, ListenerStatus } from '../proxy/data-plane.js';
 import type { DrainingBackend } from '../proxy/draining.js';
@@ -62,14 +62,14 @@ export function deltaMessage({ table, services, idsChanged }: TableChange): ToWo
  * makes: the worker's proxy applies exactly the change the primary computed.
  */
 export class WorkerTable {
-  private table: RoutingTable = { generation: 0, appCount: 0, services: [], warnings: [] };
   private readonly byId = new Map<string, Service>();
-  private position = new Map<string, number>();
+  private readonly order = new ServiceOrder();
 
   /** A whole table (a worker that starts late): every service it had before is replaced or removed. */
   replace(table: RoutingTable): TableChange {
+    const ids = new Set(table.services.map((s) => s.id));
     return this.apply({ type: 'delta', generation: table.generation, appCount: table.appCount, upsert: table.services,
-      removed: [...this.byId.keys()].filter((id) => !table.services.some((s) => s.id === id)), order: table.services.map((s) => s.id) });
+      removed: [...this.byId.keys()].filter((id) => !ids.has(id)), order: [...ids] });
   }
 
   apply(delta: Extract<ToWorker, { type: 'delta' }>): TableChange {
@@ -82,16 +82,9 @@ export class WorkerTable {
       changes.push([this.byId.get(service.id), service]);
       this.byId.set(service.id, service);
     }
-    let services: Service[];
-    if (delta.order) {
-      services = delta.order.map((id) => this.byId.get(id)!);
-      this.position = new Map(delta.order.map((id, i) => [id, i]));
-    } else {
-      services = this.table.services.slice();
-      for (const service of delta.upsert) services[this.position.get(service.id)!] = service;
-    }
-    this.table = { generation: delta.generation, appCount: delta.appCount, services, warnings: [] };
-    return { table: this.table, services: changes, idsChanged: delta.order !== null, warningsChanged: false };
+    const services = delta.order ? this.order.reorder(delta.order.map((id) => this.byId.get(id)!)) : this.order.replace(delta.upsert);
+    const table: RoutingTable = { generation: delta.generation, appCount: delta.appCount, services, warnings: [] };
+    return { table, services: changes, idsChanged: delta.order !== null, warningsChanged: false };
   }
 }
 

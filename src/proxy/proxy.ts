@@ -217,7 +217,7 @@ export class Proxy implements DataPlane {
     this.retireBackends(retired);
     // Most events change backends only; listeners follow ports, bind addresses and modes.
     // TLS labels and vhosts decide a service port's certificate and the HTTPS listener's SNI names.
-    const listenerOf = (x: Service) => `${x.bindAddr ?? ''}|${x.servicePort}|${x.mode}|${x.sslCert ?? ''}|${JSON.stringify(x.bindOptions)}|${x.vhosts.join(',')}`;
+    const listenerOf = (x: Service) => `${x.bindAddr ?? ''}|${x.servicePort}|${x.mode}|${x.sslCert ?? ''}|${x.bindOptions ?? ''}|${x.vhosts.join(',')}`;
     if (!changed.some(([prev, now]) => !prev || !now || listenerOf(prev) !== listenerOf(now))) return Promise.resolve([]);
     const applied = this.applying.then(() => this.reconcileListeners());
     this.applying = applied.then(() => undefined);

@@ -1,7 +1,7 @@
 // The lookups the request path needs: by listener, by virtual host (path prefixes longest first)
 // and by Marathon app id. Updated in place with what each table changed, so an event that touched
 // one app costs one app; requests read it synchronously, so none sees a half-applied change.
-import type { ServiceChange } from '../routing/changes.js';
+import { wholeTable, type ServiceChange } from '../routing/changes.js';
 import type { RoutingTable, Service } from '../routing/table.js';
 
 export interface VhostRoute {
@@ -103,7 +103,7 @@ export class RouteIndex {
 /** A fresh index of a whole table (every service added). */
 export function compileRoutes(table: RoutingTable, defaultBind: string): RouteIndex {
   const index = new RouteIndex(defaultBind);
-  index.update(table, table.services.map((s): ServiceChange => [undefined, s]));
+  index.update(table, wholeTable(table).services);
   return index;
 }
 

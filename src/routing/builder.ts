@@ -4,7 +4,7 @@
 import { isIP } from 'node:net';
 import type { HostAddresses } from '../discovery/host-resolver.js';
 import type { MarathonApp } from '../marathon/decode.js';
-import { type ServiceChange, type TableChange } from './changes.js';
+import { ServiceOrder, type ServiceChange, type TableChange } from './changes.js';
 import { deploymentGroupOf, mergeDeploymentGroup } from './deployment-groups.js';
 import type { LabelWarning } from './labels.js';
 import { servicesOfApp, type AppResult, type RoutingOptions, type RoutingTable, type Service } from './table.js';
@@ -46,7 +46,7 @@ export class TableBuilder {
   private readonly servedAt = new Map<string, Service>();
   /** Why each listener's other claimants are not served. */
   private readonly conflicts = new Map<string, LabelWarning[]>();
-  private position = new Map<string, number>();
+  private readonly order = new ServiceOrder();
   private hosts: HostAddresses | undefined = undefined;
   private table: RoutingTable = { generation: 0, appCount: 0, services: [], warnings: [] };
 
@@ -82,7 +82,7 @@ export class TableBuilder {
     this.table = {
       generation,
       appCount: apps.size,
-      services: idsChanged ? this.sortedServices() : this.replaced(changes.services),
+      services: idsChanged ? this.order.reorder([...this.served.values()].sort(serviceOrder)) : this.order.replace(changes.services.map(([, after]) => after!)),
       warnings: warningsChanged ? this.allWarnings() : this.table.warnings,
     };
     return { table: this.table, services: changes.services, idsChanged, warningsChanged };
@@ -192,19 +192,6 @@ export class TableBuilder {
       else this.served.delete(id);
     }
     return { services, conflictsChanged };
-  }
-
-  private sortedServices(): Service[] {
-    const services = [...this.served.values()].sort(serviceOrder);
-    this.position = new Map(services.map((s, i) => [s.id, i]));
-    return services;
-  }
-
-  /** The previous order with replaced services swapped in: the set of ids is unchanged. */
-  private replaced(changes: readonly ServiceChange[]): Service[] {
-    const services = this.table.services.slice();
-    for (const [, after] of changes) services[this.position.get(after!.id)!] = after!;
-    return services;
   }
 
   private allWarnings(): LabelWarning[] {

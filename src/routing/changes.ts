@@ -21,6 +21,30 @@ export function wholeTable(table: RoutingTable): TableChange {
   return { table, services: table.services.map((s): ServiceChange => [undefined, s]), idsChanged: true, warningsChanged: table.warnings.length > 0 };
 }
 
+/**
+ * A table's services in their order, kept from table to table: an event that replaces services
+ * without adding or removing one swaps them into their slots instead of ordering them again.
+ */
+export class ServiceOrder {
+  private services: readonly Service[] = [];
+  private position = new Map<string, number>();
+
+  /** The services in this order: the set of ids changed. */
+  reorder(services: Service[]): Service[] {
+    this.services = services;
+    this.position = new Map(services.map((s, i) => [s.id, i]));
+    return services;
+  }
+
+  /** The last order with these services in place of theirs (same ids). */
+  replace(replaced: Iterable<Service>): Service[] {
+    const services = this.services.slice();
+    for (const s of replaced) services[this.position.get(s.id)!] = s;
+    this.services = services;
+    return services;
+  }
+}
+
 export interface BackendMove {
   service: string;
   address: string;

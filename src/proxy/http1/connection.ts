@@ -67,6 +67,16 @@ interface Exchange {
   untrack: (() => void) | null;
 }
 
+/** Hop-by-hop fields (RFC 9110 7.6.1) a proxy answers for itself and never forwards; by length first, so most names are never lower-cased. */
+function isHopByHop(name: string): boolean {
+  switch (name.length) {
+    case 7: return name.toLowerCase() === 'upgrade';
+    case 10: { const lower = name.toLowerCase(); return lower === 'connection' || lower === 'keep-alive'; }
+    case 16: return name.toLowerCase() === 'proxy-connection';
+    default: return false;
+  }
+}
+
 /** A Transfer-Encoding value without its `chunked` coding (removed for an HTTP/1.0 client). */
 function withoutChunked(codings: string): string {
   return codings.split(',').map((c) => c.trim()).filter((c) => c !== '' && c.toLowerCase() !== 'chunked').join(', ');
@@ -450,15 +460,8 @@ export class ClientConnection implements UpstreamOwner {
     const f = res.fields;
     for (let i = 0; i < f.length; i += 2) {
       const name = f[i]!;
-      switch (name.length) {
-        case 7: if (name.toLowerCase() === 'upgrade') return false; break;
-        case 10: {
-          const lower = name.toLowerCase();
-          if (lower === 'keep-alive' || (lower === 'connection' && f[i + 1]!.toLowerCase() !== 'keep-alive')) return false;
-          break;
-        }
-        case 16: if (name.toLowerCase() === 'proxy-connection') return false; break;
-      }
+      // Connection: keep-alive says to the client what its connection already is.
+      if (isHopByHop(name) && !(name.toLowerCase() === 'connection' && f[i + 1]!.toLowerCase() === 'keep-alive')) return false;
     }
     return true;
   }
@@ -471,11 +474,9 @@ export class ClientConnection implements UpstreamOwner {
     let cacheControl = false;
     for (let i = 0; i < f.length; i += 2) {
       const name = f[i]!;
+      if (isHopByHop(name)) continue;
       switch (name.length) {
-        case 7: if (name.toLowerCase() === 'upgrade') continue; break;
-        case 10: { const lower = name.toLowerCase(); if (lower === 'connection' || lower === 'keep-alive') continue; break; }
         case 13: if (name.toLowerCase() === 'cache-control') cacheControl = true; break;
-        case 16: if (name.toLowerCase() === 'proxy-connection') continue; break;
         case 17: if (ex.head.minor === 0 && name.toLowerCase() === 'transfer-encoding') {
           const codings = withoutChunked(f[i + 1]!);
           if (codings !== '') out += `${name}: ${codings}\r\n`;
