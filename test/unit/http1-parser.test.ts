@@ -127,6 +127,15 @@ function bodyEnd(framer: BodyFramer, text: string, step: number): number {
   return -1;
 }
 
+describe('optional white space', () => {
+  it('is SP and HTAB only: a Transfer-Encoding or Connection value padded with NBSP is not chunked or close (found by the differential, seed 457183)', () => {
+    refused('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\xa0chunked\r\n\r\n');
+    refused('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\xa0\r\n\r\n');
+    assert.equal(parse('GET / HTTP/1.1\r\nHost: a\r\nConnection:\xa0close\r\n\r\n')!.head.keepAlive, true);
+    assert.equal(parse('GET / HTTP/1.1\r\nHost: a\r\nConnection: \tclose \r\n\r\n')!.head.keepAlive, false);
+  });
+});
+
 describe('body framer', () => {
   it('finds the end of a chunked body with extensions and trailers, in any split', () => {
     const body = '5;name="v";flag;k=tok\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\n';

@@ -12,7 +12,7 @@ import { applyRequestFeatures, applyResponseFeatures } from './features.js';
 import { field, parseRequestHead, type RequestHead } from './request-head.js';
 import { localResponseBytes, type LocalResponse } from './respond.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
-import { HttpError } from './syntax.js';
+import { HttpError, trimOws } from './syntax.js';
 import type { UpstreamConnection, UpstreamOwner } from './upstream.js';
 
 /** Request heads above this are refused with 431 (Node's default, which Turbine had before). */
@@ -79,7 +79,7 @@ function isHopByHop(name: string): boolean {
 
 /** A Transfer-Encoding value without its `chunked` coding (removed for an HTTP/1.0 client). */
 function withoutChunked(codings: string): string {
-  return codings.split(',').map((c) => c.trim()).filter((c) => c !== '' && c.toLowerCase() !== 'chunked').join(', ');
+  return codings.split(',').map(trimOws).filter((c) => c !== '' && c.toLowerCase() !== 'chunked').join(', ');
 }
 
 export class ClientConnection implements UpstreamOwner {

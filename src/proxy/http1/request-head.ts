@@ -2,7 +2,7 @@
 // anything two HTTP parsers could read two ways is refused, never guessed at, and the body's
 // framing is decided here once (RFC 9112 6.3).
 import { METHODS } from 'node:http';
-import { CR, HttpError, LF, SP, TCHAR, badRequest, contentLength, headEnd, parseFields } from './syntax.js';
+import { CR, HttpError, LF, SP, TCHAR, badRequest, contentLength, headEnd, parseFields, trimOws } from './syntax.js';
 
 export type RequestFraming = 'none' | 'length' | 'chunked';
 
@@ -142,7 +142,7 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
     }
   }
 
-  const connectionTokens = connection === '' ? [] : connection.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== '');
+  const connectionTokens = connection === '' ? [] : connection.toLowerCase().split(',').map(trimOws).filter((t) => t !== '');
   const keepAlive = minor === 1 ? !connectionTokens.includes('close') : connectionTokens.includes('keep-alive');
   const upgrade = minor === 1 && upgradeHeader && connectionTokens.includes('upgrade');
   return {
@@ -158,7 +158,7 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
  * is unknowable (400).
  */
 function chunkedOnly(codings: string): RequestFraming {
-  const list = codings.split(',').map((c) => c.trim().toLowerCase());
+  const list = codings.split(',').map((c) => trimOws(c).toLowerCase());
   for (const coding of list) {
     if (coding === '' || ![...coding].every((ch) => TCHAR[ch.charCodeAt(0)] === 1)) fail('invalid Transfer-Encoding');
   }

@@ -1,6 +1,6 @@
 // A backend's response head, read for what the proxy must know: status, framing, and whether the
 // connection can be reused. Anything ambiguous is the backend's fault (a 502), never guessed at.
-import { CR, HttpError, LF, SP, contentLength, hasToken, headEnd, parseFields } from './syntax.js';
+import { CR, HttpError, LF, SP, contentLength, hasToken, headEnd, parseFields, trimOws } from './syntax.js';
 
 /** How the response body ends: not at all, after a length, at the last chunk, or when the backend closes. */
 export type ResponseFraming = 'none' | 'length' | 'chunked' | 'close';
@@ -72,7 +72,7 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
   if (head || status < 200 || status === 204 || status === 304) framing = 'none';
   else if (codings !== null) {
     // RFC 9112 6.3: chunked last frames the body; any other final coding runs until close.
-    const last = codings.slice(codings.lastIndexOf(',') + 1).trim().toLowerCase();
+    const last = trimOws(codings.slice(codings.lastIndexOf(',') + 1)).toLowerCase();
     framing = last === 'chunked' ? 'chunked' : 'close';
   } else if (length !== -1) framing = length === 0 ? 'none' : 'length';
   else framing = 'close';
