@@ -1,21 +1,25 @@
-// A byte tunnel between a client socket and one backend: TCP services and HTTP upgrades
-// (WebSocket) both end in one. Connect timeout, then the tunnel timeout; half-close preserved;
+// A byte tunnel between a client socket and one backend, for TCP services (an HTTP upgrade's
+// tunnel is the HTTP connection's own). Connect timeout, then the tunnel timeout; half-close preserved;
 // the stream is tracked so it can be closed after the drain timeout when its backend leaves.
 import { connect, type Socket } from 'node:net';
 import { classifyBackendError } from '../observability/failure.js';
 import type { Backend } from '../routing/table.js';
+import { reusedReadBuffer } from './read-buffer.js';
 import type { ProxyContext, ServiceRuntime } from './context.js';
 
 export interface TunnelHooks {
-  /** Bytes the backend must see before the client's (an upgrade's replayed request head). */
-  preamble?: (string | Buffer)[];
   /** The backend could not be reached; nothing moved and the tunnel released everything. */
   onConnectFailure(err: Error): void;
 }
 
 export function tunnel(ctx: ProxyContext, runtime: ServiceRuntime, backend: Backend, client: Socket, hooks: TunnelHooks): void {
   runtime.balancer.acquire(backend.address);
-  const upstream = connect({ host: backend.host, port: backend.port, allowHalfOpen: true });
+  // Backpressure by hand rather than pipe(): the backend's bytes come in a reused read buffer.
+  const upstream: Socket = connect({ host: backend.host, port: backend.port, allowHalfOpen: true,
+    onread: reusedReadBuffer((chunk) => {
+      if (!client.write(chunk)) upstream.pause();
+      return client.writableLength > 0;
+    }) });
   upstream.setTimeout(ctx.settings.connectTimeoutMs);
   let connected = false;
   let released = false;
@@ -57,9 +61,13 @@ export function tunnel(ctx: ProxyContext, runtime: ServiceRuntime, backend: Back
     client.setTimeout(ctx.settings.tunnelTimeoutMs);
     ctx.health.reportSuccess(backend.address);
     ctx.stats.tcpConnection(runtime.counters, backend.address);
-    for (const chunk of hooks.preamble ?? []) upstream.write(chunk);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => { if (!upstream.write(chunk)) client.pause(); });
+    upstream.on('drain', () => client.resume());
+    client.on('drain', () => upstream.resume());
+    // A client that half-closed while the backend was connecting has already had its 'end'.
+    if (client.readableEnded) upstream.end();
+    else client.on('end', () => upstream.end());
+    upstream.on('end', () => client.end());
     client.resume();
   });
   upstream.on('error', fail);

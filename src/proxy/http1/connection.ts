@@ -382,16 +382,18 @@ export class ClientConnection implements UpstreamOwner {
     this.ex?.conn?.socket.setTimeout(this.ctx.settings.serverTimeoutMs);
   }
 
-  onUpstreamData(chunk: Buffer): void {
+  onUpstreamData(chunk: Buffer): boolean {
     const ex = this.ex!;
     if (this.phase === Phase.Tunnel) {
       ex.sent += chunk.length;
       if (!this.socket.write(chunk)) ex.conn!.socket.pause();
-      return;
+    } else {
+      ex.responseBytes += chunk.length;
+      if (ex.response === null) this.readResponseHead(ex, ex.responseBuf === null ? chunk : Buffer.concat([ex.responseBuf, chunk]));
+      else this.forwardResponse(ex, chunk, 0);
     }
-    ex.responseBytes += chunk.length;
-    if (ex.response === null) this.readResponseHead(ex, ex.responseBuf === null ? chunk : Buffer.concat([ex.responseBuf, chunk]));
-    else this.forwardResponse(ex, chunk, 0);
+    // A write the kernel did not take at once keeps a reference to the chunk.
+    return this.socket.writableLength > 0;
   }
 
   private readResponseHead(ex: Exchange, buf: Buffer): void {
@@ -405,7 +407,8 @@ export class ClientConnection implements UpstreamOwner {
         return;
       }
       if (parsed === null) {
-        ex.responseBuf = buf;
+        // The chunk lives in the upstream's read buffer: an incomplete head is kept as a copy.
+        ex.responseBuf = Buffer.from(buf);
         return;
       }
       ex.responseBuf = null;

@@ -4,6 +4,7 @@
 // exchanges it still has finish, or are cut at the drain timeout.
 import { connect, type Socket } from 'node:net';
 import type { Backend } from '../../routing/table.js';
+import { reusedReadBuffer } from '../read-buffer.js';
 
 /** How long an idle upstream connection is kept (below common backend keep-alive timeouts, as undici's 4 s). */
 const IDLE_MS = 4_000;
@@ -11,7 +12,8 @@ const IDLE_MS = 4_000;
 /** What owns a busy upstream connection: the client connection whose exchange it carries. */
 export interface UpstreamOwner {
   onUpstreamConnect(): void;
-  onUpstreamData(chunk: Buffer): void;
+  /** Bytes from the backend, in the connection's read buffer: true when a write still holds them (see reusedReadBuffer). */
+  onUpstreamData(chunk: Buffer): boolean;
   onUpstreamEnd(): void;
   onUpstreamError(err: Error): void;
   onUpstreamTimeout(): void;
@@ -26,10 +28,10 @@ export class UpstreamConnection {
   reused = false;
 
   constructor(private readonly pool: UpstreamPool, readonly backend: Backend, connectTimeoutMs: number) {
-    this.socket = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true });
+    this.socket = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true,
+      onread: reusedReadBuffer(this.onData) });
     this.socket.setTimeout(connectTimeoutMs);
     this.socket.on('connect', this.onConnect);
-    this.socket.on('data', this.onData);
     this.socket.on('end', this.onEnd);
     this.socket.on('error', this.onError);
     this.socket.on('close', this.onClose);
@@ -42,9 +44,10 @@ export class UpstreamConnection {
     this.owner?.onUpstreamConnect();
   };
 
-  private readonly onData = (chunk: Buffer) => {
-    if (this.owner) this.owner.onUpstreamData(chunk);
-    else this.socket.destroy(); // bytes nobody asked for on an idle connection: it cannot be reused
+  private readonly onData = (chunk: Buffer): boolean => {
+    if (this.owner !== null) return this.owner.onUpstreamData(chunk);
+    this.socket.destroy(); // bytes nobody asked for on an idle connection: it cannot be reused
+    return false;
   };
 
   private readonly onEnd = () => {
