@@ -1,17 +1,25 @@
-// Reads from a backend land in one buffer reused from read to read (Node's `onread`), not in a
-// fresh allocation each time: at bulk rates the per-read buffers cost more CPU in allocation and
-// garbage collection than the forwarding itself (64 KiB responses: 6.5k to 11k req/s on one core).
-import type { OnReadOpts } from 'node:net';
+// Reads land in buffers reused from read to read instead of a fresh allocation each time (Node's
+// default): at bulk rates the per-read buffers cost more CPU in allocation and garbage collection
+// than the forwarding itself (64 KiB responses: 6.5k to 11k req/s on one core), and for small
+// requests the allocation is a fair part of each read.
+import type { Socket } from 'node:net';
 
 /** One read's worth: libuv's default, so a bulk response moves in few syscalls (16 KiB measured 25% slower). */
 const READ_BUFFER_BYTES = 64 * 1024;
 
+/** Node's `onread` option, typed as this module fills it. */
+interface ReusedReads {
+  buffer: () => Buffer;
+  callback: (bytes: number, buffer: Uint8Array) => boolean;
+}
+
 /**
- * `onBytes` gets each read as a view of the buffer, which the next read overwrites. It returns true
- * when something still holds the view (a write the kernel has not taken yet): the next read then
- * goes to a fresh buffer and the held one is left to its writer.
+ * For a backend socket (`net.connect({ onread })`). `onBytes` gets each read as a view of the
+ * socket's buffer, which the next read overwrites; it returns true when something still holds the
+ * view (a write the kernel has not taken yet): the next read then goes to a fresh buffer and the
+ * held one is left to its writer.
  */
-export function reusedReadBuffer(onBytes: (chunk: Buffer) => boolean): OnReadOpts {
+export function reusedReadBuffer(onBytes: (chunk: Buffer) => boolean): ReusedReads {
   let buffer: Buffer | null = null;
   let held = false;
   return {
@@ -27,4 +35,44 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => boolean): OnReadOpt
       return true;
     },
   };
+}
+
+/**
+ * Client connections are many and mostly idle, so they share one buffer: a read is handled before
+ * the next one starts, and whoever keeps bytes of it beyond that (a pipelined request, a body on
+ * its way to a backend) keeps a copy (`owned`).
+ */
+const shared = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+
+/** `chunk`, or a copy of it when it is a view of the shared client read buffer. */
+export function owned(chunk: Buffer): Buffer {
+  return chunk.buffer === shared.buffer ? Buffer.from(chunk) : chunk;
+}
+
+type Hooks = Record<symbol, unknown>;
+
+/**
+ * Makes an accepted plain socket read into the shared buffer, handing each read to `onBytes`.
+ * `net.Server` has no `onread` option, so this sets what `net.connect({ onread })` would: Node's
+ * own user-buffer hooks (lib/net.js). False when this Node has not got them: the caller then
+ * listens to 'data' as usual.
+ */
+export function readIntoSharedBuffer(socket: Socket, onBytes: (chunk: Buffer) => void): boolean {
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } })._handle;
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const hook = (name: string) => symbols.find((s) => s.description === name);
+  const kBuffer = hook('kBuffer');
+  const kBufferCb = hook('kBufferCb');
+  const kBufferGen = hook('kBufferGen');
+  // A TLS socket's reads are its decrypted data, which Node hands over its own way.
+  if ('encrypted' in socket || typeof handle?.useUserBuffer !== 'function' || !kBuffer || !kBufferCb || !kBufferGen) return false;
+  const hooks = socket as unknown as Hooks;
+  hooks[kBuffer] = shared;
+  hooks[kBufferGen] = null;
+  hooks[kBufferCb] = (bytes: number) => {
+    onBytes(shared.subarray(0, bytes));
+    return true;
+  };
+  handle.useUserBuffer(shared);
+  return true;
 }

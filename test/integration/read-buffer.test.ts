@@ -1,7 +1,9 @@
-// Turbine reads a backend's bytes into a buffer it reuses from read to read. A client that reads in
-// fits and starts leaves writes pending on that buffer; were the next read to land in it anyway,
-// the client would get bytes of a later read in place of earlier ones. Every byte here differs
-// from its neighbours' blocks, and the client checks the digest of what it got.
+// Turbine reads a backend's bytes into a buffer it reuses from read to read, and every client's
+// bytes into one buffer all clients share. A client that reads in fits and starts leaves writes
+// pending on a backend's buffer; a backend that reads an upload slowly leaves writes pending on
+// client bytes; a pipelined request waits while another is served. Were the next read to land on
+// bytes still waiting, a later read's bytes would go out in their place. Every byte here differs
+// from its neighbours' blocks, and the receiving end checks the digest of what it got.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
@@ -11,7 +13,7 @@ import { app, startHarness, type Harness } from '../support/harness.js';
 import { freePort, untilServed } from '../support/net.js';
 
 const MiB = 1024 * 1024;
-const TOTAL = 8 * MiB;
+const TOTAL = 16 * MiB;
 /** Small odd-sized blocks, one per turn of the backend's event loop: Turbine gets many small reads, which do not fill a client's write queue and so do not pause reading. */
 const BLOCK = 3001;
 
@@ -47,6 +49,26 @@ function httpBackend(): Server {
   return createServer((req, res: ServerResponse) => {
     if (req.url === '/ready') {
       res.end('ready');
+      return;
+    }
+    if (req.url === '/upload') {
+      // Stops for a long while after the first bytes: loopback socket buffers hold megabytes, and
+      // Turbine's writes must back up while the client goes on sending. Answers the digest of what arrived.
+      const hash = createHash('sha256');
+      let bytes = 0;
+      req.on('data', (c: Buffer) => {
+        if (bytes < 256 * 1024 && bytes + c.length >= 256 * 1024) {
+          req.pause();
+          setTimeout(() => req.resume(), 1500);
+        }
+        hash.update(c);
+        bytes += c.length;
+      });
+      req.on('end', () => res.end(JSON.stringify({ digest: hash.digest('hex'), bytes })));
+      return;
+    }
+    if (req.url!.startsWith('/slow/')) {
+      setTimeout(() => res.end(req.url), 50);
       return;
     }
     // /chunked: no length, so Node frames the body chunked.
@@ -119,6 +141,39 @@ describe('bytes from a backend reach a client that reads in fits and starts inta
 
   it('a chunked HTTP response to an HTTP/1.0 client (de-chunked)', async () => {
     assert.deepEqual(await stopAndGo(httpPort, 'GET /chunked HTTP/1.0\r\nHost: a.test\r\n\r\n', false), { digest: EXPECTED, bytes: TOTAL });
+  });
+
+  it('an upload to a backend that reads it in fits and starts (chunked)', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(httpPort, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      socket.on('error', reject);
+      socket.write('POST /upload HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n');
+      pump((b) => socket.write(Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n')])), (f) => socket.once('drain', f), () => socket.write('0\r\n\r\n'));
+    });
+    assert.deepEqual(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)), { digest: EXPECTED, bytes: TOTAL });
+  });
+
+  it('pipelined requests whose bytes arrive while an earlier one is served', async () => {
+    const paths = Array.from({ length: 6 }, (_, i) => `/slow/${String(i).repeat(40 + i)}`);
+    const wire = paths.map((p) => `GET ${p} HTTP/1.1\r\nHost: a.test\r\n\r\n`).join('');
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(httpPort, '127.0.0.1');
+      let got = '';
+      socket.on('data', (c: Buffer) => {
+        got += c.toString('latin1');
+        if (got.split('HTTP/1.1 200').length > paths.length) socket.end();
+      });
+      socket.on('end', () => resolve(got));
+      socket.on('error', reject);
+      // Three pieces, cut inside requests, 10 ms apart: the first request is with the backend when the others come.
+      const cuts = [0, 30, wire.length >> 1, wire.length];
+      for (let i = 0; i < 3; i += 1) setTimeout(() => socket.write(wire.slice(cuts[i], cuts[i + 1])), i * 10);
+    });
+    const bodies = text.split('HTTP/1.1 200').slice(1).map((r) => r.slice(r.indexOf('\r\n\r\n') + 4));
+    assert.deepEqual(bodies, paths);
   });
 
   it('a TCP service', async () => {

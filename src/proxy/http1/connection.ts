@@ -14,6 +14,7 @@ import { localResponseBytes, type LocalResponse } from './respond.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import { HttpError, trimOws } from './syntax.js';
 import type { UpstreamConnection, UpstreamOwner } from './upstream.js';
+import { owned, readIntoSharedBuffer } from '../read-buffer.js';
 
 /** Request heads above this are refused with 431 (Node's default, which Turbine had before). */
 export const MAX_REQUEST_HEAD = 16 * 1024;
@@ -103,7 +104,7 @@ export class ClientConnection implements UpstreamOwner {
     this.localPort = socket.localPort ?? 0;
     socket.setNoDelay(true);
     socket.setTimeout(ctx.settings.clientTimeoutMs);
-    socket.on('data', this.onData);
+    if (!readIntoSharedBuffer(socket, this.onData)) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('error', this.onError);
@@ -120,26 +121,28 @@ export class ClientConnection implements UpstreamOwner {
 
   // ---- client side ----
 
+  /** A read from the client: `chunk` may be a view of the shared read buffer, so what outlives this call is `owned`. */
   private readonly onData = (chunk: Buffer) => {
     switch (this.phase) {
       case Phase.Head:
         this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
         this.processPending();
-        return;
+        break;
       case Phase.Body:
         this.forwardBody(chunk);
-        return;
+        break;
       case Phase.Waiting:
         this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
         if (this.pending.length > MAX_PIPELINED) this.socket.pause();
-        return;
+        break;
       case Phase.Tunnel:
         this.ex!.received += chunk.length;
-        if (!this.ex!.conn!.socket.write(chunk)) this.socket.pause();
-        return;
+        if (!this.ex!.conn!.socket.write(owned(chunk))) this.socket.pause();
+        break;
       default:
-        return; // closing: what a client sends after Turbine's last answer is read and dropped
+        break; // closing: what a client sends after Turbine's last answer is read and dropped
     }
+    if (this.pending !== null) this.pending = owned(this.pending);
   };
 
   private readonly onEnd = () => {
@@ -329,7 +332,7 @@ export class ClientConnection implements UpstreamOwner {
       return;
     }
     ex.received += n;
-    if (n > 0 && ex.conn !== null && !ex.conn.socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) this.socket.pause();
+    if (n > 0 && ex.conn !== null && !ex.conn.socket.write(owned(n === chunk.length ? chunk : chunk.subarray(0, n)))) this.socket.pause();
     if (!this.requestBody.done) return;
     this.phase = Phase.Waiting;
     if (n < chunk.length) this.pending = chunk.subarray(n);
