@@ -105,6 +105,23 @@ describe('backend faults and hostile clients', () => {
     assert.match(reply, /^HTTP\/1\.1 408/);
   });
 
+  it('a client that keeps its side open after Turbine has closed its own is cut 2 s later', async () => {
+    const listener = { listener: `127.0.0.1:${ports.good}` };
+    const socket = connect({ port: ports.good!, host: '127.0.0.1', allowHalfOpen: true });
+    socket.on('error', () => {});
+    socket.resume();
+    try {
+      socket.write('GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+      await new Promise((r) => socket.once('end', r));
+      const ended = Date.now();
+      assert.equal(await h.metric('turbine_active_connections', listener), 1);
+      await until(async () => await h.metric('turbine_active_connections', listener) === 0, 'the lingering connection cut', 4_000);
+      assert.ok(Date.now() - ended >= 1_500, `cut after ${Date.now() - ended} ms`);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it('headers over 16 KiB get 431 from Turbine: no byte reaches the backend, and it is a client error', async () => {
     const before = await h.metric('turbine_client_errors_total', { reason: 'header-too-large' });
     const reply = await raw(ports.counting!, [`GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`]);

@@ -44,6 +44,8 @@ export interface HttpSite {
 }
 
 const enum Phase { Head, Body, Waiting, Tunnel, Closing, Closed }
+/** What the connection's timer waits for: a request head that has started (408), the next request, the client's close. */
+const enum Wait { Nothing, Head, Idle, Linger }
 
 interface Exchange {
   head: RequestHead;
@@ -89,9 +91,13 @@ export class ClientConnection implements UpstreamOwner {
   private ex: Exchange | null = null;
   private readonly requestBody = new BodyFramer();
   private readonly responseBody = new BodyFramer();
+  /**
+   * One Timeout per connection, refreshed from request to request rather than made anew (5% of
+   * the CPU at 100 B keep-alive); `waiting` says what it is for, and a disarmed one fires for nothing.
+   */
   private timer: NodeJS.Timeout | null = null;
-  /** The timer in force waits for a request head that has started (408), not for an idle connection. */
-  private headTimer = false;
+  private timerMs = 0;
+  private waiting = Wait.Nothing;
   private clientEnded = false;
   private processing = false;
   /** Connection: close was sent on the current response. */
@@ -110,7 +116,7 @@ export class ClientConnection implements UpstreamOwner {
     socket.on('error', this.onError);
     socket.on('timeout', this.onTimeout);
     socket.on('drain', this.onDrain);
-    this.arm(ctx.settings.httpRequestTimeoutMs, true);
+    this.arm(ctx.settings.httpRequestTimeoutMs, Wait.Head);
   }
 
   /** The listener is draining: a connection between requests closes now, a busy one after its response. */
@@ -155,7 +161,9 @@ export class ClientConnection implements UpstreamOwner {
     const ex = this.ex;
     const phase = this.phase;
     this.phase = Phase.Closed;
-    this.clearTimer();
+    this.waiting = Wait.Nothing;
+    // Really cleared here: a pending Timeout would keep the closed connection in memory until it fires.
+    if (this.timer !== null) clearTimeout(this.timer);
     if (ex === null) return;
     this.ex = null;
     if (ex.conn) this.ctx.upstreams.release(ex.conn, false);
@@ -179,24 +187,25 @@ export class ClientConnection implements UpstreamOwner {
   private readonly onDrain = () => this.ex?.conn?.socket.resume();
 
   private readonly onTimer = () => {
-    this.timer = null;
-    if (this.phase !== Phase.Head) return;
-    if (this.headTimer && this.pending !== null) {
+    const waited = this.waiting;
+    this.waiting = Wait.Nothing;
+    if (waited === Wait.Linger) this.socket.destroy();
+    else if (waited === Wait.Nothing || this.phase !== Phase.Head) return;
+    else if (waited === Wait.Head && this.pending !== null) {
       this.ctx.stats.clientError(this.site.key, 'header-timeout');
       this.respond(null, { status: 408, text: 'Request Timeout: the request head did not arrive in time\n' }, true);
     } else this.close();
   };
 
-  private arm(ms: number, head: boolean): void {
+  private arm(ms: number, what: Wait): void {
+    this.waiting = what;
+    if (this.timer !== null && this.timerMs === ms) {
+      this.timer.refresh();
+      return;
+    }
     if (this.timer !== null) clearTimeout(this.timer);
-    this.headTimer = head;
     this.timer = setTimeout(this.onTimer, ms);
-  }
-
-  private clearTimer(): void {
-    if (this.timer === null) return;
-    clearTimeout(this.timer);
-    this.timer = null;
+    this.timerMs = ms;
   }
 
   private processPending(): void {
@@ -214,11 +223,11 @@ export class ClientConnection implements UpstreamOwner {
           return;
         }
         if (parsed === null) {
-          if (!this.headTimer || this.timer === null) this.arm(this.ctx.settings.httpRequestTimeoutMs, true);
+          if (this.waiting !== Wait.Head) this.arm(this.ctx.settings.httpRequestTimeoutMs, Wait.Head);
           return;
         }
         this.pending = parsed.length < this.pending.length ? this.pending.subarray(parsed.length) : null;
-        this.clearTimer();
+        this.waiting = Wait.Nothing;
         this.start(parsed.head);
         if ((this.phase as Phase) === Phase.Body && this.pending !== null) {
           const rest = this.pending;
@@ -281,7 +290,6 @@ export class ClientConnection implements UpstreamOwner {
   private dispatch(ex: Exchange, fresh: boolean): void {
     const conn = this.ctx.upstreams.acquire(ex.backend, this, fresh);
     ex.conn = conn;
-    if (conn.connected) conn.socket.setTimeout(this.ctx.settings.serverTimeoutMs);
     conn.socket.resume();
     conn.socket.write(ex.upstreamHead, 'latin1');
   }
@@ -365,7 +373,7 @@ export class ClientConnection implements UpstreamOwner {
     this.socket.resume();
     if (this.pending !== null) this.processPending();
     else if (this.clientEnded) this.close();
-    else this.arm(this.ctx.settings.keepAliveTimeoutMs, false);
+    else this.arm(this.ctx.settings.keepAliveTimeoutMs, Wait.Idle);
   }
 
   /** Ends Turbine's side; the client gets a moment to close its own. */
@@ -375,7 +383,7 @@ export class ClientConnection implements UpstreamOwner {
     this.pending = null;
     this.socket.resume();
     this.socket.end();
-    this.arm(LINGER_MS, false);
+    this.arm(LINGER_MS, Wait.Linger);
     this.timer!.unref();
   }
 
@@ -620,7 +628,7 @@ export class ClientConnection implements UpstreamOwner {
     this.phase = Phase.Tunnel;
     ex.status = 101;
     ex.sent += buf.length;
-    this.clearTimer();
+    this.waiting = Wait.Nothing;
     this.ctx.health.reportSuccess(ex.backend.address);
     this.ctx.stats.tcpConnection(ex.runtime.counters, ex.backend.address);
     ex.untrack = this.ctx.trackStream(ex.backend.address, () => { this.socket.destroy(); conn.socket.destroy(); });

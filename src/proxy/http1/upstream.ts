@@ -8,6 +8,8 @@ import { reusedReadBuffer } from '../read-buffer.js';
 
 /** How long an idle upstream connection is kept (below common backend keep-alive timeouts, as undici's 4 s). */
 const IDLE_MS = 4_000;
+/** How often idle connections are looked at: one closes between IDLE_MS and IDLE_MS + SWEEP_MS idle. */
+const SWEEP_MS = 500;
 
 /** What owns a busy upstream connection: the client connection whose exchange it carries. */
 export interface UpstreamOwner {
@@ -26,6 +28,8 @@ export class UpstreamConnection {
   connected = false;
   /** True once it carried an exchange to its end: a close before any byte may be a keep-alive race. */
   reused = false;
+  /** When it last went idle (performance.now()). */
+  idleSince = 0;
 
   constructor(private readonly pool: UpstreamPool, readonly backend: Backend, connectTimeoutMs: number) {
     this.socket = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true,
@@ -80,6 +84,7 @@ export class UpstreamPool {
   private readonly idle = new Map<string, UpstreamConnection[]>();
   private readonly busy = new Map<string, Set<UpstreamConnection>>();
   private readonly retired = new Map<string, () => void>();
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(private readonly connectTimeoutMs: number, private readonly drainTimeoutMs: number) {}
 
@@ -89,7 +94,6 @@ export class UpstreamPool {
     let conn = idle?.pop();
     while (conn !== undefined && conn.socket.destroyed) conn = idle!.pop();
     if (conn === undefined) conn = new UpstreamConnection(this, backend, this.connectTimeoutMs);
-    else conn.socket.setTimeout(0);
     conn.owner = owner;
     let busy = this.busy.get(backend.address);
     if (!busy) {
@@ -110,7 +114,8 @@ export class UpstreamPool {
     }
     conn.reused = true;
     conn.socket.resume();
-    conn.socket.setTimeout(IDLE_MS);
+    conn.idleSince = performance.now();
+    this.sweeper ??= setInterval(this.sweep, SWEEP_MS).unref();
     let idle = this.idle.get(conn.backend.address);
     if (!idle) {
       idle = [];
@@ -152,7 +157,28 @@ export class UpstreamPool {
     });
   }
 
+  /**
+   * Closes the connections idle for longer than IDLE_MS. A sweep rather than a socket timeout per
+   * connection: setting one on every release and clearing it on every acquire cost 5% of the CPU
+   * at 100 B keep-alive. Lists are oldest first, as connections are taken from their end.
+   */
+  private readonly sweep = () => {
+    const expired = performance.now() - IDLE_MS;
+    for (const [address, list] of this.idle) {
+      let n = 0;
+      while (n < list.length && list[n]!.idleSince <= expired) n += 1;
+      for (const conn of list.splice(0, n)) conn.socket.destroy();
+      if (list.length === 0) this.idle.delete(address);
+    }
+    if (this.idle.size === 0) {
+      clearInterval(this.sweeper!);
+      this.sweeper = null;
+    }
+  };
+
   closeAll(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
     for (const list of this.idle.values()) for (const conn of list) conn.socket.destroy();
     for (const set of this.busy.values()) for (const conn of set) conn.socket.destroy();
     this.idle.clear();
