@@ -50,6 +50,17 @@ export function owned(chunk: Buffer): Buffer {
 }
 
 type Hooks = Record<symbol, unknown>;
+interface HookSymbols { kBuffer: symbol; kBufferCb: symbol; kBufferGen: symbol }
+
+/** The same symbols on every socket of this Node: looked up once; false when it has not got them. */
+let symbols: HookSymbols | false | undefined;
+
+function hookSymbols(socket: Socket): HookSymbols | false {
+  const own = Object.getOwnPropertySymbols(socket);
+  const hook = (name: string) => own.find((s) => s.description === name);
+  const [kBuffer, kBufferCb, kBufferGen] = [hook('kBuffer'), hook('kBufferCb'), hook('kBufferGen')];
+  return kBuffer && kBufferCb && kBufferGen ? { kBuffer, kBufferCb, kBufferGen } : false;
+}
 
 /**
  * Makes an accepted plain socket read into the shared buffer, handing each read to `onBytes`.
@@ -59,13 +70,11 @@ type Hooks = Record<symbol, unknown>;
  */
 export function readIntoSharedBuffer(socket: Socket, onBytes: (chunk: Buffer) => void): boolean {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } })._handle;
-  const symbols = Object.getOwnPropertySymbols(socket);
-  const hook = (name: string) => symbols.find((s) => s.description === name);
-  const kBuffer = hook('kBuffer');
-  const kBufferCb = hook('kBufferCb');
-  const kBufferGen = hook('kBufferGen');
   // A TLS socket's reads are its decrypted data, which Node hands over its own way.
-  if ('encrypted' in socket || typeof handle?.useUserBuffer !== 'function' || !kBuffer || !kBufferCb || !kBufferGen) return false;
+  if ('encrypted' in socket || typeof handle?.useUserBuffer !== 'function') return false;
+  symbols ??= hookSymbols(socket);
+  if (symbols === false) return false;
+  const { kBuffer, kBufferCb, kBufferGen } = symbols;
   const hooks = socket as unknown as Hooks;
   hooks[kBuffer] = shared;
   hooks[kBufferGen] = null;

@@ -38,6 +38,8 @@ const TEXT_FOR: Record<FailureKind, string> = {
 export interface HttpSite {
   /** The listener's key, for client-error counters. */
   readonly key: string;
+  /** The port it listens on (X-Forwarded-Port), known without a getsockname per connection. */
+  readonly port: number;
   readonly proto: 'http' | 'https';
   /** The service to forward to, or the answer Turbine gives itself (404, redirect). */
   decide(head: RequestHead): ServiceRuntime | LocalResponse;
@@ -103,11 +105,9 @@ export class ClientConnection implements UpstreamOwner {
   /** Connection: close was sent on the current response. */
   private closeAfter = false;
   private readonly address: string;
-  private readonly localPort: number;
 
   constructor(private readonly ctx: ProxyContext, private readonly site: HttpSite, private readonly socket: Socket) {
     this.address = socket.remoteAddress ?? '';
-    this.localPort = socket.localPort ?? 0;
     socket.setNoDelay(true);
     socket.setTimeout(ctx.settings.clientTimeoutMs);
     if (!readIntoSharedBuffer(socket, this.onData)) socket.on('data', this.onData);
@@ -323,7 +323,7 @@ export class ClientConnection implements UpstreamOwner {
     }
     if (head.absolute) out += `host: ${head.authority}\r\n`;
     if (head.upgrade) out += 'connection: upgrade\r\n';
-    out += `x-forwarded-for: ${xff === null ? this.address : `${xff}, ${this.address}`}\r\nx-forwarded-proto: ${this.site.proto}\r\nx-forwarded-port: ${this.localPort}\r\n`;
+    out += `x-forwarded-for: ${xff === null ? this.address : `${xff}, ${this.address}`}\r\nx-forwarded-proto: ${this.site.proto}\r\nx-forwarded-port: ${this.site.port}\r\n`;
     if (head.authority !== '') out += `x-forwarded-host: ${head.authority}\r\n`;
     return `${out}\r\n`;
   }
