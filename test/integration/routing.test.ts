@@ -34,7 +34,7 @@ describe('routing through Turbine', () => {
     assert.deepEqual(seen.sort(), ['web-1', 'web-1', 'web-2', 'web-2']);
   });
 
-  it('the backend sees X-Forwarded-For, -Proto, -Host and the original Host', async () => {
+  it('the backend sees X-Forwarded-For, -Proto, -Port, -Host and the original Host', async () => {
     // node:http sends a Connection header as given (undici's client will not name other headers in it).
     const text = await new Promise<string>((resolve, reject) => {
       const req = httpRequest({ host: '127.0.0.1', port: ports.web, path: '/hdr', agent: false,
@@ -49,6 +49,7 @@ describe('routing through Turbine', () => {
     const headers = (JSON.parse(text) as { headers: Record<string, string> }).headers;
     assert.equal(headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
     assert.equal(headers['x-forwarded-proto'], 'http');
+    assert.equal(headers['x-forwarded-port'], String(ports.web));
     assert.equal(headers['x-forwarded-host'], `127.0.0.1:${ports.web}`);
     assert.equal(headers.host, `127.0.0.1:${ports.web}`);
     assert.equal(headers['x-secret'], undefined, 'headers named in Connection are hop-by-hop');
