@@ -14,7 +14,7 @@ import { localResponseBytes, type LocalResponse } from './respond.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import { HttpError, trimOws } from './syntax.js';
 import type { UpstreamConnection, UpstreamOwner } from './upstream.js';
-import { owned, readIntoSharedBuffer } from '../read-buffer.js';
+import { owned, readIntoSharedBuffer, takesViews } from '../read-buffer.js';
 
 /** Request heads above this are refused with 431 (Node's default, which Turbine had before). */
 export const MAX_REQUEST_HEAD = 16 * 1024;
@@ -105,9 +105,12 @@ export class ClientConnection implements UpstreamOwner {
   /** Connection: close was sent on the current response. */
   private closeAfter = false;
   private readonly address: string;
+  /** Backend bytes go to this client as views of the upstream's read buffer (not over TLS). */
+  private readonly takesViews: boolean;
 
   constructor(private readonly ctx: ProxyContext, private readonly site: HttpSite, private readonly socket: Socket) {
     this.address = socket.remoteAddress ?? '';
+    this.takesViews = takesViews(socket);
     socket.setNoDelay(true);
     socket.setTimeout(ctx.settings.clientTimeoutMs);
     if (!readIntoSharedBuffer(socket, this.onData)) socket.on('data', this.onData);
@@ -393,8 +396,9 @@ export class ClientConnection implements UpstreamOwner {
     this.ex?.conn?.socket.setTimeout(this.ctx.settings.serverTimeoutMs);
   }
 
-  onUpstreamData(chunk: Buffer): boolean {
+  onUpstreamData(view: Buffer): boolean {
     const ex = this.ex!;
+    const chunk = this.takesViews ? view : Buffer.from(view);
     if (this.phase === Phase.Tunnel) {
       ex.sent += chunk.length;
       if (!this.socket.write(chunk)) ex.conn!.socket.pause();
@@ -404,7 +408,7 @@ export class ClientConnection implements UpstreamOwner {
       else this.forwardResponse(ex, chunk, 0);
     }
     // A write the kernel did not take at once keeps a reference to the chunk.
-    return this.socket.writableLength > 0;
+    return this.takesViews && this.socket.writableLength > 0;
   }
 
   private readResponseHead(ex: Exchange, buf: Buffer): void {
