@@ -132,6 +132,12 @@ describe('optional white space', () => {
     refused('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\xa0chunked\r\n\r\n');
     refused('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\xa0\r\n\r\n');
     assert.equal(parse('GET / HTTP/1.1\r\nHost: a\r\nConnection:\xa0close\r\n\r\n')!.head.keepAlive, true);
+  });
+
+  it('after a Content-Length is SP only, as llhttp reads it (found by the differential, seed 473970)', () => {
+    refused('DELETE / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\t\r\n\r\nbb');
+    assert.equal(parse('DELETE / HTTP/1.1\r\nHost: a\r\nContent-Length: 2 \r\n\r\nbb')!.head.contentLength, 2);
+    assert.equal(parse('DELETE / HTTP/1.1\r\nHost: a\r\nContent-Length:\t2\r\n\r\nbb')!.head.contentLength, 2);
     assert.equal(parse('GET / HTTP/1.1\r\nHost: a\r\nConnection: \tclose \r\n\r\n')!.head.keepAlive, false);
   });
 });
