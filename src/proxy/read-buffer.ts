@@ -14,12 +14,15 @@ interface ReusedReads {
 }
 
 /**
- * For a backend socket (`net.connect({ onread })`). `onBytes` gets each read as a view of the
- * socket's buffer, which the next read overwrites; it returns true when something still holds the
- * view (a write the kernel has not taken yet): the next read then goes to a fresh buffer and the
- * held one is left to its writer.
+ * For a backend socket (`net.connect({ onread })`) whose bytes are written to `writesTo()` (null:
+ * nobody's). `onBytes` gets each read as a view of the socket's buffer, which the next read
+ * overwrites. While a write to that socket still holds the view (the kernel did not take it at
+ * once), the next read goes to a fresh buffer and the held one is left to its writer. A TLS socket
+ * takes every write asynchronously, so a view written to it would always be held and each read
+ * would need a fresh 64 KiB buffer (the HTTPS row fell from 0.58x to 0.33x HAProxy under the
+ * garbage collection that caused): what goes to one is copied, at the size of the read.
  */
-export function reusedReadBuffer(onBytes: (chunk: Buffer) => boolean): ReusedReads {
+export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () => Socket | null): ReusedReads {
   let buffer: Buffer | null = null;
   let held = false;
   return {
@@ -31,20 +34,22 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => boolean): ReusedRea
       return buffer;
     },
     callback: (bytes, view) => {
-      held = onBytes((view as Buffer).subarray(0, bytes));
+      // Taken before onBytes: the bytes go where the owner at this read writes them.
+      const to = writesTo();
+      const chunk = (view as Buffer).subarray(0, bytes);
+      if (to !== null && isTls(to)) {
+        onBytes(Buffer.from(chunk));
+        return true;
+      }
+      onBytes(chunk);
+      held = to !== null && to.writableLength > 0;
       return true;
     },
   };
 }
 
-/**
- * Whether views of a read buffer may be written to `socket`. A TLS socket takes every write
- * asynchronously, so a view written to it would always be held and each read would need a fresh
- * 64 KiB buffer (the HTTPS row fell from 0.58x to 0.33x HAProxy under the garbage collection that
- * caused): what goes to one is copied, at the size of the read.
- */
-export function takesViews(socket: Socket): boolean {
-  return !('encrypted' in socket);
+function isTls(socket: Socket): boolean {
+  return 'encrypted' in socket;
 }
 
 /**
@@ -81,7 +86,7 @@ function hookSymbols(socket: Socket): HookSymbols | false {
 export function readIntoSharedBuffer(socket: Socket, onBytes: (chunk: Buffer) => void): boolean {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } })._handle;
   // A TLS socket's reads are its decrypted data, which Node hands over its own way.
-  if ('encrypted' in socket || typeof handle?.useUserBuffer !== 'function') return false;
+  if (isTls(socket) || typeof handle?.useUserBuffer !== 'function') return false;
   symbols ??= hookSymbols(socket);
   if (symbols === false) return false;
   const { kBuffer, kBufferCb, kBufferGen } = symbols;

@@ -4,7 +4,7 @@
 import { connect, type Socket } from 'node:net';
 import { classifyBackendError } from '../observability/failure.js';
 import type { Backend } from '../routing/table.js';
-import { reusedReadBuffer, takesViews } from './read-buffer.js';
+import { reusedReadBuffer } from './read-buffer.js';
 import type { ProxyContext, ServiceRuntime } from './context.js';
 
 export interface TunnelHooks {
@@ -15,12 +15,8 @@ export interface TunnelHooks {
 export function tunnel(ctx: ProxyContext, runtime: ServiceRuntime, backend: Backend, client: Socket, hooks: TunnelHooks): void {
   runtime.balancer.acquire(backend.address);
   // Backpressure by hand rather than pipe(): the backend's bytes come in a reused read buffer.
-  const views = takesViews(client);
   const upstream: Socket = connect({ host: backend.host, port: backend.port, allowHalfOpen: true,
-    onread: reusedReadBuffer((chunk) => {
-      if (!client.write(views ? chunk : Buffer.from(chunk))) upstream.pause();
-      return views && client.writableLength > 0;
-    }) });
+    onread: reusedReadBuffer((chunk) => { if (!client.write(chunk)) upstream.pause(); }, () => client) });
   upstream.setTimeout(ctx.settings.connectTimeoutMs);
   let connected = false;
   let released = false;

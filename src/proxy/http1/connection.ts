@@ -14,7 +14,7 @@ import { localResponseBytes, type LocalResponse } from './respond.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import { HttpError, trimOws } from './syntax.js';
 import type { UpstreamConnection, UpstreamOwner } from './upstream.js';
-import { owned, readIntoSharedBuffer, takesViews } from '../read-buffer.js';
+import { owned, readIntoSharedBuffer } from '../read-buffer.js';
 
 /** Request heads above this are refused with 431 (Node's default, which Turbine had before). */
 export const MAX_REQUEST_HEAD = 16 * 1024;
@@ -105,12 +105,11 @@ export class ClientConnection implements UpstreamOwner {
   /** Connection: close was sent on the current response. */
   private closeAfter = false;
   private readonly address: string;
-  /** Backend bytes go to this client as views of the upstream's read buffer (not over TLS). */
-  private readonly takesViews: boolean;
+  readonly downstream: Socket;
 
   constructor(private readonly ctx: ProxyContext, private readonly site: HttpSite, private readonly socket: Socket) {
+    this.downstream = socket;
     this.address = socket.remoteAddress ?? '';
-    this.takesViews = takesViews(socket);
     socket.setNoDelay(true);
     socket.setTimeout(ctx.settings.clientTimeoutMs);
     if (!readIntoSharedBuffer(socket, this.onData)) socket.on('data', this.onData);
@@ -396,19 +395,16 @@ export class ClientConnection implements UpstreamOwner {
     this.ex?.conn?.socket.setTimeout(this.ctx.settings.serverTimeoutMs);
   }
 
-  onUpstreamData(view: Buffer): boolean {
+  onUpstreamData(chunk: Buffer): void {
     const ex = this.ex!;
-    const chunk = this.takesViews ? view : Buffer.from(view);
     if (this.phase === Phase.Tunnel) {
       ex.sent += chunk.length;
       if (!this.socket.write(chunk)) ex.conn!.socket.pause();
-    } else {
-      ex.responseBytes += chunk.length;
-      if (ex.response === null) this.readResponseHead(ex, ex.responseBuf === null ? chunk : Buffer.concat([ex.responseBuf, chunk]));
-      else this.forwardResponse(ex, chunk, 0);
+      return;
     }
-    // A write the kernel did not take at once keeps a reference to the chunk.
-    return this.takesViews && this.socket.writableLength > 0;
+    ex.responseBytes += chunk.length;
+    if (ex.response === null) this.readResponseHead(ex, ex.responseBuf === null ? chunk : Buffer.concat([ex.responseBuf, chunk]));
+    else this.forwardResponse(ex, chunk, 0);
   }
 
   private readResponseHead(ex: Exchange, buf: Buffer): void {

@@ -14,8 +14,10 @@ const SWEEP_MS = 500;
 /** What owns a busy upstream connection: the client connection whose exchange it carries. */
 export interface UpstreamOwner {
   onUpstreamConnect(): void;
-  /** Bytes from the backend, in the connection's read buffer: true when a write still holds them (see reusedReadBuffer). */
-  onUpstreamData(chunk: Buffer): boolean;
+  /** Where the backend's bytes are written: the client's socket. */
+  readonly downstream: Socket;
+  /** Bytes from the backend, a view of the connection's read buffer valid during the call (see reusedReadBuffer). */
+  onUpstreamData(chunk: Buffer): void;
   onUpstreamEnd(): void;
   onUpstreamError(err: Error): void;
   onUpstreamTimeout(): void;
@@ -33,7 +35,7 @@ export class UpstreamConnection {
 
   constructor(private readonly pool: UpstreamPool, readonly backend: Backend, connectTimeoutMs: number) {
     this.socket = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true,
-      onread: reusedReadBuffer(this.onData) });
+      onread: reusedReadBuffer(this.onData, () => this.owner?.downstream ?? null) });
     this.socket.setTimeout(connectTimeoutMs);
     this.socket.on('connect', this.onConnect);
     this.socket.on('end', this.onEnd);
@@ -48,10 +50,9 @@ export class UpstreamConnection {
     this.owner?.onUpstreamConnect();
   };
 
-  private readonly onData = (chunk: Buffer): boolean => {
-    if (this.owner !== null) return this.owner.onUpstreamData(chunk);
-    this.socket.destroy(); // bytes nobody asked for on an idle connection: it cannot be reused
-    return false;
+  private readonly onData = (chunk: Buffer) => {
+    if (this.owner !== null) this.owner.onUpstreamData(chunk);
+    else this.socket.destroy(); // bytes nobody asked for on an idle connection: it cannot be reused
   };
 
   private readonly onEnd = () => {
