@@ -38,9 +38,8 @@ const TEXT_FOR: Record<FailureKind, string> = {
 export interface HttpSite {
   /** The listener's key, for client-error counters. */
   readonly key: string;
-  /** The port it listens on (X-Forwarded-Port), known without a getsockname per connection. */
-  readonly port: number;
-  readonly proto: 'http' | 'https';
+  /** `x-forwarded-proto` and `x-forwarded-port` lines for this listener, made once (not a getsockname per connection). */
+  readonly forwarded: string;
   /** The service to forward to, or the answer Turbine gives itself (404, redirect). */
   decide(head: RequestHead): ServiceRuntime | LocalResponse;
 }
@@ -325,7 +324,7 @@ export class ClientConnection implements UpstreamOwner {
     }
     if (head.absolute) out += `host: ${head.authority}\r\n`;
     if (head.upgrade) out += 'connection: upgrade\r\n';
-    out += `x-forwarded-for: ${xff === null ? this.address : `${xff}, ${this.address}`}\r\nx-forwarded-proto: ${this.site.proto}\r\nx-forwarded-port: ${this.site.port}\r\n`;
+    out += `x-forwarded-for: ${xff === null ? this.address : `${xff}, ${this.address}`}\r\n${this.site.forwarded}`;
     if (head.authority !== '') out += `x-forwarded-host: ${head.authority}\r\n`;
     return `${out}\r\n`;
   }
