@@ -97,6 +97,24 @@ describe('HTTP data plane: defects of the old path', () => {
     assert.deepEqual(a.seen.slice(before), ['GET /up host=a.test']);
   });
 
+  it('an idle upstream connection is kept for reuse, then closed after about 4 s', async () => {
+    const idle = await recordingBackend();
+    try {
+      const port = await freePort();
+      h.marathon.putApp(app('/idle', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: '127.0.0.1', ports: [idle.port] }]);
+      await h.waitTable((t) => t.services.some((s) => s.appId === '/idle'), 'the idle service');
+      await converse(port, 'GET /once HTTP/1.1\r\nHost: i\r\nConnection: close\r\n\r\n');
+      const answered = Date.now();
+      await new Promise((r) => setTimeout(r, 3_000));
+      assert.equal(idle.open(), 1, 'kept idle for reuse');
+      await until(() => idle.open() === 0, 'the idle upstream connection closed', 5_000);
+      assert.ok(Date.now() - answered < 6_000, `closed after ${Date.now() - answered} ms`);
+    } finally {
+      h.marathon.removeApp('/idle');
+      idle.stop();
+    }
+  });
+
   it('a request aborted in flight leaves no stray upstream connection; the next one reuses a clean socket', async () => {
     const connectionsBefore = slow.connections();
     const socket = connect(ports.slow!, '127.0.0.1', () => socket.write('GET /abort HTTP/1.1\r\nHost: s\r\n\r\n'));
