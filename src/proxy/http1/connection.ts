@@ -11,7 +11,7 @@ import { BodyFramer } from './body.js';
 import { applyRequestFeatures, applyResponseFeatures } from './features.js';
 import { field, parseRequestHead, type RequestHead } from './request-head.js';
 import { localResponseBytes, type LocalResponse } from './respond.js';
-import { parseResponseHead, type ResponseHead } from './response-head.js';
+import { parseResponseHead, responseText, type ResponseHead } from './response-head.js';
 import { HttpError, trimOws } from './syntax.js';
 import type { UpstreamConnection, UpstreamOwner } from './upstream.js';
 import { owned, readIntoSharedBuffer } from '../read-buffer.js';
@@ -448,7 +448,7 @@ export class ClientConnection implements UpstreamOwner {
       const asIs = this.headAsIs(ex, res);
       if (!asIs) {
         this.socket.cork();
-        this.socket.write(this.clientHead(ex, res), 'latin1');
+        this.socket.write(this.clientHead(ex, res, buf), 'latin1');
       }
       if (res.framing === 'none') {
         if (asIs) this.socket.write(buf.subarray(0, parsed.length));
@@ -469,20 +469,13 @@ export class ClientConnection implements UpstreamOwner {
    */
   private headAsIs(ex: Exchange, res: ResponseHead): boolean {
     const service = ex.runtime.service;
-    if (ex.setSticky || this.closeAfter || ex.head.minor !== 1 || res.minor !== 1 || service.hsts || service.revProxyPath !== null) return false;
-    const f = res.fields;
-    for (let i = 0; i < f.length; i += 2) {
-      const name = f[i]!;
-      // Connection: keep-alive says to the client what its connection already is.
-      if (isHopByHop(name) && !(name.toLowerCase() === 'connection' && f[i + 1]!.toLowerCase() === 'keep-alive')) return false;
-    }
-    return true;
+    return !(res.hopByHop || ex.setSticky || this.closeAfter || ex.head.minor !== 1 || res.minor !== 1 || service.hsts || service.revProxyPath !== null);
   }
 
   /** The response head for the client: hop-by-hop fields out, sticky cookie and feature hooks in. */
-  private clientHead(ex: Exchange, res: ResponseHead): string {
-    let out = `HTTP/1.1 ${res.status} ${res.reason}\r\n`;
-    const f = res.fields;
+  private clientHead(ex: Exchange, res: ResponseHead, buf: Buffer): string {
+    const { reason, fields: f } = responseText(buf, res);
+    let out = `HTTP/1.1 ${res.status} ${reason}\r\n`;
     applyResponseFeatures(ex.runtime.service, ex.head, res.status, f);
     let cacheControl = false;
     for (let i = 0; i < f.length; i += 2) {

@@ -2,7 +2,7 @@
 // anything two HTTP parsers could read two ways is refused, never guessed at, and the body's
 // framing is decided here once (RFC 9112 6.3).
 import { METHODS } from 'node:http';
-import { CR, HttpError, LF, SP, TCHAR, badRequest, contentLength, headEnd, parseFields, trimOws } from './syntax.js';
+import { CR, HttpError, LF, SP, TCHAR, badRequest, bytesAre, contentLength, fieldStrings, headEnd, http1At, latin1, scanFields, trimOws } from './syntax.js';
 
 export type RequestFraming = 'none' | 'length' | 'chunked';
 
@@ -37,7 +37,6 @@ export function field(head: { fields: string[] }, name: string): string | undefi
   return undefined;
 }
 
-const HTTP_1X = Buffer.from('HTTP/1.', 'latin1');
 // A Host value: reg-name or IP literal, optional port; nothing that could smuggle another target.
 const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d*)?$/;
 
@@ -64,16 +63,16 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
   let p = start;
   while (TCHAR[buf[p]!] === 1) p += 1;
   if (p === start || buf[p] !== SP) fail('invalid method');
-  const method = buf.toString('latin1', start, p);
+  const method = latin1(buf, start, p);
   // A method llhttp does not know may be framed differently by a backend that parses with it:
   // refused, as llhttp refuses it (501: RFC 9110 9.1 for a method the server does not implement).
   if (!KNOWN_METHODS.has(method)) throw new HttpError(501, 'bad-request', `method not implemented: ${JSON.stringify(method.slice(0, 32))}`);
   const targetStart = (p += 1);
   while (buf[p]! > 0x20 && buf[p]! < 0x7f) p += 1;
   if (p === targetStart || buf[p] !== SP) fail('invalid request target');
-  const target = buf.toString('latin1', targetStart, p);
+  const target = latin1(buf, targetStart, p);
   p += 1;
-  if (buf.compare(HTTP_1X, 0, 7, p, p + 7) !== 0) {
+  if (!http1At(buf, p)) {
     if (buf[p] === 0x48 && buf[p + 1] === 0x54) throw new HttpError(505, 'bad-request', 'HTTP version not supported');
     fail('invalid HTTP version');
   }
@@ -81,8 +80,9 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
   if ((minor !== 0 && minor !== 1) || buf[p + 8] !== CR || buf[p + 9] !== LF) {
     throw new HttpError(505, 'bad-request', 'HTTP version not supported');
   }
-  const fields: string[] = [];
-  parseFields(buf, p + 10, end + 2, fields, fail);
+  const spans: number[] = [];
+  scanFields(buf, p + 10, end + 2, spans, fail);
+  const fields = fieldStrings(buf, spans);
 
   let host: string | undefined;
   let hosts = 0;
@@ -90,27 +90,29 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
   let codings: string | null = null;
   let connection = '';
   let upgradeHeader = false;
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = fields[i]!;
+  for (let i = 0; i < spans.length; i += 4) {
+    const nameStart = spans[i]!;
+    const nameEnd = spans[i + 1]!;
+    const value = fields[i / 2 + 1]!;
     // Only the names that decide framing or routing are compared; most headers pass this test on length.
-    switch (name.length) {
+    switch (nameEnd - nameStart) {
       case 4:
-        if (name.toLowerCase() === 'host') { hosts += 1; host = fields[i + 1]; }
+        if (bytesAre(buf, nameStart, nameEnd, 'host')) { hosts += 1; host = value; }
         break;
       case 7:
-        if (name.toLowerCase() === 'upgrade') upgradeHeader = true;
+        if (bytesAre(buf, nameStart, nameEnd, 'upgrade')) upgradeHeader = true;
         break;
       case 10:
-        if (name.toLowerCase() === 'connection') connection = connection === '' ? fields[i + 1]! : `${connection}, ${fields[i + 1]}`;
+        if (bytesAre(buf, nameStart, nameEnd, 'connection')) connection = connection === '' ? value : `${connection}, ${value}`;
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') {
+        if (bytesAre(buf, nameStart, nameEnd, 'content-length')) {
           if (length !== -1) fail('more than one Content-Length');
-          length = contentLength(fields[i + 1]!, fail);
+          length = contentLength(buf, spans[i + 2]!, spans[i + 3]!, fail);
         }
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') codings = codings === null ? fields[i + 1]! : `${codings}, ${fields[i + 1]}`;
+        if (bytesAre(buf, nameStart, nameEnd, 'transfer-encoding')) codings = codings === null ? value : `${codings}, ${value}`;
         break;
     }
   }

@@ -1,19 +1,30 @@
 // A backend's response head, read for what the proxy must know: status, framing, and whether the
 // connection can be reused. Anything ambiguous is the backend's fault (a 502), never guessed at.
-import { CR, HttpError, LF, SP, contentLength, hasToken, headEnd, parseFields, trimOws } from './syntax.js';
+import { CR, HttpError, LF, SP, bytesAre, contentLength, fieldStrings, hasToken, headEnd, http1At, latin1, scanFields, trimOws } from './syntax.js';
 
 /** How the response body ends: not at all, after a length, at the last chunk, or when the backend closes. */
 export type ResponseFraming = 'none' | 'length' | 'chunked' | 'close';
 
 export interface ResponseHead {
   status: number;
-  reason: string;
   minor: number;
-  fields: string[];
   framing: ResponseFraming;
   contentLength: number;
   /** The backend keeps the connection after this response. */
   keepAlive: boolean;
+  /** A hop-by-hop field (RFC 9110 7.6.1) other than `Connection: keep-alive` is there: the head cannot go out as it came. */
+  hopByHop: boolean;
+  /** Where the reason phrase, then each field's name and value, lie in the bytes parsed (read by responseText). */
+  spans: number[];
+}
+
+/**
+ * The reason phrase and the fields (name, value pairs) of a response head parsed from `buf`. Most
+ * responses go out as they came and never need these strings, so they are made only on demand,
+ * from the same bytes, before the read that held them is overwritten.
+ */
+export function responseText(buf: Buffer, res: ResponseHead): { reason: string; fields: string[] } {
+  return { reason: latin1(buf, res.spans[0]!, res.spans[1]!), fields: fieldStrings(buf, res.spans, 2) };
 }
 
 function fail(message: string): never {
@@ -28,7 +39,7 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
     return null;
   }
   // "HTTP/1.x NNN" then SP reason or nothing.
-  if (buf.toString('latin1', 0, 7) !== 'HTTP/1.' || buf[8] !== SP) fail('invalid status line');
+  if (!http1At(buf, 0) || buf[8] !== SP) fail('invalid status line');
   const minor = buf[7]! - 0x30;
   if (minor !== 0 && minor !== 1) fail('unsupported HTTP version');
   let status = 0;
@@ -47,23 +58,46 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
     if ((b < 0x20 && b !== 9) || b === 0x7f || b === LF) fail('control character in the reason phrase');
     p += 1;
   }
-  const reason = buf.toString('latin1', reasonStart, p);
-  const fields: string[] = [];
-  parseFields(buf, p + 2, end + 2, fields, fail);
+  const spans = [reasonStart, p];
+  scanFields(buf, p + 2, end + 2, spans, fail);
 
   let length = -1;
   let codings: string | null = null;
   let connection = '';
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = fields[i]!;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') {
-      const value = contentLength(fields[i + 1]!, fail);
-      if (length !== -1 && length !== value) fail('conflicting Content-Length');
-      length = value;
-    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
-      codings = codings === null ? fields[i + 1]! : `${codings}, ${fields[i + 1]}`;
-    } else if (name.length === 10 && name.toLowerCase() === 'connection') {
-      connection = connection === '' ? fields[i + 1]! : `${connection}, ${fields[i + 1]}`;
+  let hopByHop = false;
+  for (let i = 2; i < spans.length; i += 4) {
+    const nameStart = spans[i]!;
+    const nameEnd = spans[i + 1]!;
+    const valueStart = spans[i + 2]!;
+    const valueEnd = spans[i + 3]!;
+    switch (nameEnd - nameStart) {
+      case 7:
+        if (bytesAre(buf, nameStart, nameEnd, 'upgrade')) hopByHop = true;
+        break;
+      case 10:
+        if (bytesAre(buf, nameStart, nameEnd, 'connection')) {
+          // Connection: keep-alive says to the client what its connection already is.
+          if (!bytesAre(buf, valueStart, valueEnd, 'keep-alive')) hopByHop = true;
+          const value = latin1(buf, valueStart, valueEnd);
+          connection = connection === '' ? value : `${connection}, ${value}`;
+        } else if (bytesAre(buf, nameStart, nameEnd, 'keep-alive')) hopByHop = true;
+        break;
+      case 14:
+        if (bytesAre(buf, nameStart, nameEnd, 'content-length')) {
+          const value = contentLength(buf, valueStart, valueEnd, fail);
+          if (length !== -1 && length !== value) fail('conflicting Content-Length');
+          length = value;
+        }
+        break;
+      case 16:
+        if (bytesAre(buf, nameStart, nameEnd, 'proxy-connection')) hopByHop = true;
+        break;
+      case 17:
+        if (bytesAre(buf, nameStart, nameEnd, 'transfer-encoding')) {
+          const value = latin1(buf, valueStart, valueEnd);
+          codings = codings === null ? value : `${codings}, ${value}`;
+        }
+        break;
     }
   }
   if (codings !== null && length !== -1) fail('both Content-Length and Transfer-Encoding');
@@ -77,5 +111,5 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
   } else if (length !== -1) framing = length === 0 ? 'none' : 'length';
   else framing = 'close';
   if (framing === 'close') keepAlive = false;
-  return { head: { status, reason, minor, fields, framing, contentLength: Math.max(length, 0), keepAlive }, length: end + 4 };
+  return { head: { status, minor, framing, contentLength: Math.max(length, 0), keepAlive, hopByHop, spans }, length: end + 4 };
 }
