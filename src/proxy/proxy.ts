@@ -110,7 +110,7 @@ export class Proxy implements DataPlane {
     sslCerts: readonly string[],
   ) {
     this.index = new RouteIndex(fixed.bind);
-    const upstreams = new UpstreamPool(settings.connectTimeoutMs, settings.drainTimeoutMs);
+    const upstreams = new UpstreamPool(settings.drainTimeoutMs);
     this.context = { settings, health, stats, upstreams, log: log.child({ component: 'proxy' }), trackStream: (a, c) => this.trackStream(a, c) };
     this.listeners = new Listeners({
       http: (spec, socket) => new ClientConnection(this.context, this.site(spec), socket),

@@ -3,6 +3,7 @@
 // than the forwarding itself (64 KiB responses: 6.5k to 11k req/s on one core), and for small
 // requests the allocation is a fair part of each read.
 import type { Socket } from 'node:net';
+import { writePending } from './socket-write.js';
 
 /** One read's worth: libuv's default, so a bulk response moves in few syscalls (16 KiB measured 25% slower). */
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -42,7 +43,7 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () 
         return true;
       }
       onBytes(chunk);
-      held = to !== null && to.writableLength > 0;
+      held = to !== null && writePending(to);
       return true;
     },
   };

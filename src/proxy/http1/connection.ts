@@ -15,6 +15,7 @@ import { parseResponseHead, responseText, type ResponseHead } from './response-h
 import { HttpError, trimOws } from './syntax.js';
 import type { UpstreamConnection, UpstreamOwner } from './upstream.js';
 import { owned, readIntoSharedBuffer } from '../read-buffer.js';
+import { send, sendLatin1 } from '../socket-write.js';
 
 /** Request heads above this are refused with 431 (Node's default, which Turbine had before). */
 export const MAX_REQUEST_HEAD = 16 * 1024;
@@ -45,8 +46,8 @@ export interface HttpSite {
 }
 
 const enum Phase { Head, Body, Waiting, Tunnel, Closing, Closed }
-/** What the connection's timer waits for: a request head that has started (408), the next request, the client's close. */
-const enum Wait { Nothing, Head, Idle, Linger }
+/** Between exchanges, what the connection waits for: a request head (408 when it does not come whole), the next request. */
+const enum Wait { Nothing, Head, Idle }
 
 interface Exchange {
   head: RequestHead;
@@ -93,12 +94,22 @@ export class ClientConnection implements UpstreamOwner {
   private readonly requestBody = new BodyFramer();
   private readonly responseBody = new BodyFramer();
   /**
-   * One Timeout per connection, refreshed from request to request rather than made anew (5% of
-   * the CPU at 100 B keep-alive); `waiting` says what it is for, and a disarmed one fires for nothing.
+   * Every timeout of the connection (head, keep-alive, client, server, connect, linger) is one
+   * deadline worked out from the state and the times below when the connection's one Timeout
+   * fires; events only note the time. The Timeout is moved only when a deadline comes earlier than
+   * it: touching a timer on every read and write (Node's socket timeouts) and every request cost
+   * 5% of the CPU at 100 B keep-alive. Tunnels keep socket timeouts (--timeout-tunnel).
    */
   private timer: NodeJS.Timeout | null = null;
-  private timerMs = 0;
-  private waiting = Wait.Nothing;
+  /** When the Timeout fires (performance.now()); Infinity when none is set. */
+  private timerAt = Infinity;
+  private waiting = Wait.Head;
+  /** When the current Wait (or the linger) began. */
+  private waitSince: number;
+  /** The client's last read, or last write taken by the kernel. */
+  private clientActive: number;
+  /** The exchange's last byte to or from its backend, or when its connection began (connect timeout). */
+  private serverActive = 0;
   private clientEnded = false;
   private processing = false;
   /** Connection: close was sent on the current response. */
@@ -110,14 +121,14 @@ export class ClientConnection implements UpstreamOwner {
     this.downstream = socket;
     this.address = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
-    socket.setTimeout(ctx.settings.clientTimeoutMs);
+    this.waitSince = this.clientActive = performance.now();
     if (!readIntoSharedBuffer(socket, this.onData)) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('error', this.onError);
     socket.on('timeout', this.onTimeout);
     socket.on('drain', this.onDrain);
-    this.arm(ctx.settings.httpRequestTimeoutMs, Wait.Head);
+    this.wake(this.clientActive);
   }
 
   /** The listener is draining: a connection between requests closes now, a busy one after its response. */
@@ -130,6 +141,7 @@ export class ClientConnection implements UpstreamOwner {
 
   /** A read from the client: `chunk` may be a view of the shared read buffer, so what outlives this call is `owned`. */
   private readonly onData = (chunk: Buffer) => {
+    this.clientActive = performance.now();
     switch (this.phase) {
       case Phase.Head:
         this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
@@ -162,9 +174,9 @@ export class ClientConnection implements UpstreamOwner {
     const ex = this.ex;
     const phase = this.phase;
     this.phase = Phase.Closed;
-    this.waiting = Wait.Nothing;
     // Really cleared here: a pending Timeout would keep the closed connection in memory until it fires.
     if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     if (ex === null) return;
     this.ex = null;
     if (ex.conn) this.ctx.upstreams.release(ex.conn, false);
@@ -179,34 +191,72 @@ export class ClientConnection implements UpstreamOwner {
 
   private readonly onError = () => this.socket.destroy();
 
-  private readonly onTimeout = () => {
-    // While the backend works on a request, --timeout-server decides, not the client's silence.
-    if (this.phase === Phase.Waiting && this.ex !== null && this.ex.response === null) return;
-    this.socket.destroy();
+  /** Only a tunnel sets the client socket's timeout. */
+  private readonly onTimeout = () => this.socket.destroy();
+
+  private readonly onDrain = () => {
+    this.clientActive = performance.now();
+    this.ex?.conn?.socket.resume();
   };
 
-  private readonly onDrain = () => this.ex?.conn?.socket.resume();
+  // ---- timeouts ----
+
+  /** When the client side times out: the wait between exchanges, or its silence while it owes bytes or reads a response. */
+  private clientDue(): number {
+    const s = this.ctx.settings;
+    const silence = this.clientActive + s.clientTimeoutMs;
+    switch (this.phase) {
+      case Phase.Head:
+        if (this.waiting === Wait.Head) return Math.min(this.waitSince + s.httpRequestTimeoutMs, silence);
+        if (this.waiting === Wait.Idle) return Math.min(this.waitSince + s.keepAliveTimeoutMs, silence);
+        return Infinity;
+      case Phase.Body:
+        return silence;
+      case Phase.Waiting:
+        // While the backend works on a request, --timeout-server decides, not the client's silence.
+        return this.ex !== null && this.ex.response !== null ? silence : Infinity;
+      case Phase.Closing:
+        return this.waitSince + LINGER_MS;
+      default:
+        return Infinity;
+    }
+  }
+
+  /** When the exchange's backend side times out: connecting, or silent. */
+  private serverDue(): number {
+    if (this.phase !== Phase.Body && this.phase !== Phase.Waiting) return Infinity;
+    const conn = this.ex?.conn;
+    if (!conn) return Infinity;
+    const s = this.ctx.settings;
+    return this.serverActive + (conn.connected ? s.serverTimeoutMs : s.connectTimeoutMs);
+  }
+
+  /** Makes the Timeout fire by the earliest deadline of the present state. Cheap when it already does. */
+  private wake(now: number): void {
+    const at = Math.min(this.clientDue(), this.serverDue());
+    if (at >= this.timerAt || this.phase === Phase.Closed) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    // Timers run on the event loop's clock, which may lag performance.now(): a Timeout that fires early finds its deadline ahead and sets itself again.
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - now)));
+    this.timer.unref();
+    this.timerAt = at;
+  }
 
   private readonly onTimer = () => {
-    const waited = this.waiting;
-    this.waiting = Wait.Nothing;
-    if (waited === Wait.Linger) this.socket.destroy();
-    else if (waited === Wait.Nothing || this.phase !== Phase.Head) return;
-    else if (waited === Wait.Head && this.pending !== null) {
-      this.ctx.stats.clientError(this.site.key, 'header-timeout');
-      this.respond(null, { status: 408, text: 'Request Timeout: the request head did not arrive in time\n' }, true);
-    } else this.close();
+    this.timer = null;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    if (this.serverDue() <= now) this.onUpstreamTimeout();
+    else if (this.clientDue() <= now) this.clientTimedOut();
+    else this.wake(now);
   };
 
-  private arm(ms: number, what: Wait): void {
-    this.waiting = what;
-    if (this.timer !== null && this.timerMs === ms) {
-      this.timer.refresh();
-      return;
-    }
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = setTimeout(this.onTimer, ms);
-    this.timerMs = ms;
+  private clientTimedOut(): void {
+    if (this.phase === Phase.Head && this.waiting === Wait.Head && this.pending !== null) {
+      this.ctx.stats.clientError(this.site.key, 'header-timeout');
+      this.respond(null, { status: 408, text: 'Request Timeout: the request head did not arrive in time\n' }, true);
+    } else if (this.phase === Phase.Head) this.close();
+    else this.socket.destroy();
   }
 
   private processPending(): void {
@@ -224,7 +274,11 @@ export class ClientConnection implements UpstreamOwner {
           return;
         }
         if (parsed === null) {
-          if (this.waiting !== Wait.Head) this.arm(this.ctx.settings.httpRequestTimeoutMs, Wait.Head);
+          if (this.waiting !== Wait.Head) {
+            this.waiting = Wait.Head;
+            this.waitSince = this.clientActive;
+            this.wake(this.clientActive);
+          }
           return;
         }
         this.pending = parsed.length < this.pending.length ? this.pending.subarray(parsed.length) : null;
@@ -274,7 +328,7 @@ export class ClientConnection implements UpstreamOwner {
     runtime.inFlight += 1;
     const ex: Exchange = {
       head, runtime, backend, conn: null, upstreamHead: this.upstreamHead(head, sticky), attempt: 0, freshRetried: false,
-      setSticky: sticky && backend !== named, startedAt: performance.now(), responseBuf: null, response: null, responseBytes: 0,
+      setSticky: sticky && backend !== named, startedAt: this.clientActive, responseBuf: null, response: null, responseBytes: 0,
       dechunk: false, status: 0, sent: 0, received: 0, released: false, untrack: null,
     };
     this.ex = ex;
@@ -284,15 +338,17 @@ export class ClientConnection implements UpstreamOwner {
       this.phase = Phase.Body;
       this.requestBody.reset(head.framing === 'chunked', head.contentLength);
     }
-    this.dispatch(ex, false);
+    this.dispatch(ex, false, this.clientActive);
   }
 
   /** Sends the request head to the exchange's backend on a pooled or new connection. */
-  private dispatch(ex: Exchange, fresh: boolean): void {
+  private dispatch(ex: Exchange, fresh: boolean, now: number): void {
     const conn = this.ctx.upstreams.acquire(ex.backend, this, fresh);
     ex.conn = conn;
+    this.serverActive = now;
     conn.socket.resume();
-    conn.socket.write(ex.upstreamHead, 'latin1');
+    sendLatin1(conn.socket, ex.upstreamHead);
+    this.wake(now);
   }
 
   /** The request head for the backend: hop-by-hop fields out, X-Forwarded-* in (HAProxy's option forwardfor). */
@@ -341,7 +397,10 @@ export class ClientConnection implements UpstreamOwner {
       return;
     }
     ex.received += n;
-    if (n > 0 && ex.conn !== null && !ex.conn.socket.write(owned(n === chunk.length ? chunk : chunk.subarray(0, n)))) this.socket.pause();
+    if (n > 0 && ex.conn !== null) {
+      if (send(ex.conn.socket, owned(n === chunk.length ? chunk : chunk.subarray(0, n)))) this.serverActive = this.clientActive;
+      else this.socket.pause();
+    }
     if (!this.requestBody.done) return;
     this.phase = Phase.Waiting;
     if (n < chunk.length) this.pending = chunk.subarray(n);
@@ -374,7 +433,11 @@ export class ClientConnection implements UpstreamOwner {
     this.socket.resume();
     if (this.pending !== null) this.processPending();
     else if (this.clientEnded) this.close();
-    else this.arm(this.ctx.settings.keepAliveTimeoutMs, Wait.Idle);
+    else {
+      this.waiting = Wait.Idle;
+      this.waitSince = this.clientActive = Math.max(this.clientActive, this.serverActive);
+      this.wake(this.waitSince);
+    }
   }
 
   /** Ends Turbine's side; the client gets a moment to close its own. */
@@ -384,18 +447,19 @@ export class ClientConnection implements UpstreamOwner {
     this.pending = null;
     this.socket.resume();
     this.socket.end();
-    this.arm(LINGER_MS, Wait.Linger);
-    this.timer!.unref();
+    this.waitSince = performance.now();
+    this.wake(this.waitSince);
   }
 
   // ---- backend side ----
 
   onUpstreamConnect(): void {
-    this.ex?.conn?.socket.setTimeout(this.ctx.settings.serverTimeoutMs);
+    this.serverActive = performance.now();
   }
 
   onUpstreamData(chunk: Buffer): void {
     const ex = this.ex!;
+    this.serverActive = performance.now();
     if (this.phase === Phase.Tunnel) {
       ex.sent += chunk.length;
       if (!this.socket.write(chunk)) ex.conn!.socket.pause();
@@ -451,12 +515,12 @@ export class ClientConnection implements UpstreamOwner {
         this.socket.write(this.clientHead(ex, res, buf), 'latin1');
       }
       if (res.framing === 'none') {
-        if (asIs) this.socket.write(buf.subarray(0, parsed.length));
+        if (asIs) send(this.socket, buf.subarray(0, parsed.length));
         this.responseDone(ex, res.keepAlive && parsed.length === buf.length);
       } else {
         this.responseBody.reset(res.framing === 'chunked', res.contentLength);
         if (parsed.length < buf.length) this.forwardResponse(ex, buf, parsed.length, asIs ? 0 : parsed.length);
-        else if (asIs) this.socket.write(buf.subarray(0, parsed.length));
+        else if (asIs) send(this.socket, buf.subarray(0, parsed.length));
       }
       if (!asIs) this.socket.uncork();
       return;
@@ -518,10 +582,14 @@ export class ClientConnection implements UpstreamOwner {
     }
     if (ex.dechunk) {
       if (this.socket.writableNeedDrain) ex.conn?.socket.pause();
+      else this.clientActive = this.serverActive;
     } else {
       ex.sent += n;
       const end = from + n;
-      if (end > writeFrom && !this.socket.write(writeFrom === 0 && end === buf.length ? buf : buf.subarray(writeFrom, end))) ex.conn?.socket.pause();
+      if (end > writeFrom) {
+        if (send(this.socket, writeFrom === 0 && end === buf.length ? buf : buf.subarray(writeFrom, end))) this.clientActive = this.serverActive;
+        else ex.conn?.socket.pause();
+      }
     }
     if (res.framing !== 'close' && this.responseBody.done) this.responseDone(ex, res.keepAlive && from + n === buf.length);
   }
@@ -571,6 +639,7 @@ export class ClientConnection implements UpstreamOwner {
   }
 
   onUpstreamDrain(): void {
+    this.serverActive = performance.now();
     if (this.phase === Phase.Body || this.phase === Phase.Tunnel) this.socket.resume();
   }
 
@@ -588,7 +657,7 @@ export class ClientConnection implements UpstreamOwner {
     const untouched = ex.responseBytes === 0 && ex.head.framing === 'none' && IDEMPOTENT.has(ex.head.method);
     if (untouched && kind === 'reset' && conn?.reused && !ex.freshRetried) {
       ex.freshRetried = true;
-      this.dispatch(ex, true);
+      this.dispatch(ex, true, performance.now());
       return;
     }
     const { runtime, backend } = ex;
@@ -606,7 +675,7 @@ export class ClientConnection implements UpstreamOwner {
         ex.attempt = 1;
         ex.responseBuf = null;
         ex.setSticky = runtime.service.sticky;
-        this.dispatch(ex, false);
+        this.dispatch(ex, false, performance.now());
         return;
       }
     }

@@ -33,10 +33,10 @@ export class UpstreamConnection {
   /** When it last went idle (performance.now()). */
   idleSince = 0;
 
-  constructor(private readonly pool: UpstreamPool, readonly backend: Backend, connectTimeoutMs: number) {
+  /** Its owner times the connect and the exchange (ClientConnection); a tunnel sets the socket's timeout. */
+  constructor(private readonly pool: UpstreamPool, readonly backend: Backend) {
     this.socket = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true,
       onread: reusedReadBuffer(this.onData, () => this.owner?.downstream ?? null) });
-    this.socket.setTimeout(connectTimeoutMs);
     this.socket.on('connect', this.onConnect);
     this.socket.on('end', this.onEnd);
     this.socket.on('error', this.onError);
@@ -87,14 +87,14 @@ export class UpstreamPool {
   private readonly retired = new Map<string, () => void>();
   private sweeper: NodeJS.Timeout | null = null;
 
-  constructor(private readonly connectTimeoutMs: number, private readonly drainTimeoutMs: number) {}
+  constructor(private readonly drainTimeoutMs: number) {}
 
   /** An idle connection to `backend` if one is left (and not `fresh`), else a new one. */
   acquire(backend: Backend, owner: UpstreamOwner, fresh: boolean): UpstreamConnection {
     const idle = fresh ? undefined : this.idle.get(backend.address);
     let conn = idle?.pop();
     while (conn !== undefined && conn.socket.destroyed) conn = idle!.pop();
-    if (conn === undefined) conn = new UpstreamConnection(this, backend, this.connectTimeoutMs);
+    if (conn === undefined) conn = new UpstreamConnection(this, backend);
     conn.owner = owner;
     let busy = this.busy.get(backend.address);
     if (!busy) {
