@@ -346,7 +346,6 @@ export class ClientConnection implements UpstreamOwner {
     const conn = this.ctx.upstreams.acquire(ex.backend, this, fresh);
     ex.conn = conn;
     this.serverActive = now;
-    conn.socket.resume();
     sendLatin1(conn.socket, ex.upstreamHead);
     this.wake(now);
   }

@@ -30,12 +30,14 @@ export class UpstreamConnection {
   connected = false;
   /** True once it carried an exchange to its end: a close before any byte may be a keep-alive race. */
   reused = false;
+  /** Carrying an exchange (counted in its slot's `busy`). */
+  busy = false;
   /** When it last went idle (performance.now()). */
   idleSince = 0;
 
   /** Its owner times the connect and the exchange (ClientConnection); a tunnel sets the socket's timeout. */
-  constructor(private readonly pool: UpstreamPool, readonly backend: Backend) {
-    this.socket = connect({ host: backend.host, port: backend.port, noDelay: true, allowHalfOpen: true,
+  constructor(private readonly pool: UpstreamPool, readonly slot: Slot) {
+    this.socket = connect({ host: slot.backend.host, port: slot.backend.port, noDelay: true, allowHalfOpen: true,
       onread: reusedReadBuffer(this.onData, () => this.owner?.downstream ?? null) });
     this.socket.on('connect', this.onConnect);
     this.socket.on('end', this.onEnd);
@@ -43,6 +45,10 @@ export class UpstreamConnection {
     this.socket.on('close', this.onClose);
     this.socket.on('timeout', this.onTimeout);
     this.socket.on('drain', this.onDrain);
+  }
+
+  get backend(): Backend {
+    return this.slot.backend;
   }
 
   private readonly onConnect = () => {
@@ -81,35 +87,51 @@ export class UpstreamConnection {
   private readonly onDrain = () => this.owner?.onUpstreamDrain();
 }
 
+/**
+ * The connections to one backend address. A connection knows its slot, so giving one back costs
+ * no lookup, and an exchange only moves a connection between `idle` and busy (a count).
+ */
+class Slot {
+  readonly all = new Set<UpstreamConnection>();
+  /** Oldest first: connections are taken from the end. */
+  readonly idle: UpstreamConnection[] = [];
+  busy = 0;
+  /** Set while the address is retired with exchanges left: called when the last one ends. */
+  retiring: (() => void) | null = null;
+
+  constructor(readonly backend: Backend) {}
+}
+
 export class UpstreamPool {
-  private readonly idle = new Map<string, UpstreamConnection[]>();
-  private readonly busy = new Map<string, Set<UpstreamConnection>>();
-  private readonly retired = new Map<string, () => void>();
+  private readonly slots = new Map<string, Slot>();
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(private readonly drainTimeoutMs: number) {}
 
   /** An idle connection to `backend` if one is left (and not `fresh`), else a new one. */
   acquire(backend: Backend, owner: UpstreamOwner, fresh: boolean): UpstreamConnection {
-    const idle = fresh ? undefined : this.idle.get(backend.address);
-    let conn = idle?.pop();
-    while (conn !== undefined && conn.socket.destroyed) conn = idle!.pop();
-    if (conn === undefined) conn = new UpstreamConnection(this, backend);
-    conn.owner = owner;
-    let busy = this.busy.get(backend.address);
-    if (!busy) {
-      busy = new Set();
-      this.busy.set(backend.address, busy);
+    let slot = this.slots.get(backend.address);
+    if (slot === undefined) {
+      slot = new Slot(backend);
+      this.slots.set(backend.address, slot);
     }
-    busy.add(conn);
+    let conn = fresh ? undefined : slot.idle.pop();
+    while (conn !== undefined && conn.socket.destroyed) conn = slot.idle.pop();
+    if (conn === undefined) {
+      conn = new UpstreamConnection(this, slot);
+      slot.all.add(conn);
+    }
+    conn.owner = owner;
+    conn.busy = true;
+    slot.busy += 1;
     return conn;
   }
 
-  /** The exchange ended: a clean connection goes back to the idle list, any other is destroyed. */
+  /** The exchange ended: a clean connection goes back to the idle list (reading, so a close is seen), any other is destroyed. */
   release(conn: UpstreamConnection, clean: boolean): void {
     conn.owner = null;
     this.leaveBusy(conn);
-    if (!clean || conn.socket.destroyed || this.retired.has(conn.backend.address)) {
+    if (!clean || conn.socket.destroyed || conn.slot.retiring !== null) {
       conn.socket.destroy();
       return;
     }
@@ -117,44 +139,42 @@ export class UpstreamPool {
     conn.socket.resume();
     conn.idleSince = performance.now();
     this.sweeper ??= setInterval(this.sweep, SWEEP_MS).unref();
-    let idle = this.idle.get(conn.backend.address);
-    if (!idle) {
-      idle = [];
-      this.idle.set(conn.backend.address, idle);
-    }
-    idle.push(conn);
+    conn.slot.idle.push(conn);
   }
 
   /** A connection that closed or failed: off every list. */
   forget(conn: UpstreamConnection): void {
     conn.owner = null;
     this.leaveBusy(conn);
-    const idle = this.idle.get(conn.backend.address);
-    const at = idle ? idle.indexOf(conn) : -1;
-    if (at !== -1) idle!.splice(at, 1);
+    const slot = conn.slot;
+    if (!slot.all.delete(conn)) return;
+    const at = slot.idle.indexOf(conn);
+    if (at !== -1) slot.idle.splice(at, 1);
+    if (slot.all.size === 0 && this.slots.get(slot.backend.address) === slot) this.slots.delete(slot.backend.address);
   }
 
   private leaveBusy(conn: UpstreamConnection): void {
-    const busy = this.busy.get(conn.backend.address);
-    if (!busy?.delete(conn) || busy.size > 0) return;
-    this.busy.delete(conn.backend.address);
-    this.retired.get(conn.backend.address)?.();
+    if (!conn.busy) return;
+    conn.busy = false;
+    const slot = conn.slot;
+    slot.busy -= 1;
+    if (slot.busy === 0) slot.retiring?.();
   }
 
   /** The backend left the table. Resolves when its last exchange ends (or is cut at the drain timeout); null when it had none. */
   retire(address: string): Promise<void> | null {
-    for (const conn of this.idle.get(address) ?? []) conn.socket.destroy();
-    this.idle.delete(address);
-    const busy = this.busy.get(address);
-    if (!busy || busy.size === 0) return null;
+    const slot = this.slots.get(address);
+    if (slot === undefined) return null;
+    for (const conn of slot.idle.splice(0)) conn.socket.destroy();
+    if (slot.busy === 0) return null;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { for (const conn of [...busy]) conn.socket.destroy(); }, this.drainTimeoutMs);
+      const timer = setTimeout(() => { for (const conn of [...slot.all]) conn.socket.destroy(); }, this.drainTimeoutMs);
       timer.unref();
-      this.retired.set(address, () => {
+      slot.retiring = () => {
         clearTimeout(timer);
-        this.retired.delete(address);
+        slot.retiring = null;
         resolve();
-      });
+      };
     });
   }
 
@@ -165,13 +185,15 @@ export class UpstreamPool {
    */
   private readonly sweep = () => {
     const expired = performance.now() - IDLE_MS;
-    for (const [address, list] of this.idle) {
+    let idle = 0;
+    for (const slot of this.slots.values()) {
+      const list = slot.idle;
       let n = 0;
       while (n < list.length && list[n]!.idleSince <= expired) n += 1;
       for (const conn of list.splice(0, n)) conn.socket.destroy();
-      if (list.length === 0) this.idle.delete(address);
+      idle += list.length;
     }
-    if (this.idle.size === 0) {
+    if (idle === 0) {
       clearInterval(this.sweeper!);
       this.sweeper = null;
     }
@@ -180,8 +202,6 @@ export class UpstreamPool {
   closeAll(): void {
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.sweeper = null;
-    for (const list of this.idle.values()) for (const conn of list) conn.socket.destroy();
-    for (const set of this.busy.values()) for (const conn of set) conn.socket.destroy();
-    this.idle.clear();
+    for (const slot of this.slots.values()) for (const conn of [...slot.all]) conn.socket.destroy();
   }
 }
