@@ -5,7 +5,7 @@
 // order) and reported like a full Writable: false now, 'drain' once it is out. Turbine's HTTP
 // timeouts are its own (ClientConnection), so no socket timer is skipped. Anything unusual (a
 // socket still connecting, corked, with Writable chunks queued, or a Node without these internals)
-// takes socket.write.
+// and TLS sockets take socket.write.
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
@@ -64,7 +64,8 @@ function onComplete(this: WriteRequest, status: number): void {
 
 function direct(socket: Socket): StreamHandle | null {
   const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
-  if (spare === null || handle === null || socket.connecting || socket.writableLength !== 0 || socket.writableCorked !== 0 || socket.destroyed || !socket.writable) return null;
+  // A TLS socket takes every write later (it encrypts first): direct, each would say false and pause the backend.
+  if (spare === null || handle === null || 'encrypted' in socket || socket.connecting || socket.writableLength !== 0 || socket.writableCorked !== 0 || socket.destroyed || !socket.writable) return null;
   return handle;
 }
 
