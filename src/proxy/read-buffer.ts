@@ -10,6 +10,7 @@ const READ_BUFFER_BYTES = 64 * 1024;
 
 /** Node's `onread` option, typed as this module fills it. */
 interface ReusedReads {
+  /** Node calls this after every read; a buffer (the first call, or a fresh one) replaces the one read into, undefined keeps it. */
   buffer: () => Buffer;
   callback: (bytes: number, buffer: Uint8Array) => boolean;
 }
@@ -28,10 +29,10 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () 
   let held = false;
   return {
     buffer: () => {
-      if (buffer === null || held) {
-        buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-        held = false;
-      }
+      // Handing back the same buffer would make Node set it on the handle again, in C++, at every read.
+      if (buffer !== null && !held) return undefined as unknown as Buffer;
+      buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      held = false;
       return buffer;
     },
     callback: (bytes, view) => {
