@@ -56,7 +56,8 @@ function onComplete(this: WriteRequest, status: number): void {
   this.socket = null;
   this.buffer = null;
   if (status < 0) socket.destroy(writeError(status));
-  // libuv has nothing left: tell whoever waits. A Writable chunk still queued at worst makes this
+  // libuv has nothing left: tell whoever waits. (A socket.write that said true after a direct write
+  // said false would leave 'drain' to this; nothing in Turbine writes that way within one exchange.) A Writable chunk still queued at worst makes this
   // 'drain' early, and the next write says false again; waiting for Writable's own 'drain' could
   // wait forever, as it sends one only when its own write said false.
   else if (this.handle!.writeQueueSize === 0) socket.emit('drain');

@@ -91,6 +91,16 @@ describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {
         req.on('end', () => res.end(`got ${n}`));
       }),
       good: await server((_req, res) => res.end('ok')),
+      // Answers each request 450 ms after it arrives, without a body.
+      pause: await server((_req, res) => { setTimeout(() => res.writeHead(204).end(), 450); }),
+      // Its head 450 ms after the request, its body 450 ms after that.
+      late: await server((_req, res) => {
+        setTimeout(() => {
+          res.writeHead(200, { 'content-length': '4' });
+          res.flushHeaders();
+          setTimeout(() => res.end('late'), 450);
+        }, 450);
+      }),
     };
     hole = await blackhole();
     for (const [name, b] of Object.entries(backends)) {
@@ -100,7 +110,7 @@ describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {
     }
     ports.hole = await freePort();
     h.marathon.putApp(app('/hole', ports.hole, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: '127.0.0.1', ports: [hole.port] }]);
-    await h.waitTable((t) => t.services.length === 6, 'six services');
+    await h.waitTable((t) => t.services.length === 8, 'eight services');
   });
   after(async () => {
     for (const s of servers) { s.closeAllConnections(); s.close(); }
@@ -154,12 +164,32 @@ describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {
     c.socket.destroy();
   });
 
-  it('a client silent in the middle of its upload is cut after --timeout-client', async () => {
+  it('a client silent in the middle of its upload is cut after --timeout-client, and it does not count against the backend', async () => {
     const c = rawClient(ports.sink!);
     c.socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789');
     const sent = Date.now();
     const waited = (await c.closed) - sent;
     assert.ok(waited >= TIMEOUT_S * 1000 - 100 && waited < 4000, `cut ${waited} ms after its last byte`);
+    assert.equal(c.text(), '', 'no 504 for a backend that waited for the body');
+    assert.equal(await h.metric('turbine_errors_total', { service: '/sink:0', kind: 'timeout' }), 0);
+  });
+
+  it('a pipelined request is timed from when it goes to the backend, not from when it arrived', async () => {
+    // Both arrive at once; the second goes out 450 ms later and is answered 450 ms after that:
+    // within --timeout-server of its dispatch, beyond it from its arrival.
+    const c = rawClient(ports.pause!);
+    c.socket.write('GET /1 HTTP/1.1\r\nhost: x\r\n\r\nGET /2 HTTP/1.1\r\nhost: x\r\n\r\n');
+    await until(() => c.text().split('HTTP/1.1 ').length - 1 === 2, 'two answers', 5000);
+    assert.deepEqual(c.text().match(/^HTTP\/1\.1 \d+/gm), ['HTTP/1.1 204', 'HTTP/1.1 204']);
+    c.socket.destroy();
+  });
+
+  it('a response head that comes late starts the client timeout afresh: its body, later still, arrives', async () => {
+    const c = rawClient(ports.late!);
+    c.socket.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    await until(() => c.text().endsWith('late'), 'the late body', 5000);
+    assert.match(c.text(), /^HTTP\/1\.1 200/);
+    c.socket.destroy();
   });
 
   it('a client that stops reading a large response is cut after --timeout-client; one that reads in bursts gets it all', async () => {
@@ -199,5 +229,18 @@ describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {
     assert.ok(waited >= TIMEOUT_S * 1000 - 100, `answered after ${waited} ms`);
     assert.equal(await h.metric('turbine_errors_total', { service: '/hole:0', kind: 'connect' }), before + 1);
     c.socket.destroy();
+
+    // An upload that keeps coming does not put off the connect timeout.
+    const upload = rawClient(ports.hole!);
+    upload.socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 30\r\n\r\n');
+    const started = Date.now();
+    const trickle = setInterval(() => { if (!upload.socket.destroyed) upload.socket.write('u'); }, 150);
+    try {
+      await until(() => upload.text().startsWith('HTTP/1.1 503'), '503 while the upload goes on', 5000);
+      assert.ok(Date.now() - started < 3000, `answered after ${Date.now() - started} ms (the body takes 4.5 s)`);
+    } finally {
+      clearInterval(trickle);
+      upload.socket.destroy();
+    }
   });
 });

@@ -128,7 +128,7 @@ export class ClientConnection implements UpstreamOwner {
     socket.on('error', this.onError);
     socket.on('timeout', this.onTimeout);
     socket.on('drain', this.onDrain);
-    this.wake(this.clientActive);
+    this.wake();
   }
 
   /** The listener is draining: a connection between requests closes now, a busy one after its response. */
@@ -232,12 +232,12 @@ export class ClientConnection implements UpstreamOwner {
   }
 
   /** Makes the Timeout fire by the earliest deadline of the present state. Cheap when it already does. */
-  private wake(now: number): void {
+  private wake(): void {
     const at = Math.min(this.clientDue(), this.serverDue());
     if (at >= this.timerAt || this.phase === Phase.Closed) return;
     if (this.timer !== null) clearTimeout(this.timer);
     // Timers run on the event loop's clock, which may lag performance.now(): a Timeout that fires early finds its deadline ahead and sets itself again.
-    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - now)));
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - performance.now())));
     this.timer.unref();
     this.timerAt = at;
   }
@@ -246,10 +246,20 @@ export class ClientConnection implements UpstreamOwner {
     this.timer = null;
     this.timerAt = Infinity;
     const now = performance.now();
-    if (this.serverDue() <= now) this.onUpstreamTimeout();
-    else if (this.clientDue() <= now) this.clientTimedOut();
-    else this.wake(now);
+    const clientLate = this.clientDue() <= now;
+    const serverLate = this.serverDue() <= now;
+    // Both sides silent: the one Turbine was not holding back is to blame (a client that stops
+    // mid-upload is not the backend's failure, nor a backend the client does not read from).
+    if (clientLate && !(serverLate && this.heldByBackend())) this.clientTimedOut();
+    else if (serverLate) this.onUpstreamTimeout();
+    else this.wake();
   };
+
+  /** The client is silent because of the backend: its upload paused for a backend that does not take it, or nothing sent to it to read. */
+  private heldByBackend(): boolean {
+    if (this.phase === Phase.Body) return this.socket.isPaused();
+    return this.phase === Phase.Waiting && this.ex?.conn?.socket.isPaused() !== true;
+  }
 
   private clientTimedOut(): void {
     if (this.phase === Phase.Head && this.waiting === Wait.Head && this.pending !== null) {
@@ -277,7 +287,7 @@ export class ClientConnection implements UpstreamOwner {
           if (this.waiting !== Wait.Head) {
             this.waiting = Wait.Head;
             this.waitSince = this.clientActive;
-            this.wake(this.clientActive);
+            this.wake();
           }
           return;
         }
@@ -347,7 +357,7 @@ export class ClientConnection implements UpstreamOwner {
     ex.conn = conn;
     this.serverActive = now;
     sendLatin1(conn.socket, ex.upstreamHead);
-    this.wake(now);
+    this.wake();
   }
 
   /** The request head for the backend: hop-by-hop fields out, X-Forwarded-* in (HAProxy's option forwardfor). */
@@ -397,8 +407,10 @@ export class ClientConnection implements UpstreamOwner {
     }
     ex.received += n;
     if (n > 0 && ex.conn !== null) {
-      if (send(ex.conn.socket, owned(n === chunk.length ? chunk : chunk.subarray(0, n)))) this.serverActive = this.clientActive;
-      else this.socket.pause();
+      // Until the connection is made, bytes wait in Node's buffer: they must not put off the connect timeout.
+      if (send(ex.conn.socket, owned(n === chunk.length ? chunk : chunk.subarray(0, n)))) {
+        if (ex.conn.connected) this.serverActive = this.clientActive;
+      } else this.socket.pause();
     }
     if (!this.requestBody.done) return;
     this.phase = Phase.Waiting;
@@ -429,13 +441,15 @@ export class ClientConnection implements UpstreamOwner {
   /** Ready for the next request on this connection. */
   private next(): void {
     this.phase = Phase.Head;
+    // Now, as far as the stamps know: a pipelined request starts its exchange here, not when it arrived.
+    this.clientActive = Math.max(this.clientActive, this.serverActive);
     this.socket.resume();
     if (this.pending !== null) this.processPending();
     else if (this.clientEnded) this.close();
     else {
       this.waiting = Wait.Idle;
-      this.waitSince = this.clientActive = Math.max(this.clientActive, this.serverActive);
-      this.wake(this.waitSince);
+      this.waitSince = this.clientActive;
+      this.wake();
     }
   }
 
@@ -447,7 +461,7 @@ export class ClientConnection implements UpstreamOwner {
     this.socket.resume();
     this.socket.end();
     this.waitSince = performance.now();
-    this.wake(this.waitSince);
+    this.wake();
   }
 
   // ---- backend side ----
@@ -500,6 +514,9 @@ export class ClientConnection implements UpstreamOwner {
       }
       ex.response = res;
       ex.status = res.status;
+      // From here the client's silence counts too (it may stop reading), from now.
+      this.clientActive = this.serverActive;
+      this.wake();
       // An HTTP/1.0 client cannot read chunked framing (RFC 9112 7.1): it gets the bare data and the
       // close marks the end, as nginx does; the upstream connection stays reusable. A 1.0 request
       // that came chunked ends its connection too (RFC 9112 6.1; HAProxy forces close there).

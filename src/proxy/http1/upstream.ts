@@ -98,6 +98,8 @@ class Slot {
   busy = 0;
   /** Set while the address is retired with exchanges left: called when the last one ends. */
   retiring: (() => void) | null = null;
+  /** What retire() returned while that lasts: an address retired again meanwhile waits for the same end. */
+  drained: Promise<void> | null = null;
 
   constructor(readonly backend: Backend) {}
 }
@@ -130,8 +132,10 @@ export class UpstreamPool {
   /** The exchange ended: a clean connection goes back to the idle list (reading, so a close is seen), any other is destroyed. */
   release(conn: UpstreamConnection, clean: boolean): void {
     conn.owner = null;
+    // Read first: the last exchange of a retired address ending clears `retiring`, and its connection must not be pooled.
+    const retired = conn.slot.retiring !== null;
     this.leaveBusy(conn);
-    if (!clean || conn.socket.destroyed || conn.slot.retiring !== null) {
+    if (!clean || conn.socket.destroyed || retired) {
       conn.socket.destroy();
       return;
     }
@@ -167,15 +171,17 @@ export class UpstreamPool {
     if (slot === undefined) return null;
     for (const conn of slot.idle.splice(0)) conn.socket.destroy();
     if (slot.busy === 0) return null;
-    return new Promise((resolve) => {
+    slot.drained ??= new Promise((resolve) => {
       const timer = setTimeout(() => { for (const conn of [...slot.all]) conn.socket.destroy(); }, this.drainTimeoutMs);
       timer.unref();
       slot.retiring = () => {
         clearTimeout(timer);
         slot.retiring = null;
+        slot.drained = null;
         resolve();
       };
     });
+    return slot.drained;
   }
 
   /**
