@@ -163,7 +163,7 @@ export class Metrics {
     add('turbine_active_connections', 'Client connections open, by listener.', 'gauge', (s) =>
       Object.entries(s.activeConnections).map(([listener, n]) => ({ labels: { listener }, value: n })));
     add('turbine_client_errors_total',
-      'Client requests refused before routing, by listener and reason (bad-request, header-timeout, unknown-host, ...).', 'counter', (s) =>
+      'Client requests refused before routing, by listener and reason (bad-request, header-timeout, client-timeout, aborted, ...).', 'counter', (s) =>
         Object.entries(s.clientErrors).map(([key, n]) => {
           const [listener, reason] = key.split('|');
           return { labels: { listener: listener!, reason: reason! }, value: n };

@@ -165,6 +165,7 @@ describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {
   });
 
   it('a client silent in the middle of its upload is cut after --timeout-client, and it does not count against the backend', async () => {
+    const cut = await h.metric('turbine_client_errors_total', { reason: 'client-timeout' });
     const c = rawClient(ports.sink!);
     c.socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789');
     const sent = Date.now();
@@ -172,6 +173,7 @@ describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {
     assert.ok(waited >= TIMEOUT_S * 1000 - 100 && waited < 4000, `cut ${waited} ms after its last byte`);
     assert.equal(c.text(), '', 'no 504 for a backend that waited for the body');
     assert.equal(await h.metric('turbine_errors_total', { service: '/sink:0', kind: 'timeout' }), 0);
+    await until(async () => await h.metric('turbine_client_errors_total', { reason: 'client-timeout' }) === cut + 1, 'counted as a client timeout');
   });
 
   it('a pipelined request is timed from when it goes to the backend, not from when it arrived', async () => {

@@ -111,6 +111,8 @@ export class ClientConnection implements UpstreamOwner {
   /** The exchange's last byte to or from its backend, or when its connection began (connect timeout). */
   private serverActive = 0;
   private clientEnded = false;
+  /** Why an exchange ended with the client gone, for the client-error metric. */
+  private cutFor: 'aborted' | 'client-timeout' = 'aborted';
   private processing = false;
   /** Connection: close was sent on the current response. */
   private closeAfter = false;
@@ -185,7 +187,7 @@ export class ClientConnection implements UpstreamOwner {
       return;
     }
     // Gone before its answer: the client's doing. The upstream socket may be mid-response, so it is discarded.
-    this.ctx.stats.clientError(this.site.key, 'aborted');
+    this.ctx.stats.clientError(this.site.key, this.cutFor);
     this.finish(ex, 499);
   };
 
@@ -266,7 +268,10 @@ export class ClientConnection implements UpstreamOwner {
       this.ctx.stats.clientError(this.site.key, 'header-timeout');
       this.respond(null, { status: 408, text: 'Request Timeout: the request head did not arrive in time\n' }, true);
     } else if (this.phase === Phase.Head) this.close();
-    else this.socket.destroy();
+    else {
+      this.cutFor = 'client-timeout';
+      this.socket.destroy();
+    }
   }
 
   private processPending(): void {
