@@ -8,25 +8,12 @@ import { writePending } from './socket-write.js';
 /** One read's worth: libuv's default, so a bulk response moves in few syscalls (16 KiB measured 25% slower). */
 const READ_BUFFER_BYTES = 64 * 1024;
 
-/** Node's `onread` option, typed as this module fills it, with what the pool does to an idle connection's buffer. */
-export interface ReusedReads {
+/** Node's `onread` option, typed as this module fills it. */
+interface ReusedReads {
   /** Node calls this after every read; a buffer (the first call, or a fresh one) replaces the one read into, undefined keeps it. */
   buffer: () => Buffer;
   callback: (bytes: number, buffer: Uint8Array) => boolean;
-  /**
-   * The connection is idle: its buffer goes back for others and it reads into a small one all
-   * parked connections share (nothing is expected on an idle connection; a byte there closes it).
-   * 64 KiB per pooled connection was 640 MiB for 10,000 backends kept warm.
-   */
-  park(socket: Socket): void;
-  /** Busy again: a read buffer of its own, a spare one if there is one. */
-  unpark(socket: Socket): void;
 }
-
-/** Buffers given back by parked connections, for the next one that needs a buffer. */
-const spares: Buffer[] = [];
-const MAX_SPARES = 16;
-const PARKED = Buffer.allocUnsafe(1024);
 
 /**
  * For a backend socket (`net.connect({ onread })`) whose bytes are written to `writesTo()` (null:
@@ -40,21 +27,7 @@ const PARKED = Buffer.allocUnsafe(1024);
 export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () => Socket | null): ReusedReads {
   let buffer: Buffer | null = null;
   let held = false;
-  const use = (socket: Socket, next: Buffer) => {
-    buffer = next;
-    held = false;
-    setUserBuffer(socket, next);
-  };
   return {
-    park: (socket) => {
-      if (buffer === null || buffer === PARKED) return;
-      // A buffer a write still holds is left to that write.
-      if (!held && spares.length < MAX_SPARES) spares.push(buffer);
-      use(socket, PARKED);
-    },
-    unpark: (socket) => {
-      if (buffer === PARKED) use(socket, spares.pop() ?? Buffer.allocUnsafe(READ_BUFFER_BYTES));
-    },
     buffer: () => {
       // Handing back the same buffer would make Node set it on the handle again, in C++, at every read.
       if (buffer !== null && !held) return undefined as unknown as Buffer;
@@ -66,7 +39,7 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () 
       // Taken before onBytes: the bytes go where the owner at this read writes them.
       const to = writesTo();
       const chunk = (view as Buffer).subarray(0, bytes);
-      if ((to !== null && isTls(to)) || buffer === PARKED) {
+      if (to !== null && isTls(to)) {
         onBytes(Buffer.from(chunk));
         return true;
       }
@@ -104,16 +77,6 @@ function hookSymbols(socket: Socket): HookSymbols | false {
   const hook = (name: string) => own.find((s) => s.description === name);
   const [kBuffer, kBufferCb, kBufferGen] = [hook('kBuffer'), hook('kBufferCb'), hook('kBufferGen')];
   return kBuffer && kBufferCb && kBufferGen ? { kBuffer, kBufferCb, kBufferGen } : false;
-}
-
-/** Points a reading socket at `buffer`: its handle and Node's record of it, which is what its reads are handed as. */
-function setUserBuffer(socket: Socket, buffer: Buffer): void {
-  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } | null })._handle;
-  if (!handle?.useUserBuffer) return;
-  symbols ??= hookSymbols(socket);
-  if (symbols === false) return;
-  (socket as unknown as Hooks)[symbols.kBuffer] = buffer;
-  handle.useUserBuffer(buffer);
 }
 
 /**

@@ -4,11 +4,11 @@
 // exchanges it still has finish, or are cut at the drain timeout.
 import { connect, type Socket } from 'node:net';
 import type { Backend } from '../../routing/table.js';
-import { reusedReadBuffer, type ReusedReads } from '../read-buffer.js';
+import { reusedReadBuffer } from '../read-buffer.js';
 
 /** How long an idle upstream connection is kept (below common backend keep-alive timeouts, as undici's 4 s). */
 const IDLE_MS = 4_000;
-/** How often idle connections are looked at: one closes between IDLE_MS and IDLE_MS + SWEEP_MS idle, and gives back its read buffer after SWEEP_MS to 2 x SWEEP_MS. */
+/** How often idle connections are looked at: one closes between IDLE_MS and IDLE_MS + SWEEP_MS idle. */
 const SWEEP_MS = 500;
 
 /** What owns a busy upstream connection: the client connection whose exchange it carries. */
@@ -34,12 +34,11 @@ export class UpstreamConnection {
   busy = false;
   /** When it last went idle (performance.now()). */
   idleSince = 0;
-  private readonly reads: ReusedReads;
 
   /** Its owner times the connect and the exchange (ClientConnection); a tunnel sets the socket's timeout. */
   constructor(private readonly pool: UpstreamPool, readonly slot: Slot) {
-    this.reads = reusedReadBuffer(this.onData, () => this.owner?.downstream ?? null);
-    this.socket = connect({ host: slot.backend.host, port: slot.backend.port, noDelay: true, allowHalfOpen: true, onread: this.reads });
+    this.socket = connect({ host: slot.backend.host, port: slot.backend.port, noDelay: true, allowHalfOpen: true,
+      onread: reusedReadBuffer(this.onData, () => this.owner?.downstream ?? null) });
     this.socket.on('connect', this.onConnect);
     this.socket.on('end', this.onEnd);
     this.socket.on('error', this.onError);
@@ -50,15 +49,6 @@ export class UpstreamConnection {
 
   get backend(): Backend {
     return this.slot.backend;
-  }
-
-  /** Idle for a while: its read buffer goes back (see ReusedReads.park). */
-  park(): void {
-    this.reads.park(this.socket);
-  }
-
-  unpark(): void {
-    this.reads.unpark(this.socket);
   }
 
   private readonly onConnect = () => {
@@ -132,7 +122,7 @@ export class UpstreamPool {
     if (conn === undefined) {
       conn = new UpstreamConnection(this, slot);
       slot.all.add(conn);
-    } else conn.unpark();
+    }
     conn.owner = owner;
     conn.busy = true;
     slot.busy += 1;
@@ -195,23 +185,18 @@ export class UpstreamPool {
   }
 
   /**
-   * Closes the connections idle for longer than IDLE_MS, and parks the read buffers of those idle
-   * for longer than SWEEP_MS (a connection in steady use keeps its own). A sweep rather than a
-   * socket timeout per connection: setting one on every release and clearing it on every acquire
-   * cost 5% of the CPU at 100 B keep-alive. Lists are oldest first, as connections are taken from
-   * their end.
+   * Closes the connections idle for longer than IDLE_MS. A sweep rather than a socket timeout per
+   * connection: setting one on every release and clearing it on every acquire cost 5% of the CPU
+   * at 100 B keep-alive. Lists are oldest first, as connections are taken from their end.
    */
   private readonly sweep = () => {
-    const now = performance.now();
-    const expired = now - IDLE_MS;
-    const parked = now - SWEEP_MS;
+    const expired = performance.now() - IDLE_MS;
     let idle = 0;
     for (const slot of this.slots.values()) {
       const list = slot.idle;
       let n = 0;
       while (n < list.length && list[n]!.idleSince <= expired) n += 1;
       for (const conn of list.splice(0, n)) conn.socket.destroy();
-      for (let i = 0; i < list.length && list[i]!.idleSince <= parked; i += 1) list[i]!.park();
       idle += list.length;
     }
     if (idle === 0) {
