@@ -1,0 +1,74 @@
+// Each upstream connection reads into a buffer of its own, kept for its life, idle in the pool
+// included: 16 KiB until a read fills it, then the full 64 KiB a bulk transfer wants. With many
+// backends kept warm, those buffers are most of Turbine's memory. Turbine runs in this process, so
+// the test reads its ArrayBuffer memory directly.
+import assert from 'node:assert/strict';
+import { createServer, get as httpGet, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import { after, before, describe, it } from 'node:test';
+import { app, startHarness, type Harness } from '../support/harness.js';
+import { freePort } from '../support/net.js';
+
+const CONNECTIONS = 100;
+const SMALL = 'a small answer';
+const BIG = Array.from({ length: 1_000_000 }, (_, i) => String.fromCharCode(97 + ((i * 7 + (i >> 9)) % 26))).join('');
+
+/** `CONNECTIONS` requests at once, each on a client connection of its own: as many upstream connections. */
+function burst(port: number, path: string): Promise<string[]> {
+  return Promise.all(Array.from({ length: CONNECTIONS }, () => new Promise<string>((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('latin1');
+      res.on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve(text));
+    }).on('error', reject);
+  })));
+}
+
+describe('read buffers of upstream connections', () => {
+  let h: Harness;
+  let backend: Server;
+  let accepted = 0;
+  let port: number;
+  let gc: () => void;
+
+  const arrayBuffers = async (): Promise<number> => {
+    for (let i = 0; i < 4; i += 1) { gc(); await new Promise((r) => setTimeout(r, 30)); }
+    return process.memoryUsage().arrayBuffers;
+  };
+
+  before(async () => {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+    h = await startHarness({ activeHealthChecks: false, maxconnPerService: 1000 });
+    // Holds each answer 300 ms, so a burst needs a backend connection per request.
+    backend = createServer((req, res) => setTimeout(() => res.end(req.url === '/big' ? BIG : SMALL), 300));
+    backend.on('connection', () => { accepted += 1; });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    port = await freePort();
+    h.marathon.putApp(app('/warm', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: '127.0.0.1', ports: [(backend.address() as AddressInfo).port] }]);
+    await h.waitTable((t) => t.services.length === 1, 'the service');
+  });
+  after(async () => {
+    backend.closeAllConnections();
+    backend.close();
+    await h.close();
+  });
+
+  it('a hundred pooled connections that carried small answers hold 16 KiB each; carrying bulk, they grow to 64 KiB and deliver every byte', async () => {
+    const before = await arrayBuffers();
+    const small = await burst(port, '/small');
+    assert.ok(small.every((t) => t === SMALL), 'every small answer intact');
+    assert.equal(accepted, CONNECTIONS, 'one backend connection per request');
+    const pooledSmall = (await arrayBuffers()) - before;
+    assert.ok(pooledSmall < CONNECTIONS * 32 * 1024, `${(pooledSmall / 1024 / 1024).toFixed(2)} MiB held by ${CONNECTIONS} pooled connections`);
+
+    const big = await burst(port, '/big');
+    assert.ok(big.every((t) => t === BIG), 'every 1 MB body intact');
+    assert.equal(accepted, CONNECTIONS, 'the pooled connections were reused, none opened');
+    const pooledBig = (await arrayBuffers()) - before;
+    assert.ok(pooledBig >= CONNECTIONS * 64 * 1024, `${(pooledBig / 1024 / 1024).toFixed(2)} MiB once they carried bulk: full buffers`);
+  });
+});
