@@ -3,7 +3,7 @@
 // than the forwarding itself (64 KiB responses: 6.5k to 11k req/s on one core), and for small
 // requests the allocation is a fair part of each read.
 import type { Socket } from 'node:net';
-import { writePending } from './socket-write.js';
+import { isTls, writePending } from './socket-write.js';
 
 /** One read's worth: libuv's default, so a bulk response moves in few syscalls (16 KiB measured 25% slower). */
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -57,10 +57,6 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () 
       return true;
     },
   };
-}
-
-function isTls(socket: Socket): boolean {
-  return 'encrypted' in socket;
 }
 
 /**

@@ -56,17 +56,25 @@ function onComplete(this: WriteRequest, status: number): void {
   this.socket = null;
   this.buffer = null;
   if (status < 0) socket.destroy(writeError(status));
-  // libuv has nothing left: tell whoever waits. (A socket.write that said true after a direct write
-  // said false would leave 'drain' to this; nothing in Turbine writes that way within one exchange.) A Writable chunk still queued at worst makes this
+  // libuv has nothing left: tell whoever waits. A Writable chunk still queued at worst makes this
   // 'drain' early, and the next write says false again; waiting for Writable's own 'drain' could
   // wait forever, as it sends one only when its own write said false.
   else if (this.handle!.writeQueueSize === 0) socket.emit('drain');
 }
 
+/** A TLS socket (its writes are encrypted first, and always complete later). */
+export function isTls(socket: Socket): boolean {
+  return 'encrypted' in socket;
+}
+
+function handleOf(socket: Socket): StreamHandle | null {
+  return (socket as unknown as { _handle: StreamHandle | null })._handle;
+}
+
 function direct(socket: Socket): StreamHandle | null {
-  const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
-  // A TLS socket takes every write later (it encrypts first): direct, each would say false and pause the backend.
-  if (spare === null || handle === null || 'encrypted' in socket || socket.connecting || socket.writableLength !== 0 || socket.writableCorked !== 0 || socket.destroyed || !socket.writable) return null;
+  const handle = handleOf(socket);
+  // Direct, each TLS write would say false and pause the backend.
+  if (spare === null || handle === null || isTls(socket) || socket.connecting || socket.writableLength !== 0 || socket.writableCorked !== 0 || socket.destroyed || !socket.writable) return null;
   return handle;
 }
 
@@ -104,6 +112,6 @@ export function sendLatin1(socket: Socket, text: string): boolean {
 /** Bytes written to `socket` and not yet taken by the kernel, by either path. */
 export function writePending(socket: Socket): boolean {
   if (socket.writableLength > 0) return true;
-  const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
+  const handle = handleOf(socket);
   return handle !== null && handle.writeQueueSize > 0;
 }
