@@ -117,10 +117,8 @@ export class ClientConnection implements UpstreamOwner {
   /** Connection: close was sent on the current response. */
   private closeAfter = false;
   private readonly address: string;
-  readonly downstream: Socket;
 
   constructor(private readonly ctx: ProxyContext, private readonly site: HttpSite, private readonly socket: Socket) {
-    this.downstream = socket;
     this.address = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
     this.waitSince = this.clientActive = performance.now();
@@ -470,6 +468,10 @@ export class ClientConnection implements UpstreamOwner {
   }
 
   // ---- backend side ----
+
+  get downstream(): Socket {
+    return this.socket;
+  }
 
   onUpstreamConnect(): void {
     this.serverActive = performance.now();
