@@ -30,8 +30,6 @@ export class UpstreamConnection {
   connected = false;
   /** True once it carried an exchange to its end: a close before any byte may be a keep-alive race. */
   reused = false;
-  /** Carrying an exchange (counted in its slot's `busy`). */
-  busy = false;
   /** When it last went idle (performance.now()). */
   idleSince = 0;
 
@@ -95,11 +93,10 @@ class Slot {
   readonly all = new Set<UpstreamConnection>();
   /** Oldest first: connections are taken from the end. */
   readonly idle: UpstreamConnection[] = [];
+  /** Connections carrying an exchange (those with an owner). */
   busy = 0;
-  /** Set while the address is retired with exchanges left: called when the last one ends. */
-  retiring: (() => void) | null = null;
-  /** What retire() returned while that lasts: an address retired again meanwhile waits for the same end. */
-  drained: Promise<void> | null = null;
+  /** Set while the address is retired with exchanges left: `done` is called when the last one ends, and an address retired again meanwhile waits for the same `drained`. */
+  retiring: { done: () => void; drained: Promise<void> } | null = null;
 
   constructor(readonly backend: Backend) {}
 }
@@ -124,14 +121,12 @@ export class UpstreamPool {
       slot.all.add(conn);
     }
     conn.owner = owner;
-    conn.busy = true;
     slot.busy += 1;
     return conn;
   }
 
   /** The exchange ended: a clean connection goes back to the idle list (reading, so a close is seen), any other is destroyed. */
   release(conn: UpstreamConnection, clean: boolean): void {
-    conn.owner = null;
     // Read first: the last exchange of a retired address ending clears `retiring`, and its connection must not be pooled.
     const retired = conn.slot.retiring !== null;
     this.leaveBusy(conn);
@@ -148,7 +143,6 @@ export class UpstreamPool {
 
   /** A connection that closed or failed: off every list. */
   forget(conn: UpstreamConnection): void {
-    conn.owner = null;
     this.leaveBusy(conn);
     const slot = conn.slot;
     if (!slot.all.delete(conn)) return;
@@ -157,12 +151,13 @@ export class UpstreamPool {
     if (slot.all.size === 0 && this.slots.get(slot.backend.address) === slot) this.slots.delete(slot.backend.address);
   }
 
+  /** The connection's exchange is over: it has no owner any more. */
   private leaveBusy(conn: UpstreamConnection): void {
-    if (!conn.busy) return;
-    conn.busy = false;
+    if (conn.owner === null) return;
+    conn.owner = null;
     const slot = conn.slot;
     slot.busy -= 1;
-    if (slot.busy === 0) slot.retiring?.();
+    if (slot.busy === 0) slot.retiring?.done();
   }
 
   /** The backend left the table. Resolves when its last exchange ends (or is cut at the drain timeout); null when it had none. */
@@ -171,17 +166,21 @@ export class UpstreamPool {
     if (slot === undefined) return null;
     for (const conn of slot.idle.splice(0)) conn.socket.destroy();
     if (slot.busy === 0) return null;
-    slot.drained ??= new Promise((resolve) => {
+    if (slot.retiring === null) {
       const timer = setTimeout(() => { for (const conn of [...slot.all]) conn.socket.destroy(); }, this.drainTimeoutMs);
       timer.unref();
-      slot.retiring = () => {
-        clearTimeout(timer);
-        slot.retiring = null;
-        slot.drained = null;
-        resolve();
+      let done = () => {};
+      const drained = new Promise<void>((resolve) => { done = resolve; });
+      slot.retiring = {
+        drained,
+        done: () => {
+          clearTimeout(timer);
+          slot.retiring = null;
+          done();
+        },
       };
-    });
-    return slot.drained;
+    }
+    return slot.retiring.drained;
   }
 
   /**
