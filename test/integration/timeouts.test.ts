@@ -91,6 +91,8 @@ describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {
         req.on('end', () => res.end(`got ${n}`));
       }),
       good: await server((_req, res) => res.end('ok')),
+      // Reads a request head, then nothing more of it.
+      deaf: await server((req) => req.socket.pause()),
       // Answers each request 450 ms after it arrives, without a body.
       pause: await server((_req, res) => { setTimeout(() => res.writeHead(204).end(), 450); }),
       // Its head 450 ms after the request, its body 450 ms after that.
@@ -110,7 +112,7 @@ describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {
     }
     ports.hole = await freePort();
     h.marathon.putApp(app('/hole', ports.hole, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: '127.0.0.1', ports: [hole.port] }]);
-    await h.waitTable((t) => t.services.length === 8, 'eight services');
+    await h.waitTable((t) => t.services.length === 9, 'nine services');
   });
   after(async () => {
     for (const s of servers) { s.closeAllConnections(); s.close(); }
@@ -176,6 +178,18 @@ describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {
     await until(async () => await h.metric('turbine_client_errors_total', { reason: 'client-timeout' }) === cut + 1, 'counted as a client timeout');
   });
 
+  it('a backend that stops reading an upload gets 504 after --timeout-server, and the client that was held back is not blamed', async () => {
+    const cut = await h.metric('turbine_client_errors_total', { reason: 'client-timeout' });
+    const c = rawClient(ports.deaf!);
+    // More than the sockets between client, Turbine and backend hold: Turbine has to pause the client.
+    c.socket.write(`POST / HTTP/1.1\r\nhost: x\r\ncontent-length: ${64 * 1024 * 1024}\r\n\r\n`);
+    c.socket.write(Buffer.alloc(64 * 1024 * 1024, 'd'));
+    await until(() => c.text().startsWith('HTTP/1.1 504'), '504', 8000);
+    assert.equal(await h.metric('turbine_errors_total', { service: '/deaf:0', kind: 'timeout' }), 1);
+    assert.equal(await h.metric('turbine_client_errors_total', { reason: 'client-timeout' }), cut);
+    c.socket.destroy();
+  });
+
   it('a pipelined request is timed from when it goes to the backend, not from when it arrived', async () => {
     // Both arrive at once; the second goes out 450 ms later and is answered 450 ms after that:
     // within --timeout-server of its dispatch, beyond it from its arrival.
@@ -196,6 +210,7 @@ describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {
 
   it('a client that stops reading a large response is cut after --timeout-client; one that reads in bursts gets it all', async () => {
     const listener = { listener: `127.0.0.1:${ports.big}` };
+    const cut = await h.metric('turbine_client_errors_total', { reason: 'client-timeout' });
     const stalled = rawClient(ports.big!);
     stalled.socket.pause();
     stalled.socket.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
@@ -204,6 +219,9 @@ describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {
     await until(async () => await h.metric('turbine_active_connections', listener) === 0, 'the stalled reader cut', 5000);
     assert.ok(Date.now() - started >= TIMEOUT_S * 1000 - 100, `cut after ${Date.now() - started} ms`);
     stalled.socket.destroy();
+    // The backend, held back for the client, is not blamed.
+    assert.equal(await h.metric('turbine_client_errors_total', { reason: 'client-timeout' }), cut + 1);
+    assert.equal(await h.metric('turbine_errors_total', { service: '/big:0', kind: 'timeout' }), 0);
 
     const bursts = connect(ports.big!, '127.0.0.1');
     let bytes = 0;
