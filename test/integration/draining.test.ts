@@ -14,6 +14,8 @@ describe('draining', () => {
     const h = await startHarness();
     let release: (() => void) | null = null;
     const slow: Server = createServer((_req, res) => { release = () => res.end('finished'); });
+    let open = 0;
+    slow.on('connection', (s) => { open += 1; s.on('close', () => { open -= 1; }); });
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
     const address = `127.0.0.1:${(slow.address() as AddressInfo).port}`;
     try {
@@ -32,6 +34,8 @@ describe('draining', () => {
       assert.equal(res.status, 200);
       assert.equal(res.text, 'finished');
       await until(async () => (await get(`${h.admin}/routes`)).json<Routes>().draining.length === 0, 'draining over');
+      // Its connection is closed, not kept idle for reuse (the pool would keep it up to 4 s).
+      await until(() => open === 0, 'the drained backend connection closed', 1_500);
     } finally {
       slow.closeAllConnections();
       slow.close();
