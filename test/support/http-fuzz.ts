@@ -254,7 +254,8 @@ export class RecordingServer {
  * another input's request.
  */
 export function taggedPath(target: string): string | null {
-  const m = /^(?:https?:\/\/[^/]*)?(\/f\/(\d+)\/s?\d+)\/(\d+)/.exec(target);
+  // The scheme in any case, as llhttp and Turbine read it (RFC 9110 4.2.3; seed 973834 flipped `http` to `httP`).
+  const m = /^(?:[hH][tT][tT][pP][sS]?:\/\/[^/]*)?(\/f\/(\d+)\/s?\d+)\/(\d+)/.exec(target);
   return m && m[2] === m[3] ? m[1]! : null;
 }
 
