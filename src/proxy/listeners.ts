@@ -3,6 +3,8 @@
 // the socket stops accepting, open connections finish, and are closed after the drain timeout.
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { RawSocket, rawSocketsAvailable, type ClientSocket, type TcpHandle } from './raw-socket.js';
+import { clientReadBuffer } from './read-buffer.js';
 import type { TlsServing } from './tls.js';
 
 export type ListenerKind = 'service-http' | 'service-tcp' | 'vhost-http' | 'vhost-https' | 'appid';
@@ -23,11 +25,11 @@ export interface HttpConnection {
 
 export interface ListenerHandlers {
   /** An admitted connection on an HTTP listener (TLS already terminated on a TLS one). */
-  http(spec: ListenerSpec, socket: Socket): HttpConnection;
+  http(spec: ListenerSpec, socket: ClientSocket): HttpConnection;
   /** A TCP service's connection (TLS already terminated on a TLS listener). */
   tcp(spec: ListenerSpec, socket: Socket): void;
   /** false refuses the connection (global maxconn) before a byte of it is read. */
-  admit(spec: ListenerSpec, socket: Socket): boolean;
+  admit(spec: ListenerSpec): boolean;
   closed(spec: ListenerSpec): void;
 }
 
@@ -39,7 +41,9 @@ export class ListenError extends Error {
 }
 
 class Listener {
-  readonly sockets = new Set<Socket>();
+  readonly sockets = new Set<ClientSocket>();
+  /** Called when the last open connection closes (closeAll waits for it). */
+  onEmpty: (() => void) | null = null;
   readonly http = new Set<HttpConnection>();
   readonly server: TcpServer;
   /** Swapped in place when only certificates or settings change: new handshakes use the new one. */
@@ -101,26 +105,7 @@ export class Listeners {
     const listener = new Listener(spec, (l) => this.createServer(l));
     const server = listener.server;
     // On a TLS listener this is the raw TCP socket, before the handshake.
-    server.on('connection', (socket: Socket) => {
-      if (!this.handlers.admit(spec, socket)) {
-        // Refused before anything is parsed: nothing of this connection reaches a backend.
-        socket.on('error', () => socket.destroy());
-        if (!spec.tls && (spec.kind === 'service-http' || spec.kind === 'vhost-http' || spec.kind === 'appid')) {
-          socket.end(BUSY_RESPONSE);
-          socket.resume(); // what the client sent is dropped unread, so its close is seen
-          socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
-        } else socket.destroy();
-        return;
-      }
-      listener.sockets.add(socket);
-      socket.once('close', () => {
-        listener.sockets.delete(socket);
-        this.handlers.closed(spec);
-      });
-      if (spec.tls) return; // served once the handshake is done
-      if (spec.kind === 'service-tcp') this.handlers.tcp(spec, socket);
-      else this.serveHttp(listener, socket);
-    });
+    server.on('connection', (socket: Socket) => this.accept(listener, socket));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         const reason = err.code === 'EADDRINUSE' ? 'in-use' : err.code === 'EACCES' ? 'privileged' : 'other';
@@ -135,10 +120,49 @@ export class Listeners {
         resolve();
       });
     });
+    if (!spec.tls && spec.kind !== 'service-tcp') this.acceptRaw(listener);
     this.open.set(spec.key, listener);
   }
 
-  private serveHttp(listener: Listener, socket: Socket): void {
+  /**
+   * A plain HTTP listener's connections are taken on their handles, as RawSockets: net.Server's
+   * accept callback is replaced (it stays for accept errors, which it reports as 'error'). This
+   * works on a handle shared with cluster workers too (SCHED_NONE: each worker accepts on it).
+   */
+  private acceptRaw(listener: Listener): void {
+    const handle = (listener.server as unknown as { _handle?: { onconnection?: (err: number, client?: TcpHandle) => void } })._handle;
+    const nodes = handle?.onconnection;
+    if (!rawSocketsAvailable || handle === undefined || typeof nodes !== 'function') return;
+    handle.onconnection = (err, client) => {
+      if (err !== 0 || client === undefined) nodes.call(handle, err, client);
+      else this.accept(listener, new RawSocket(client, clientReadBuffer()));
+    };
+  }
+
+  private accept(listener: Listener, socket: ClientSocket): void {
+    const spec = listener.spec;
+    if (!this.handlers.admit(spec)) {
+      // Refused before anything is parsed: nothing of this connection reaches a backend.
+      socket.on('error', () => socket.destroy());
+      if (!spec.tls && (spec.kind === 'service-http' || spec.kind === 'vhost-http' || spec.kind === 'appid')) {
+        socket.end(BUSY_RESPONSE);
+        socket.resume(); // what the client sent is dropped unread, so its close is seen
+        socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
+      } else socket.destroy();
+      return;
+    }
+    listener.sockets.add(socket);
+    socket.once('close', () => {
+      listener.sockets.delete(socket);
+      this.handlers.closed(spec);
+      if (listener.sockets.size === 0) listener.onEmpty?.();
+    });
+    if (spec.tls) return; // served once the handshake is done
+    if (spec.kind === 'service-tcp') this.handlers.tcp(spec, socket as Socket);
+    else this.serveHttp(listener, socket);
+  }
+
+  private serveHttp(listener: Listener, socket: ClientSocket): void {
     if (socket.destroyed) return;
     const connection = this.handlers.http(listener.spec, socket);
     listener.http.add(connection);
@@ -182,9 +206,17 @@ export class Listeners {
     this.open.clear();
     await Promise.all(all.map((listener) => new Promise<void>((resolve) => {
       const timer = setTimeout(() => { for (const s of listener.sockets) s.destroy(); }, drainMs);
-      listener.server.close(() => {
+      // Not server.close's callback: it does not wait for connections taken as RawSockets.
+      let serverClosed = false;
+      const done = () => {
+        if (!serverClosed || listener.sockets.size > 0) return;
         clearTimeout(timer);
         resolve();
+      };
+      listener.onEmpty = done;
+      listener.server.close(() => {
+        serverClosed = true;
+        done();
       });
       listener.closeIdle();
     })));

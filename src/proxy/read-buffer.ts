@@ -3,6 +3,7 @@
 // than the forwarding itself (64 KiB responses: 6.5k to 11k req/s on one core), and for small
 // requests the allocation is a fair part of each read.
 import type { Socket } from 'node:net';
+import { RawSocket, type ClientSocket } from './raw-socket.js';
 import { isTls, writePending } from './socket-write.js';
 
 /** One read's worth: libuv's default, so a bulk response moves in few syscalls (16 KiB measured 25% slower). */
@@ -30,7 +31,7 @@ interface ReusedReads {
  * would need a fresh 64 KiB buffer (the HTTPS row fell from 0.58x to 0.33x HAProxy under the
  * garbage collection that caused): what goes to one is copied, at the size of the read.
  */
-export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () => Socket | null): ReusedReads {
+export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () => ClientSocket | null): ReusedReads {
   let buffer: Buffer | null = null;
   let held = false;
   let size = FIRST_READ_BUFFER_BYTES;
@@ -66,6 +67,11 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () 
  */
 const shared = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
+/** The buffer a RawSocket reads into: the shared one. */
+export function clientReadBuffer(): Buffer {
+  return shared;
+}
+
 /** `chunk`, or a copy of it when it is a view of the shared client read buffer. */
 export function owned(chunk: Buffer): Buffer {
   return chunk.buffer === shared.buffer ? Buffer.from(chunk) : chunk;
@@ -85,12 +91,17 @@ function hookSymbols(socket: Socket): HookSymbols | false {
 }
 
 /**
- * Makes an accepted socket (plain or TLS) read into the shared buffer, handing each read to `onBytes`.
+ * Makes an accepted socket (plain or TLS) read into the shared buffer, handing each read to `onBytes`
+ * (a RawSocket reads into it from the start).
  * `net.Server` has no `onread` option, so this sets what `net.connect({ onread })` would: Node's
  * own user-buffer hooks (lib/net.js). False when this Node has not got them: the caller then
  * listens to 'data' as usual.
  */
-export function readIntoSharedBuffer(socket: Socket, onBytes: (chunk: Buffer) => void): boolean {
+export function readIntoSharedBuffer(socket: ClientSocket, onBytes: (chunk: Buffer) => void): boolean {
+  if (socket instanceof RawSocket) {
+    socket.onBytes = onBytes;
+    return true;
+  }
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } })._handle;
   // A TLS socket's handle hands over its decrypted bytes the same way (+2-4% on HTTPS in one A/B run).
   if (typeof handle?.useUserBuffer !== 'function') return false;

@@ -6,64 +6,99 @@
 // timeouts are its own (ClientConnection), so no socket timer is skipped. Anything unusual (a
 // socket still connecting, corked, with Writable chunks queued, or a Node without these internals)
 // and TLS sockets take socket.write.
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import type { ClientSocket } from './raw-socket.js';
 
 interface WriteRequest {
   handle?: StreamHandle;
-  socket?: Socket | null;
-  buffer?: Buffer | string | null;
+  owner?: WriteOwner | null;
+  buffer?: Buffer | string | Buffer[] | null;
   oncomplete?: (this: WriteRequest, status: number) => void;
 }
 
-interface StreamHandle {
+/** The libuv stream handle under a socket (Node's StreamBase), as far as this module and RawSocket use it. */
+export interface StreamHandle {
   writeQueueSize: number;
   writeBuffer(req: WriteRequest, data: Buffer): number;
   writeLatin1String(req: WriteRequest, data: string): number;
+  writev(req: WriteRequest, chunks: Buffer[], allBuffers: true): number;
 }
 
-interface StreamWrap {
+/** Whoever a handle's write reports to: its socket. */
+interface WriteOwner {
+  destroy(err?: Error): void;
+  emit(event: 'drain'): boolean;
+}
+
+/** Node's stream_wrap binding, as far as this module and RawSocket use it. */
+export interface StreamWrap {
   WriteWrap: new () => WriteRequest;
+  ShutdownWrap: new () => { handle?: unknown; oncomplete?: (status: number) => void };
   streamBaseState: Int32Array;
   kLastWriteWasAsync: number;
+  kReadBytesOrError: number;
 }
 
-/** Node's stream_wrap binding (public through process.binding's allow list), or null without what this module uses. */
+/** Node's stream_wrap binding (public through process.binding's allow list), or null without what Turbine uses. */
 function streamWrap(): StreamWrap | null {
   try {
     const binding = (process as unknown as { binding(name: string): Partial<StreamWrap> }).binding('stream_wrap');
-    const ok = typeof binding.WriteWrap === 'function' && binding.streamBaseState instanceof Int32Array && typeof binding.kLastWriteWasAsync === 'number';
+    const ok = typeof binding.WriteWrap === 'function' && typeof binding.ShutdownWrap === 'function' && binding.streamBaseState instanceof Int32Array
+      && typeof binding.kLastWriteWasAsync === 'number' && typeof binding.kReadBytesOrError === 'number';
     return ok ? binding as StreamWrap : null;
   } catch {
     return null;
   }
 }
 
-const wrap = streamWrap();
+export const streamBinding = streamWrap();
 /** A write request is needed only when the kernel does not take the bytes at once: one is kept ready and replaced when used. */
-let spare: WriteRequest | null = wrap === null ? null : new wrap.WriteWrap();
+let spare: WriteRequest | null = streamBinding === null ? null : new streamBinding.WriteWrap();
 
 /** Whether writes here bypass socket.write on this Node (a test asserts it, so a silent fallback is seen). */
-export const directWrites = wrap !== null;
+export const directWrites = streamBinding !== null;
 
-function writeError(status: number): Error {
+export function errnoError(status: number, syscall: string): Error {
   const code = getSystemErrorName(status);
-  return Object.assign(new Error(`write ${code}`), { code, errno: status, syscall: 'write' });
+  return Object.assign(new Error(`${syscall} ${code}`), { code, errno: status, syscall });
 }
 
 function onComplete(this: WriteRequest, status: number): void {
-  const socket = this.socket!;
-  this.socket = null;
+  const owner = this.owner!;
+  this.owner = null;
   this.buffer = null;
-  if (status < 0) socket.destroy(writeError(status));
+  if (status < 0) owner.destroy(errnoError(status, 'write'));
   // libuv has nothing left: tell whoever waits. A Writable chunk still queued at worst makes this
   // 'drain' early, and the next write says false again; waiting for Writable's own 'drain' could
   // wait forever, as it sends one only when its own write said false.
-  else if (this.handle!.writeQueueSize === 0) socket.emit('drain');
+  else if (this.handle!.writeQueueSize === 0) owner.emit('drain');
+}
+
+/**
+ * Writes `data` on `handle` (a string as latin1, an array in one writev). True when the kernel took
+ * it all; false when libuv holds the rest (`owner` gets 'drain' once it is out) or it failed
+ * (`owner` is destroyed). `data` must stay unchanged until then. Needs `directWrites`.
+ */
+export function writeToHandle(owner: WriteOwner, handle: StreamHandle, data: Buffer | string | Buffer[]): boolean {
+  const req = spare!;
+  const status = typeof data === 'string' ? handle.writeLatin1String(req, data)
+    : Array.isArray(data) ? handle.writev(req, data, true) : handle.writeBuffer(req, data);
+  if (status !== 0) {
+    owner.destroy(errnoError(status, 'write'));
+    return false;
+  }
+  if (streamBinding!.streamBaseState[streamBinding!.kLastWriteWasAsync] === 0) return true;
+  spare = new streamBinding!.WriteWrap();
+  req.handle = handle;
+  req.owner = owner;
+  req.buffer = data; // held until libuv is done with the bytes
+  req.oncomplete = onComplete;
+  return false;
 }
 
 /** A TLS socket (its writes are encrypted first, and always complete later). */
-export function isTls(socket: Socket): boolean {
+export function isTls(socket: ClientSocket): boolean {
   return 'encrypted' in socket;
 }
 
@@ -78,39 +113,20 @@ function direct(socket: Socket): StreamHandle | null {
   return handle;
 }
 
-/** After a direct write: true when the kernel took it all; false when libuv holds the rest ('drain' follows) or it failed (the socket is destroyed). */
-function settle(socket: Socket, handle: StreamHandle, req: WriteRequest, status: number, data: Buffer | string): boolean {
-  if (status !== 0) {
-    socket.destroy(writeError(status));
-    return false;
-  }
-  if (wrap!.streamBaseState[wrap!.kLastWriteWasAsync] === 0) return true;
-  spare = new wrap!.WriteWrap();
-  req.handle = handle;
-  req.socket = socket;
-  req.buffer = data; // held until libuv is done with the bytes
-  req.oncomplete = onComplete;
-  return false;
-}
-
-/** socket.write(data), the same contract: false asks the caller to wait for 'drain'. `data` must stay unchanged until then. */
-export function send(socket: Socket, data: Buffer): boolean {
+/**
+ * socket.write(data), a string as latin1, with the same contract: false asks the caller to wait for
+ * 'drain'. `data` must stay unchanged until then. A RawSocket's own write is already direct.
+ */
+export function send(socket: ClientSocket, data: Buffer | string): boolean {
+  if (!(socket instanceof Socket)) return socket.write(data);
   const handle = direct(socket);
-  if (handle === null) return socket.write(data);
-  const req = spare!;
-  return settle(socket, handle, req, handle.writeBuffer(req, data), data);
-}
-
-/** socket.write(text, 'latin1'), the same contract. */
-export function sendLatin1(socket: Socket, text: string): boolean {
-  const handle = direct(socket);
-  if (handle === null) return socket.write(text, 'latin1');
-  const req = spare!;
-  return settle(socket, handle, req, handle.writeLatin1String(req, text), text);
+  if (handle === null) return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
+  return writeToHandle(socket, handle, data);
 }
 
 /** Bytes written to `socket` and not yet taken by the kernel, by either path. */
-export function writePending(socket: Socket): boolean {
+export function writePending(socket: ClientSocket): boolean {
+  if (!(socket instanceof Socket)) return socket.writePending;
   if (socket.writableLength > 0) return true;
   const handle = handleOf(socket);
   return handle !== null && handle.writeQueueSize > 0;

@@ -2,7 +2,6 @@
 // (pipelined requests wait in the buffer, so answers keep their order), bodies forwarded as bytes
 // with backpressure both ways, upstream sockets taken from and given back to the pool. An upgrade
 // becomes a byte tunnel only once the backend has answered 101.
-import type { Socket } from 'node:net';
 import { classifyBackendError, type FailureKind } from '../../observability/failure.js';
 import type { Backend } from '../../routing/table.js';
 import type { ProxyContext, ServiceRuntime } from '../context.js';
@@ -15,7 +14,8 @@ import { parseResponseHead, responseText, type ResponseHead } from './response-h
 import { HttpError, trimOws } from './syntax.js';
 import type { UpstreamConnection, UpstreamOwner } from './upstream.js';
 import { owned, readIntoSharedBuffer } from '../read-buffer.js';
-import { send, sendLatin1 } from '../socket-write.js';
+import { send } from '../socket-write.js';
+import type { ClientSocket } from '../raw-socket.js';
 
 /** Request heads above this are refused with 431 (Node's default, which Turbine had before). */
 export const MAX_REQUEST_HEAD = 16 * 1024;
@@ -118,9 +118,8 @@ export class ClientConnection implements UpstreamOwner {
   private closeAfter = false;
   private readonly address: string;
 
-  constructor(private readonly ctx: ProxyContext, private readonly site: HttpSite, private readonly socket: Socket) {
+  constructor(private readonly ctx: ProxyContext, private readonly site: HttpSite, private readonly socket: ClientSocket) {
     this.address = socket.remoteAddress ?? '';
-    socket.setNoDelay(true);
     this.waitSince = this.clientActive = performance.now();
     if (!readIntoSharedBuffer(socket, this.onData)) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
@@ -359,7 +358,7 @@ export class ClientConnection implements UpstreamOwner {
     const conn = this.ctx.upstreams.acquire(ex.backend, this, fresh);
     ex.conn = conn;
     this.serverActive = now;
-    sendLatin1(conn.socket, ex.upstreamHead);
+    send(conn.socket, ex.upstreamHead);
     this.wake();
   }
 
@@ -469,7 +468,7 @@ export class ClientConnection implements UpstreamOwner {
 
   // ---- backend side ----
 
-  get downstream(): Socket {
+  get downstream(): ClientSocket {
     return this.socket;
   }
 

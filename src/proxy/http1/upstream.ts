@@ -5,6 +5,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Backend } from '../../routing/table.js';
 import { reusedReadBuffer } from '../read-buffer.js';
+import type { ClientSocket } from '../raw-socket.js';
 
 /** How long an idle upstream connection is kept (below common backend keep-alive timeouts, as undici's 4 s). */
 const IDLE_MS = 4_000;
@@ -15,7 +16,7 @@ const SWEEP_MS = 500;
 export interface UpstreamOwner {
   onUpstreamConnect(): void;
   /** Where the backend's bytes are written: the client's socket. */
-  readonly downstream: Socket;
+  readonly downstream: ClientSocket;
   /** Bytes from the backend, a view of the connection's read buffer valid during the call (see reusedReadBuffer). */
   onUpstreamData(chunk: Buffer): void;
   onUpstreamEnd(): void;

@@ -1,0 +1,194 @@
+// An accepted plain-TCP client connection driven on its libuv handle, without net.Socket. A
+// net.Socket is a Duplex stream: its construction, its states and its teardown cost more than the
+// HTTP work of a short connection (a Node server answering one request per connection made 8.6-10k
+// req/s through net.Socket and 13-23k on the handle, p99 24 ms against 2-4 ms). Plain HTTP
+// listeners hand their connections to ClientConnection as RawSockets; TLS and TCP-mode listeners
+// keep net.Socket, whose streams they use (TLS needs one under it).
+//
+// It keeps net.Socket's meaning for what Turbine uses, with allowHalfOpen: 'end' when the client
+// shuts its side, end() shuts Turbine's after the queued writes, the socket closes once both sides
+// are shut or at destroy(); write() says false while libuv holds bytes, then 'drain'; 'error'
+// comes before 'close'; setTimeout() emits 'timeout' after that long without a read or write.
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { errnoError, streamBinding, writeToHandle, type StreamHandle } from './socket-write.js';
+
+/** What ClientConnection and the listeners need of a client connection: a net.Socket (TLS) or a RawSocket. */
+export type ClientSocket = Socket | RawSocket;
+
+/** libuv's end of stream (UV_EOF), the one negative read that is not an error. */
+const UV_EOF = -4095;
+
+/** The accepted handle (Node's TCPWrap), as far as RawSocket uses it. */
+export interface TcpHandle extends StreamHandle {
+  onread: () => undefined;
+  useUserBuffer(buffer: Uint8Array): void;
+  readStart(): number;
+  readStop(): number;
+  shutdown(req: object): number;
+  close(callback: () => void): void;
+  reset?(callback: () => void): number;
+  setNoDelay(enable: boolean): number;
+  getpeername(out: { address?: string; port?: number }): number;
+}
+
+/** Whether this Node has what RawSocket drives a handle with (else listeners keep net.Socket). */
+export const rawSocketsAvailable = streamBinding !== null;
+
+export class RawSocket extends EventEmitter {
+  /** Gets each read, a view of the shared read buffer valid during the call; unset, reads are dropped. */
+  onBytes: (chunk: Buffer) => void = () => {};
+  destroyed = false;
+  private paused = false;
+  /** The client shut its side (its EOF was read). */
+  private readEnded = false;
+  /** end() was called: nothing more is written. */
+  private ending = false;
+  /** Turbine's side is shut (the shutdown after the queued writes completed). */
+  private writeEnded = false;
+  private corked: Buffer[] | null = null;
+  private peer: string | undefined;
+  private idleMs = 0;
+  private lastActive = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly handle: TcpHandle, private readonly readBuffer: Buffer) {
+    super();
+    handle.setNoDelay(true);
+    handle.useUserBuffer(readBuffer);
+    handle.onread = this.onRead;
+    handle.readStart();
+  }
+
+  get remoteAddress(): string | undefined {
+    if (this.peer === undefined && !this.destroyed) {
+      const out: { address?: string } = {};
+      if (this.handle.getpeername(out) === 0) this.peer = out.address;
+    }
+    return this.peer;
+  }
+
+  /** Bytes written and not yet taken by the kernel. */
+  get writePending(): boolean {
+    return !this.destroyed && this.handle.writeQueueSize > 0;
+  }
+
+  /** As net.Socket's: a write said false and its 'drain' has not come yet (libuv still holds bytes). */
+  get writableNeedDrain(): boolean {
+    return this.writePending;
+  }
+
+  private readonly onRead = (): undefined => {
+    const n = streamBinding!.streamBaseState[streamBinding!.kReadBytesOrError]!;
+    if (n > 0) {
+      if (this.idleMs !== 0) this.lastActive = performance.now();
+      this.onBytes(this.readBuffer.subarray(0, n));
+    } else if (n === UV_EOF) {
+      this.readEnded = true;
+      this.emit('end');
+      if (this.writeEnded) this.destroy();
+    } else if (n < 0) this.destroy(errnoError(n, 'read'));
+    return undefined; // the same buffer for the next read
+  };
+
+  /** socket.write(data): a string goes as latin1. False: libuv holds bytes, 'drain' follows. */
+  write(data: Buffer | string, _encoding?: 'latin1'): boolean {
+    if (this.destroyed || this.ending) return true; // after the end nothing goes out, as nothing would be read
+    if (this.idleMs !== 0) this.lastActive = performance.now();
+    if (this.corked !== null) {
+      this.corked.push(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+      return true;
+    }
+    return writeToHandle(this, this.handle, data);
+  }
+
+  /** Writes after this wait for uncork(), then leave in one writev. */
+  cork(): void {
+    this.corked ??= [];
+  }
+
+  uncork(): void {
+    const chunks = this.corked;
+    if (chunks === null) return;
+    this.corked = null;
+    if (chunks.length === 1) this.write(chunks[0]!);
+    else if (chunks.length > 1 && !this.destroyed) writeToHandle(this, this.handle, chunks);
+  }
+
+  /** Shuts Turbine's side once the queued writes are out; the socket closes when the client's side is shut too. */
+  end(data?: Buffer | string): void {
+    if (data !== undefined) this.write(data);
+    if (this.ending || this.destroyed) return;
+    this.uncork();
+    this.ending = true;
+    const req = new streamBinding!.ShutdownWrap();
+    req.handle = this.handle;
+    req.oncomplete = (status) => {
+      this.writeEnded = true;
+      if (status < 0 || this.readEnded) this.destroy();
+    };
+    if (this.handle.shutdown(req) !== 0) this.destroy();
+  }
+
+  pause(): this {
+    if (!this.paused && !this.destroyed && !this.readEnded) this.handle.readStop();
+    this.paused = true;
+    return this;
+  }
+
+  resume(): this {
+    if (this.paused && !this.destroyed && !this.readEnded) this.handle.readStart();
+    this.paused = false;
+    return this;
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Emits 'timeout' after `ms` without a read or a write (0: never); the socket stays open, as net.Socket's. */
+  setTimeout(ms: number, onTimeout?: () => void): this {
+    if (onTimeout) this.once('timeout', onTimeout);
+    this.idleMs = ms;
+    this.lastActive = performance.now();
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (ms > 0 && !this.destroyed) this.armTimer(ms);
+    return this;
+  }
+
+  private armTimer(ms: number): void {
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(ms)));
+    this.timer.unref();
+  }
+
+  private readonly onTimer = () => {
+    this.timer = null;
+    if (this.destroyed || this.idleMs === 0) return;
+    const left = this.lastActive + this.idleMs - performance.now();
+    if (left > 0) this.armTimer(left);
+    else this.emit('timeout');
+  };
+
+  /** Closes at once; an `err` is emitted as 'error' (when someone listens) before 'close'. */
+  destroy(err?: Error): this {
+    this.close(err, false);
+    return this;
+  }
+
+  /** Closes with a TCP reset, so the client sees the connection cut rather than ended. */
+  resetAndDestroy(): this {
+    this.close(undefined, true);
+    return this;
+  }
+
+  private close(err: Error | undefined, reset: boolean): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (err !== undefined) process.nextTick(() => { if (this.listenerCount('error') > 0) this.emit('error', err); });
+    const closed = () => this.emit('close', err !== undefined);
+    if (!reset || typeof this.handle.reset !== 'function' || this.handle.reset(closed) !== 0) this.handle.close(closed);
+  }
+}

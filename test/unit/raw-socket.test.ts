@@ -1,0 +1,209 @@
+// RawSocket keeps net.Socket's meaning for what Turbine uses of it (plain HTTP listeners hand their
+// connections over as RawSockets, so every HTTP test runs on it; these pin its own contract down:
+// half-close, backpressure, pause, timeouts, reset), over real sockets with a net.Socket client.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { RawSocket, rawSocketsAvailable, type TcpHandle } from '../../src/proxy/raw-socket.js';
+
+interface Pair { raw: RawSocket; client: Socket; reads: Buffer[]; close: () => void }
+
+/** A RawSocket on the accepted end of a connection, as Listeners makes them, and the client's net.Socket. */
+async function pair(): Promise<Pair> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const handle = (server as unknown as { _handle: { onconnection: (err: number, client: TcpHandle) => void } })._handle;
+  const accepted = new Promise<RawSocket>((resolve) => {
+    handle.onconnection = (_err, client) => resolve(new RawSocket(client, Buffer.alloc(64 * 1024)));
+  });
+  // Half-open like Turbine's clients may be, so a test sees what the RawSocket does after the client's end.
+  const client = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  client.on('error', () => {});
+  const raw = await accepted;
+  const reads: Buffer[] = [];
+  raw.onBytes = (chunk) => { reads.push(Buffer.from(chunk)); };
+  return { raw, client, reads, close: () => { raw.destroy(); client.destroy(); server.close(); } };
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function collect(socket: Socket): { text: () => string; bytes: () => number } {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  socket.on('data', (c: Buffer) => { chunks.push(c); bytes += c.length; });
+  return { text: () => Buffer.concat(chunks).toString('latin1'), bytes: () => bytes };
+}
+
+describe('RawSocket', () => {
+  it('is what this Node runs plain HTTP listeners on', () => {
+    assert.equal(rawSocketsAvailable, true);
+  });
+
+  it('reads into its buffer, writes buffers and latin1 strings, and knows its peer', async () => {
+    const { raw, client, reads, close } = await pair();
+    try {
+      const got = collect(client);
+      client.write('ping');
+      await until(() => reads.length > 0, 'the read');
+      assert.equal(Buffer.concat(reads).toString(), 'ping');
+      assert.equal(raw.remoteAddress, '127.0.0.1');
+      assert.equal(raw.write('caf\u00e9 '), true);
+      assert.equal(raw.write(Buffer.from('ok')), true);
+      await until(() => got.bytes() === 7, 'the answer');
+      assert.equal(got.text(), 'caf\u00e9 ok');
+    } finally {
+      close();
+    }
+  });
+
+  it('says false while the kernel holds bytes back, then drain, and keeps order', async () => {
+    const { raw, client, close } = await pair();
+    try {
+      client.pause();
+      const got = collect(client);
+      const big = Buffer.alloc(32 * 1024 * 1024, 'x');
+      assert.equal(raw.write(big), false);
+      assert.equal(raw.writableNeedDrain, true);
+      const drained = once(raw, 'drain');
+      assert.equal(raw.write('tail'), false, 'queued behind the big write');
+      client.resume();
+      await drained;
+      assert.equal(raw.writableNeedDrain, false);
+      await until(() => got.bytes() === big.length + 4, 'every byte');
+      assert.equal(got.text().slice(-5), 'xtail');
+    } finally {
+      close();
+    }
+  });
+
+  it('half-close: the client ends, the socket still answers, then closes when it ends too', async () => {
+    const { raw, client, close } = await pair();
+    try {
+      const got = collect(client);
+      const ended = once(raw, 'end');
+      client.end('last words');
+      await ended;
+      const closed = once(raw, 'close');
+      raw.end('answer after your end');
+      await closed;
+      await once(client, 'end');
+      assert.equal(got.text(), 'answer after your end');
+    } finally {
+      close();
+    }
+  });
+
+  it('ending first: the client reads to its end, and the socket closes once the client ends', async () => {
+    const { raw, client, close } = await pair();
+    try {
+      let closed = false;
+      raw.on('close', () => { closed = true; });
+      const got = collect(client);
+      raw.end('bye');
+      await once(client, 'end');
+      assert.equal(got.text(), 'bye');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(closed, false, 'half-open until the client ends');
+      client.end();
+      await until(() => closed, 'the close');
+    } finally {
+      close();
+    }
+  });
+
+  it('paused, it reads nothing until resumed', async () => {
+    const { raw, client, reads, close } = await pair();
+    try {
+      raw.pause();
+      assert.equal(raw.isPaused(), true);
+      client.write('while paused');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(reads.length, 0);
+      raw.resume();
+      await until(() => reads.length > 0, 'the read after resume');
+      assert.equal(Buffer.concat(reads).toString(), 'while paused');
+    } finally {
+      close();
+    }
+  });
+
+  it('corked writes leave together, in order, at uncork', async () => {
+    const { raw, client, close } = await pair();
+    try {
+      const got = collect(client);
+      raw.cork();
+      raw.write('head\r\n');
+      raw.write(Buffer.from('body'));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(got.bytes(), 0, 'nothing before uncork');
+      raw.uncork();
+      await until(() => got.bytes() === 10, 'the corked bytes');
+      assert.equal(got.text(), 'head\r\nbody');
+    } finally {
+      close();
+    }
+  });
+
+  it('times out after the set idle time, and activity puts it off', async () => {
+    const { raw, client, close } = await pair();
+    try {
+      const started = performance.now();
+      raw.setTimeout(150);
+      const timedOut = once(raw, 'timeout');
+      await new Promise((r) => setTimeout(r, 100));
+      client.write('still here');
+      await timedOut;
+      assert.ok(performance.now() - started >= 240, 'the read at 100 ms put the timeout off');
+      assert.equal(raw.destroyed, false, 'a timeout only reports, as net.Socket');
+    } finally {
+      close();
+    }
+  });
+
+  it('destroy(err) emits error before close; a client reset closes it with an error', async () => {
+    const first = await pair();
+    try {
+      const events: string[] = [];
+      first.raw.on('error', () => events.push('error'));
+      first.raw.on('close', () => events.push('close'));
+      const clientEnded = once(first.client, 'end');
+      first.raw.destroy(new Error('cut'));
+      await until(() => events.length === 2, 'both events');
+      assert.deepEqual(events, ['error', 'close']);
+      await clientEnded;
+    } finally {
+      first.close();
+    }
+    const second = await pair();
+    try {
+      const errors: string[] = [];
+      second.raw.on('error', (err: NodeJS.ErrnoException) => errors.push(err.code ?? ''));
+      // Not events.once: it would reject at the 'error' that is expected here.
+      const closed = new Promise((resolve) => second.raw.on('close', resolve));
+      second.client.resetAndDestroy();
+      await closed;
+      assert.deepEqual(errors, ['ECONNRESET']);
+    } finally {
+      second.close();
+    }
+  });
+
+  it('resetAndDestroy cuts the client with a reset, not an end', async () => {
+    const { raw, client, close } = await pair();
+    try {
+      const error = once(client, 'error');
+      raw.resetAndDestroy();
+      const [err] = await error as [NodeJS.ErrnoException];
+      assert.equal(err.code, 'ECONNRESET');
+    } finally {
+      close();
+    }
+  });
+});
