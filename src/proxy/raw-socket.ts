@@ -51,6 +51,8 @@ export class RawSocket extends EventEmitter {
   private idleMs = 0;
   private lastActive = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** The lastActive of the idle spell that last emitted 'timeout'. */
+  private timedOutAt = NaN;
 
   constructor(private readonly handle: TcpHandle, private readonly readBuffer: Buffer) {
     super();
@@ -148,8 +150,12 @@ export class RawSocket extends EventEmitter {
 
   /** Emits 'timeout' after `ms` without a read or a write (0: never); the socket stays open, as net.Socket's. */
   setTimeout(ms: number, onTimeout?: () => void): this {
-    if (onTimeout) this.once('timeout', onTimeout);
+    if (onTimeout) {
+      if (ms === 0) this.removeListener('timeout', onTimeout);
+      else this.once('timeout', onTimeout);
+    }
     this.idleMs = ms;
+    this.timedOutAt = NaN;
     this.lastActive = performance.now();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
@@ -166,8 +172,15 @@ export class RawSocket extends EventEmitter {
     this.timer = null;
     if (this.destroyed || this.idleMs === 0) return;
     const left = this.lastActive + this.idleMs - performance.now();
-    if (left > 0) this.armTimer(left);
-    else this.emit('timeout');
+    if (left > 0) {
+      this.armTimer(left);
+      return;
+    }
+    // As net.Socket's: one 'timeout' per idle spell, and another after new activity goes idle again.
+    this.armTimer(this.idleMs);
+    if (this.timedOutAt === this.lastActive) return;
+    this.timedOutAt = this.lastActive;
+    this.emit('timeout');
   };
 
   /** Closes at once; an `err` is emitted as 'error' (when someone listens) before 'close'. */
@@ -189,6 +202,10 @@ export class RawSocket extends EventEmitter {
     this.timer = null;
     if (err !== undefined) process.nextTick(() => { if (this.listenerCount('error') > 0) this.emit('error', err); });
     const closed = () => this.emit('close', err !== undefined);
-    if (!reset || typeof this.handle.reset !== 'function' || this.handle.reset(closed) !== 0) this.handle.close(closed);
+    // libuv refuses to reset a handle whose shutdown is pending, and Node's reset marks the handle
+    // closing even then, so close() after a failed reset would never call back: close it plainly.
+    const shutting = this.ending && !this.writeEnded;
+    if (reset && !shutting && typeof this.handle.reset === 'function') this.handle.reset(closed);
+    else this.handle.close(closed);
   }
 }

@@ -167,6 +167,43 @@ describe('RawSocket', () => {
     }
   });
 
+  it('times out again after new activity, once per idle spell; setTimeout(0) stops it and drops the callback', async () => {
+    const { raw, client, close } = await pair();
+    try {
+      let count = 0;
+      const onTimeout = () => { count += 1; };
+      raw.setTimeout(60, onTimeout);
+      await until(() => count === 1, 'the first timeout');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(count, 1, 'no second timeout without activity');
+      raw.on('timeout', () => { count += 1; });
+      client.write('back');
+      await until(() => count === 2, 'a timeout after the new idle spell');
+      raw.setTimeout(0, onTimeout);
+      assert.equal(raw.listenerCount('timeout'), 1, 'the callback given with 0 is removed, as net.Socket does');
+      client.write('again');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(count, 2, 'no timeout once set to 0');
+    } finally {
+      close();
+    }
+  });
+
+  it('resetAndDestroy while its end waits behind queued writes still closes it', async () => {
+    const { raw, client, close } = await pair();
+    try {
+      client.pause();
+      raw.write(Buffer.alloc(16 * 1024 * 1024));
+      raw.end();
+      const closed = once(raw, 'close');
+      raw.resetAndDestroy();
+      client.destroy();
+      await closed; // hung before: libuv refuses a reset during a shutdown, and the handle never closed
+    } finally {
+      close();
+    }
+  });
+
   it('destroy(err) emits error before close; a client reset closes it with an error', async () => {
     const first = await pair();
     try {

@@ -544,7 +544,11 @@ export class ClientConnection implements UpstreamOwner {
         if (parsed.length < buf.length) this.forwardResponse(ex, buf, parsed.length, asIs ? 0 : parsed.length);
         else if (asIs) send(this.socket, buf.subarray(0, parsed.length));
       }
-      if (!asIs) this.socket.uncork();
+      if (!asIs) {
+        this.socket.uncork();
+        // A corked write cannot say false: whether libuv holds the bytes is known only now.
+        if (this.socket.writableNeedDrain) ex.conn?.socket.pause();
+      }
       return;
     }
   }
