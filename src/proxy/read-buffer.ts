@@ -34,18 +34,33 @@ interface ReusedReads {
 export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () => ClientSocket | null): ReusedReads {
   let buffer: Buffer | null = null;
   let held = false;
+  /** Who `buffer`'s pending write went to, while held. */
+  let heldBy: ClientSocket | null = null;
+  /**
+   * The buffer a write held before this one, and its writer. Writes leave in order, so once that
+   * writer has nothing pending the spare is free again: a reader that is always behind (the slow
+   * reader's download) alternates between two buffers instead of allocating 64 KiB a read.
+   */
+  let spare: Buffer | null = null;
+  let spareBy: ClientSocket | null = null;
   let size = FIRST_READ_BUFFER_BYTES;
   return {
     buffer: () => {
       // Handing back the same buffer would make Node set it on the handle again, in C++, at every read.
       if (buffer !== null && !held && buffer.length === size) return undefined as unknown as Buffer;
-      buffer = Buffer.allocUnsafe(size);
+      const next = spare !== null && spareBy === null && spare.length === size ? spare : Buffer.allocUnsafe(size);
+      spare = buffer;
+      spareBy = heldBy;
+      buffer = next;
       held = false;
+      heldBy = null;
       return buffer;
     },
     callback: (bytes, view) => {
       // Taken before onBytes: the bytes go where the owner at this read writes them.
       const to = writesTo();
+      // Nothing pending at the spare's writer: its write is out, and the spare is free (checked before this read's write).
+      if (spareBy !== null && !writePending(spareBy)) spareBy = null;
       const chunk = (view as Buffer).subarray(0, bytes);
       // A read that filled the buffer: bulk is coming, and the next buffer is a full one.
       if (bytes === view.length) size = READ_BUFFER_BYTES;
@@ -55,6 +70,7 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () 
       }
       onBytes(chunk);
       held = to !== null && writePending(to);
+      heldBy = held ? to : null;
       return true;
     },
   };
