@@ -134,6 +134,84 @@ describe('RawSocket', () => {
     }
   });
 
+  it('paused when the client ends: the data and then one end arrive after resume', async () => {
+    const { raw, client, reads, close } = await pair();
+    try {
+      let ends = 0;
+      raw.on('end', () => { ends += 1; });
+      raw.pause();
+      client.end('data then end');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(reads.length, 0);
+      assert.equal(ends, 0, 'the end waits behind the unread data');
+      raw.resume();
+      await until(() => ends === 1, 'the end');
+      assert.equal(Buffer.concat(reads).toString(), 'data then end');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(ends, 1, 'one end');
+    } finally {
+      close();
+    }
+  });
+
+  it('end() behind a large queued write shuts only after every byte; a second end and later writes are ignored', async () => {
+    const { raw, client, close } = await pair();
+    try {
+      client.pause();
+      const got = collect(client);
+      const big = Buffer.alloc(8 * 1024 * 1024, 'y');
+      assert.equal(raw.write(big), false);
+      raw.end('tail');
+      raw.end();
+      assert.equal(raw.write('after the end'), true);
+      const clientEnded = once(client, 'end');
+      client.resume();
+      await clientEnded;
+      assert.equal(got.bytes(), big.length + 4);
+      assert.equal(got.text().slice(-5), 'ytail');
+    } finally {
+      close();
+    }
+  });
+
+  it('destroyed inside its read callback: no further reads, one close, no end', async () => {
+    const { raw, client, close } = await pair();
+    try {
+      const events: string[] = [];
+      let reads = 0;
+      raw.onBytes = () => { reads += 1; raw.destroy(); raw.destroy(); };
+      raw.on('end', () => events.push('end'));
+      raw.on('close', () => events.push('close'));
+      client.write('first');
+      await until(() => events.includes('close'), 'the close');
+      client.end('more');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(reads, 1);
+      assert.deepEqual(events, ['close']);
+    } finally {
+      close();
+    }
+  });
+
+  it('a write to a client that reset the connection closes it with an error, and without a listener the process stays up', async () => {
+    const { raw, client, close } = await pair();
+    try {
+      // Not events.once: it listens for 'error', and this asserts what happens without a listener.
+      const closed = new Promise((resolve) => raw.on('close', resolve));
+      raw.pause(); // the reset is not read: the write is what meets it
+      client.resetAndDestroy();
+      await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 100 && !raw.destroyed; i += 1) {
+        raw.write(Buffer.alloc(64 * 1024));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await closed;
+      assert.equal(raw.destroyed, true);
+    } finally {
+      close();
+    }
+  });
+
   it('corked writes leave together, in order, at uncork', async () => {
     const { raw, client, close } = await pair();
     try {
