@@ -4,6 +4,7 @@
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { RawSocket, rawSocketsAvailable, type ClientSocket, type TcpHandle } from './raw-socket.js';
+import { Members } from './members.js';
 import { clientReadBuffer } from './read-buffer.js';
 import type { TlsServing } from './tls.js';
 
@@ -41,10 +42,10 @@ export class ListenError extends Error {
 }
 
 class Listener {
-  readonly sockets = new Set<ClientSocket>();
+  readonly sockets = new Members<ClientSocket>();
   /** Called when the last open connection closes (closeAll waits for it). */
   onEmpty: (() => void) | null = null;
-  readonly http = new Set<HttpConnection>();
+  readonly http = new Members<HttpConnection>();
   readonly server: TcpServer;
   /** Swapped in place when only certificates or settings change: new handshakes use the new one. */
   tls: TlsServing | null;
@@ -59,7 +60,7 @@ class Listener {
   }
 
   closeIdle(): void {
-    for (const connection of this.http) connection.closeIdle();
+    for (const connection of this.http.values()) connection.closeIdle();
   }
 }
 
@@ -151,9 +152,9 @@ export class Listeners {
       } else socket.destroy();
       return;
     }
-    listener.sockets.add(socket);
+    const member = listener.sockets.add(socket);
     socket.once('close', () => {
-      listener.sockets.delete(socket);
+      listener.sockets.delete(member);
       this.handlers.closed(spec);
       if (listener.sockets.size === 0) listener.onEmpty?.();
     });
@@ -165,8 +166,8 @@ export class Listeners {
   private serveHttp(listener: Listener, socket: ClientSocket): void {
     if (socket.destroyed) return;
     const connection = this.handlers.http(listener.spec, socket);
-    listener.http.add(connection);
-    socket.once('close', () => listener.http.delete(connection));
+    const member = listener.http.add(connection);
+    socket.once('close', () => listener.http.delete(member));
   }
 
   private createServer(listener: Listener): TcpServer {
@@ -196,7 +197,7 @@ export class Listeners {
     listener.server.close();
     listener.closeIdle();
     if (listener.sockets.size === 0) return;
-    const timer = setTimeout(() => { for (const s of listener.sockets) s.destroy(); }, this.drainTimeoutMs);
+    const timer = setTimeout(() => { for (const s of listener.sockets.values()) s.destroy(); }, this.drainTimeoutMs);
     timer.unref();
   }
 
@@ -205,7 +206,7 @@ export class Listeners {
     const all = [...this.open.values()];
     this.open.clear();
     await Promise.all(all.map((listener) => new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { for (const s of listener.sockets) s.destroy(); }, drainMs);
+      const timer = setTimeout(() => { for (const s of listener.sockets.values()) s.destroy(); }, drainMs);
       // Not server.close's callback: it does not wait for connections taken as RawSockets.
       let serverClosed = false;
       const done = () => {

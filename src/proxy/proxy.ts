@@ -15,6 +15,7 @@ import { field } from './http1/request-head.js';
 import type { LocalResponse } from './http1/respond.js';
 import { UpstreamPool } from './http1/upstream.js';
 import { ListenError, Listeners, type ListenerSpec } from './listeners.js';
+import { Members } from './members.js';
 import type { DataPlane, DataPlaneSetup, FixedPorts, ListenFailure, ListenerStatus } from './data-plane.js';
 import { logBackendChange } from './backend-log.js';
 import { DrainingBackends, type DrainingBackend } from './draining.js';
@@ -86,7 +87,7 @@ export class Proxy implements DataPlane {
   private readonly addressRefs = new Map<string, number>();
   private readonly listeners: Listeners;
   private readonly context: ProxyContext;
-  private readonly streams = new Map<string, Set<TrackedStream>>();
+  private readonly streams = new Map<string, Members<TrackedStream>>();
   private readonly sites = new WeakMap<ListenerSpec, HttpSite>();
   private readonly draining = new DrainingBackends();
   private readonly fixedKeys = new Set<string>();
@@ -296,8 +297,8 @@ export class Proxy implements DataPlane {
       const streams = this.streams.get(address);
       if (!streams) continue;
       this.streams.delete(address);
-      for (const stream of streams) stream.onEnd = this.draining.hold(address, service);
-      const timer = setTimeout(() => { for (const stream of streams) stream.close(); }, this.settings.drainTimeoutMs);
+      for (const stream of streams.values()) stream.onEnd = this.draining.hold(address, service);
+      const timer = setTimeout(() => { for (const stream of streams.values()) stream.close(); }, this.settings.drainTimeoutMs);
       timer.unref();
     }
   }
@@ -326,16 +327,16 @@ export class Proxy implements DataPlane {
   }
 
   private trackStream(address: string, close: () => void): () => void {
-    let set = this.streams.get(address);
-    if (!set) {
-      set = new Set();
-      this.streams.set(address, set);
+    let streams = this.streams.get(address);
+    if (!streams) {
+      streams = new Members();
+      this.streams.set(address, streams);
     }
-    const owner = set;
     const stream: TrackedStream = { close, onEnd: null };
-    owner.add(stream);
+    const member = streams.add(stream);
+    const owner = streams;
     return () => {
-      owner.delete(stream);
+      owner.delete(member);
       stream.onEnd?.();
     };
   }

@@ -20,6 +20,8 @@ interface ReusedReads {
   /** Node calls this after every read; a buffer (the first call, or a fresh one) replaces the one read into, undefined keeps it. */
   buffer: () => Buffer;
   callback: (bytes: number, buffer: Uint8Array) => boolean;
+  /** Lets the spare buffer go (a connection going idle keeps one buffer, not two). */
+  dropSpare(): void;
 }
 
 /**
@@ -72,6 +74,10 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () 
       held = to !== null && writePending(to);
       heldBy = held ? to : null;
       return true;
+    },
+    dropSpare: () => {
+      spare = null;
+      spareBy = null;
     },
   };
 }

@@ -4,6 +4,7 @@
 // exchanges it still has finish, or are cut at the drain timeout.
 import { connect, type Socket } from 'node:net';
 import type { Backend } from '../../routing/table.js';
+import { Members, type Member } from '../members.js';
 import { reusedReadBuffer } from '../read-buffer.js';
 import type { ClientSocket } from '../raw-socket.js';
 
@@ -35,9 +36,14 @@ export class UpstreamConnection {
   idleSince = 0;
 
   /** Its owner times the connect and the exchange (ClientConnection); a tunnel sets the socket's timeout. */
+  readonly reads: ReturnType<typeof reusedReadBuffer>;
+  /** Its place in its slot's `all`. */
+  readonly membership: Member<UpstreamConnection>;
+
   constructor(private readonly pool: UpstreamPool, readonly slot: Slot) {
-    this.socket = connect({ host: slot.backend.host, port: slot.backend.port, noDelay: true, allowHalfOpen: true,
-      onread: reusedReadBuffer(this.onData, () => this.owner?.downstream ?? null) });
+    this.membership = slot.all.add(this);
+    this.reads = reusedReadBuffer(this.onData, () => this.owner?.downstream ?? null);
+    this.socket = connect({ host: slot.backend.host, port: slot.backend.port, noDelay: true, allowHalfOpen: true, onread: this.reads });
     this.socket.on('connect', this.onConnect);
     this.socket.on('end', this.onEnd);
     this.socket.on('error', this.onError);
@@ -91,7 +97,7 @@ export class UpstreamConnection {
  * no lookup, and an exchange only moves a connection between `idle` and busy (a count).
  */
 class Slot {
-  readonly all = new Set<UpstreamConnection>();
+  readonly all = new Members<UpstreamConnection>();
   /** Oldest first: connections are taken from the end. */
   readonly idle: UpstreamConnection[] = [];
   /** Connections carrying an exchange (those with an owner). */
@@ -117,10 +123,7 @@ export class UpstreamPool {
     }
     let conn = fresh ? undefined : slot.idle.pop();
     while (conn !== undefined && conn.socket.destroyed) conn = slot.idle.pop();
-    if (conn === undefined) {
-      conn = new UpstreamConnection(this, slot);
-      slot.all.add(conn);
-    }
+    conn ??= new UpstreamConnection(this, slot);
     conn.owner = owner;
     slot.busy += 1;
     return conn;
@@ -136,6 +139,7 @@ export class UpstreamPool {
       return;
     }
     conn.reused = true;
+    conn.reads.dropSpare();
     conn.socket.resume();
     conn.idleSince = performance.now();
     this.sweeper ??= setInterval(this.sweep, SWEEP_MS).unref();
@@ -146,7 +150,7 @@ export class UpstreamPool {
   forget(conn: UpstreamConnection): void {
     this.leaveBusy(conn);
     const slot = conn.slot;
-    if (!slot.all.delete(conn)) return;
+    if (!slot.all.delete(conn.membership)) return;
     const at = slot.idle.indexOf(conn);
     if (at !== -1) slot.idle.splice(at, 1);
     if (slot.all.size === 0 && this.slots.get(slot.backend.address) === slot) this.slots.delete(slot.backend.address);
@@ -168,7 +172,7 @@ export class UpstreamPool {
     for (const conn of slot.idle.splice(0)) conn.socket.destroy();
     if (slot.busy === 0) return null;
     if (slot.retiring === null) {
-      const timer = setTimeout(() => { for (const conn of [...slot.all]) conn.socket.destroy(); }, this.drainTimeoutMs);
+      const timer = setTimeout(() => { for (const conn of slot.all.values()) conn.socket.destroy(); }, this.drainTimeoutMs);
       timer.unref();
       let done = () => {};
       const drained = new Promise<void>((resolve) => { done = resolve; });
@@ -208,6 +212,6 @@ export class UpstreamPool {
   closeAll(): void {
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.sweeper = null;
-    for (const slot of this.slots.values()) for (const conn of [...slot.all]) conn.socket.destroy();
+    for (const slot of this.slots.values()) for (const conn of slot.all.values()) conn.socket.destroy();
   }
 }
