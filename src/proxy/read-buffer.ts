@@ -16,7 +16,7 @@ const READ_BUFFER_BYTES = 64 * 1024;
 const FIRST_READ_BUFFER_BYTES = 16 * 1024;
 
 /** Node's `onread` option, typed as this module fills it. */
-interface ReusedReads {
+export interface ReusedReads {
   /** Node calls this after every read; a buffer (the first call, or a fresh one) replaces the one read into, undefined keeps it. */
   buffer: () => Buffer;
   callback: (bytes: number, buffer: Uint8Array) => boolean;
@@ -28,15 +28,15 @@ interface ReusedReads {
  * For a backend socket (`net.connect({ onread })`) whose bytes are written to `writesTo()` (null:
  * nobody's). `onBytes` gets each read as a view of the socket's buffer, which the next read
  * overwrites. While a write to that socket still holds the view (the kernel did not take it at
- * once), the next read goes to a fresh buffer and the held one is left to its writer. A TLS socket
+ * once), the next read goes to another buffer: the one a write held before, once that write is
+ * out, else a fresh one; the held one is kept as that spare. A TLS socket
  * takes every write asynchronously, so a view written to it would always be held and each read
  * would need a fresh 64 KiB buffer (the HTTPS row fell from 0.58x to 0.33x HAProxy under the
  * garbage collection that caused): what goes to one is copied, at the size of the read.
  */
 export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () => ClientSocket | null): ReusedReads {
   let buffer: Buffer | null = null;
-  let held = false;
-  /** Who `buffer`'s pending write went to, while held. */
+  /** Who a write still holding `buffer` went to; null when nothing holds it. */
   let heldBy: ClientSocket | null = null;
   /**
    * The buffer a write held before this one, and its writer. Writes leave in order, so once that
@@ -49,12 +49,11 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () 
   return {
     buffer: () => {
       // Handing back the same buffer would make Node set it on the handle again, in C++, at every read.
-      if (buffer !== null && !held && buffer.length === size) return undefined as unknown as Buffer;
+      if (buffer !== null && heldBy === null && buffer.length === size) return undefined as unknown as Buffer;
       const next = spare !== null && spareBy === null && spare.length === size ? spare : Buffer.allocUnsafe(size);
       spare = buffer;
       spareBy = heldBy;
       buffer = next;
-      held = false;
       heldBy = null;
       return buffer;
     },
@@ -71,8 +70,7 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () 
         return true;
       }
       onBytes(chunk);
-      held = to !== null && writePending(to);
-      heldBy = held ? to : null;
+      heldBy = to !== null && writePending(to) ? to : null;
       return true;
     },
     dropSpare: () => {

@@ -5,7 +5,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Backend } from '../../routing/table.js';
 import { Members, type Member } from '../members.js';
-import { reusedReadBuffer } from '../read-buffer.js';
+import { reusedReadBuffer, type ReusedReads } from '../read-buffer.js';
 import type { ClientSocket } from '../raw-socket.js';
 
 /** How long an idle upstream connection is kept (below common backend keep-alive timeouts, as undici's 4 s). */
@@ -35,11 +35,11 @@ export class UpstreamConnection {
   /** When it last went idle (performance.now()). */
   idleSince = 0;
 
-  /** Its owner times the connect and the exchange (ClientConnection); a tunnel sets the socket's timeout. */
-  readonly reads: ReturnType<typeof reusedReadBuffer>;
+  readonly reads: ReusedReads;
   /** Its place in its slot's `all`. */
   readonly membership: Member<UpstreamConnection>;
 
+  /** Its owner times the connect and the exchange (ClientConnection); a tunnel sets the socket's timeout. */
   constructor(private readonly pool: UpstreamPool, readonly slot: Slot) {
     this.membership = slot.all.add(this);
     this.reads = reusedReadBuffer(this.onData, () => this.owner?.downstream ?? null);
