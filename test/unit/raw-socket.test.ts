@@ -26,11 +26,23 @@ async function pair(): Promise<Pair> {
   return { raw, client, reads, close: () => { raw.destroy(); client.destroy(); server.close(); } };
 }
 
+/** Runs `test` on a fresh pair, and closes both ends whatever happens. */
+async function withPair(test: (pair: Pair) => Promise<void>): Promise<void> {
+  const p = await pair();
+  try {
+    await test(p);
+  } finally {
+    p.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 async function until(check: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 5_000;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
   }
 }
 
@@ -46,241 +58,176 @@ describe('RawSocket', () => {
     assert.equal(rawSocketsAvailable, true);
   });
 
-  it('reads into its buffer, writes buffers and latin1 strings, and knows its peer', async () => {
-    const { raw, client, reads, close } = await pair();
-    try {
-      const got = collect(client);
-      client.write('ping');
-      await until(() => reads.length > 0, 'the read');
-      assert.equal(Buffer.concat(reads).toString(), 'ping');
-      assert.equal(raw.remoteAddress, '127.0.0.1');
-      assert.equal(raw.write('caf\u00e9 '), true);
-      assert.equal(raw.write(Buffer.from('ok')), true);
-      await until(() => got.bytes() === 7, 'the answer');
-      assert.equal(got.text(), 'caf\u00e9 ok');
-    } finally {
-      close();
-    }
-  });
+  it('reads into its buffer, writes buffers and latin1 strings, and knows its peer', () => withPair(async ({ raw, client, reads }) => {
+    const got = collect(client);
+    client.write('ping');
+    await until(() => reads.length > 0, 'the read');
+    assert.equal(Buffer.concat(reads).toString(), 'ping');
+    assert.equal(raw.remoteAddress, '127.0.0.1');
+    assert.equal(raw.write('caf\u00e9 '), true);
+    assert.equal(raw.write(Buffer.from('ok')), true);
+    await until(() => got.bytes() === 7, 'the answer');
+    assert.equal(got.text(), 'caf\u00e9 ok');
+  }));
 
-  it('says false while the kernel holds bytes back, then drain, and keeps order', async () => {
-    const { raw, client, close } = await pair();
-    try {
-      client.pause();
-      const got = collect(client);
-      const big = Buffer.alloc(32 * 1024 * 1024, 'x');
-      assert.equal(raw.write(big), false);
-      assert.equal(raw.writableNeedDrain, true);
-      const drained = once(raw, 'drain');
-      assert.equal(raw.write('tail'), false, 'queued behind the big write');
-      client.resume();
-      await drained;
-      assert.equal(raw.writableNeedDrain, false);
-      await until(() => got.bytes() === big.length + 4, 'every byte');
-      assert.equal(got.text().slice(-5), 'xtail');
-    } finally {
-      close();
-    }
-  });
+  it('says false while the kernel holds bytes back, then drain, and keeps order', () => withPair(async ({ raw, client }) => {
+    client.pause();
+    const got = collect(client);
+    const big = Buffer.alloc(32 * 1024 * 1024, 'x');
+    assert.equal(raw.write(big), false);
+    assert.equal(raw.writableNeedDrain, true);
+    const drained = once(raw, 'drain');
+    assert.equal(raw.write('tail'), false, 'queued behind the big write');
+    client.resume();
+    await drained;
+    assert.equal(raw.writableNeedDrain, false);
+    await until(() => got.bytes() === big.length + 4, 'every byte');
+    assert.equal(got.text().slice(-5), 'xtail');
+  }));
 
-  it('half-close: the client ends, the socket still answers, then closes when it ends too', async () => {
-    const { raw, client, close } = await pair();
-    try {
-      const got = collect(client);
-      const ended = once(raw, 'end');
-      client.end('last words');
-      await ended;
-      const closed = once(raw, 'close');
-      raw.end('answer after your end');
-      await closed;
-      await once(client, 'end');
-      assert.equal(got.text(), 'answer after your end');
-    } finally {
-      close();
-    }
-  });
+  it('half-close: the client ends, the socket still answers, then closes when it ends too', () => withPair(async ({ raw, client }) => {
+    const got = collect(client);
+    const ended = once(raw, 'end');
+    client.end('last words');
+    await ended;
+    const closed = once(raw, 'close');
+    raw.end('answer after your end');
+    await closed;
+    await once(client, 'end');
+    assert.equal(got.text(), 'answer after your end');
+  }));
 
-  it('ending first: the client reads to its end, and the socket closes once the client ends', async () => {
-    const { raw, client, close } = await pair();
-    try {
-      let closed = false;
-      raw.on('close', () => { closed = true; });
-      const got = collect(client);
-      raw.end('bye');
-      await once(client, 'end');
-      assert.equal(got.text(), 'bye');
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(closed, false, 'half-open until the client ends');
-      client.end();
-      await until(() => closed, 'the close');
-    } finally {
-      close();
-    }
-  });
+  it('ending first: the client reads to its end, and the socket closes once the client ends', () => withPair(async ({ raw, client }) => {
+    let closed = false;
+    raw.on('close', () => { closed = true; });
+    const got = collect(client);
+    raw.end('bye');
+    await once(client, 'end');
+    assert.equal(got.text(), 'bye');
+    await sleep(50);
+    assert.equal(closed, false, 'half-open until the client ends');
+    client.end();
+    await until(() => closed, 'the close');
+  }));
 
-  it('paused, it reads nothing until resumed', async () => {
-    const { raw, client, reads, close } = await pair();
-    try {
-      raw.pause();
-      assert.equal(raw.isPaused(), true);
-      client.write('while paused');
-      await new Promise((r) => setTimeout(r, 100));
-      assert.equal(reads.length, 0);
-      raw.resume();
-      await until(() => reads.length > 0, 'the read after resume');
-      assert.equal(Buffer.concat(reads).toString(), 'while paused');
-    } finally {
-      close();
-    }
-  });
+  it('paused, it reads nothing until resumed', () => withPair(async ({ raw, client, reads }) => {
+    raw.pause();
+    assert.equal(raw.isPaused(), true);
+    client.write('while paused');
+    await sleep(100);
+    assert.equal(reads.length, 0);
+    raw.resume();
+    await until(() => reads.length > 0, 'the read after resume');
+    assert.equal(Buffer.concat(reads).toString(), 'while paused');
+  }));
 
-  it('paused when the client ends: the data and then one end arrive after resume', async () => {
-    const { raw, client, reads, close } = await pair();
-    try {
-      let ends = 0;
-      raw.on('end', () => { ends += 1; });
-      raw.pause();
-      client.end('data then end');
-      await new Promise((r) => setTimeout(r, 100));
-      assert.equal(reads.length, 0);
-      assert.equal(ends, 0, 'the end waits behind the unread data');
-      raw.resume();
-      await until(() => ends === 1, 'the end');
-      assert.equal(Buffer.concat(reads).toString(), 'data then end');
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(ends, 1, 'one end');
-    } finally {
-      close();
-    }
-  });
+  it('paused when the client ends: the data and then one end arrive after resume', () => withPair(async ({ raw, client, reads }) => {
+    let ends = 0;
+    raw.on('end', () => { ends += 1; });
+    raw.pause();
+    client.end('data then end');
+    await sleep(100);
+    assert.equal(reads.length, 0);
+    assert.equal(ends, 0, 'the end waits behind the unread data');
+    raw.resume();
+    await until(() => ends === 1, 'the end');
+    assert.equal(Buffer.concat(reads).toString(), 'data then end');
+    await sleep(50);
+    assert.equal(ends, 1, 'one end');
+  }));
 
-  it('end() behind a large queued write shuts only after every byte; a second end and later writes are ignored', async () => {
-    const { raw, client, close } = await pair();
-    try {
-      client.pause();
-      const got = collect(client);
-      const big = Buffer.alloc(8 * 1024 * 1024, 'y');
-      assert.equal(raw.write(big), false);
-      raw.end('tail');
-      raw.end();
-      assert.equal(raw.write('after the end'), true);
-      const clientEnded = once(client, 'end');
-      client.resume();
-      await clientEnded;
-      assert.equal(got.bytes(), big.length + 4);
-      assert.equal(got.text().slice(-5), 'ytail');
-    } finally {
-      close();
-    }
-  });
+  it('end() behind a large queued write shuts only after every byte; a second end and later writes are ignored', () => withPair(async ({ raw, client }) => {
+    client.pause();
+    const got = collect(client);
+    const big = Buffer.alloc(8 * 1024 * 1024, 'y');
+    assert.equal(raw.write(big), false);
+    raw.end('tail');
+    raw.end();
+    assert.equal(raw.write('after the end'), true);
+    const clientEnded = once(client, 'end');
+    client.resume();
+    await clientEnded;
+    assert.equal(got.bytes(), big.length + 4);
+    assert.equal(got.text().slice(-5), 'ytail');
+  }));
 
-  it('destroyed inside its read callback: no further reads, one close, no end', async () => {
-    const { raw, client, close } = await pair();
-    try {
-      const events: string[] = [];
-      let reads = 0;
-      raw.onBytes = () => { reads += 1; raw.destroy(); raw.destroy(); };
-      raw.on('end', () => events.push('end'));
-      raw.on('close', () => events.push('close'));
-      client.write('first');
-      await until(() => events.includes('close'), 'the close');
-      client.end('more');
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(reads, 1);
-      assert.deepEqual(events, ['close']);
-    } finally {
-      close();
-    }
-  });
+  it('destroyed inside its read callback: no further reads, one close, no end', () => withPair(async ({ raw, client }) => {
+    const events: string[] = [];
+    let reads = 0;
+    raw.onBytes = () => { reads += 1; raw.destroy(); raw.destroy(); };
+    raw.on('end', () => events.push('end'));
+    raw.on('close', () => events.push('close'));
+    client.write('first');
+    await until(() => events.includes('close'), 'the close');
+    client.end('more');
+    await sleep(50);
+    assert.equal(reads, 1);
+    assert.deepEqual(events, ['close']);
+  }));
 
-  it('a write to a client that reset the connection closes it with an error, and without a listener the process stays up', async () => {
-    const { raw, client, close } = await pair();
-    try {
-      // Not events.once: it listens for 'error', and this asserts what happens without a listener.
-      const closed = new Promise((resolve) => raw.on('close', resolve));
-      raw.pause(); // the reset is not read: the write is what meets it
-      client.resetAndDestroy();
-      await new Promise((r) => setTimeout(r, 50));
-      for (let i = 0; i < 100 && !raw.destroyed; i += 1) {
-        raw.write(Buffer.alloc(64 * 1024));
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      await closed;
-      assert.equal(raw.destroyed, true);
-    } finally {
-      close();
+  it('a write to a client that reset the connection closes it with an error, and without a listener the process stays up', () => withPair(async ({ raw, client }) => {
+    // Not events.once: it listens for 'error', and this asserts what happens without a listener.
+    const closed = new Promise((resolve) => raw.on('close', resolve));
+    raw.pause(); // the reset is not read: the write is what meets it
+    client.resetAndDestroy();
+    await sleep(50);
+    for (let i = 0; i < 100 && !raw.destroyed; i += 1) {
+      raw.write(Buffer.alloc(64 * 1024));
+      await sleep(5);
     }
-  });
+    await closed;
+    assert.equal(raw.destroyed, true);
+  }));
 
-  it('corked writes leave together, in order, at uncork', async () => {
-    const { raw, client, close } = await pair();
-    try {
-      const got = collect(client);
-      raw.cork();
-      raw.write('head\r\n');
-      raw.write(Buffer.from('body'));
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(got.bytes(), 0, 'nothing before uncork');
-      raw.uncork();
-      await until(() => got.bytes() === 10, 'the corked bytes');
-      assert.equal(got.text(), 'head\r\nbody');
-    } finally {
-      close();
-    }
-  });
+  it('corked writes leave together, in order, at uncork', () => withPair(async ({ raw, client }) => {
+    const got = collect(client);
+    raw.cork();
+    raw.write('head\r\n');
+    raw.write(Buffer.from('body'));
+    await sleep(50);
+    assert.equal(got.bytes(), 0, 'nothing before uncork');
+    raw.uncork();
+    await until(() => got.bytes() === 10, 'the corked bytes');
+    assert.equal(got.text(), 'head\r\nbody');
+  }));
 
-  it('times out after the set idle time, and activity puts it off', async () => {
-    const { raw, client, close } = await pair();
-    try {
-      const started = performance.now();
-      raw.setTimeout(150);
-      const timedOut = once(raw, 'timeout');
-      await new Promise((r) => setTimeout(r, 100));
-      client.write('still here');
-      await timedOut;
-      assert.ok(performance.now() - started >= 240, 'the read at 100 ms put the timeout off');
-      assert.equal(raw.destroyed, false, 'a timeout only reports, as net.Socket');
-    } finally {
-      close();
-    }
-  });
+  it('times out after the set idle time, and activity puts it off', () => withPair(async ({ raw, client }) => {
+    const started = performance.now();
+    raw.setTimeout(150);
+    const timedOut = once(raw, 'timeout');
+    await sleep(100);
+    client.write('still here');
+    await timedOut;
+    assert.ok(performance.now() - started >= 240, 'the read at 100 ms put the timeout off');
+    assert.equal(raw.destroyed, false, 'a timeout only reports, as net.Socket');
+  }));
 
-  it('times out again after new activity, once per idle spell; setTimeout(0) stops it and drops the callback', async () => {
-    const { raw, client, close } = await pair();
-    try {
-      let count = 0;
-      const onTimeout = () => { count += 1; };
-      raw.setTimeout(60, onTimeout);
-      await until(() => count === 1, 'the first timeout');
-      await new Promise((r) => setTimeout(r, 200));
-      assert.equal(count, 1, 'no second timeout without activity');
-      raw.on('timeout', () => { count += 1; });
-      client.write('back');
-      await until(() => count === 2, 'a timeout after the new idle spell');
-      raw.setTimeout(0, onTimeout);
-      assert.equal(raw.listenerCount('timeout'), 1, 'the callback given with 0 is removed, as net.Socket does');
-      client.write('again');
-      await new Promise((r) => setTimeout(r, 200));
-      assert.equal(count, 2, 'no timeout once set to 0');
-    } finally {
-      close();
-    }
-  });
+  it('times out again after new activity, once per idle spell; setTimeout(0) stops it and drops the callback', () => withPair(async ({ raw, client }) => {
+    let count = 0;
+    const onTimeout = () => { count += 1; };
+    raw.setTimeout(60, onTimeout);
+    await until(() => count === 1, 'the first timeout');
+    await sleep(200);
+    assert.equal(count, 1, 'no second timeout without activity');
+    raw.on('timeout', () => { count += 1; });
+    client.write('back');
+    await until(() => count === 2, 'a timeout after the new idle spell');
+    raw.setTimeout(0, onTimeout);
+    assert.equal(raw.listenerCount('timeout'), 1, 'the callback given with 0 is removed, as net.Socket does');
+    client.write('again');
+    await sleep(200);
+    assert.equal(count, 2, 'no timeout once set to 0');
+  }));
 
-  it('resetAndDestroy while its end waits behind queued writes still closes it', async () => {
-    const { raw, client, close } = await pair();
-    try {
-      client.pause();
-      raw.write(Buffer.alloc(16 * 1024 * 1024));
-      raw.end();
-      const closed = once(raw, 'close');
-      raw.resetAndDestroy();
-      client.destroy();
-      await closed; // hung before: libuv refuses a reset during a shutdown, and the handle never closed
-    } finally {
-      close();
-    }
-  });
+  it('resetAndDestroy while its end waits behind queued writes still closes it', () => withPair(async ({ raw, client }) => {
+    client.pause();
+    raw.write(Buffer.alloc(16 * 1024 * 1024));
+    raw.end();
+    const closed = once(raw, 'close');
+    raw.resetAndDestroy();
+    client.destroy();
+    await closed; // hung before: libuv refuses a reset during a shutdown, and the handle never closed
+  }));
 
   it('destroy(err) emits error before close; a client reset closes it with an error', async () => {
     const first = await pair();
@@ -310,15 +257,10 @@ describe('RawSocket', () => {
     }
   });
 
-  it('resetAndDestroy cuts the client with a reset, not an end', async () => {
-    const { raw, client, close } = await pair();
-    try {
-      const error = once(client, 'error');
-      raw.resetAndDestroy();
-      const [err] = await error as [NodeJS.ErrnoException];
-      assert.equal(err.code, 'ECONNRESET');
-    } finally {
-      close();
-    }
-  });
+  it('resetAndDestroy cuts the client with a reset, not an end', () => withPair(async ({ raw, client }) => {
+    const error = once(client, 'error');
+    raw.resetAndDestroy();
+    const [err] = await error as [NodeJS.ErrnoException];
+    assert.equal(err.code, 'ECONNRESET');
+  }));
 });
