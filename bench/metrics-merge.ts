@@ -3,10 +3,10 @@
 // Turbine's modules directly (no sockets, no load):
 // - hand-made merge (what Turbine does): each worker reports its StatsSnapshot (plain numbers) every
 //   0.5 s; at scrape the primary sums them (mergeSnapshots, which the status page reads too) and
-//   renders one set of samples.
+//   writes one set of samples in the text format itself (src/observability/metrics.ts).
 // - AggregatorRegistry: at scrape each worker builds its metrics in getMetricsAsJSON's form and
 //   sends them (IPC is JSON: stringified and parsed here); prom-client's aggregate() sums them.
-// Both render the traffic metrics only: the primary's own metrics are the same either way.
+// Both include the primary's own metrics (all empty here), which prom-client renders either way.
 // `--smoke`: 100 services, 3 rounds.
 import client from 'prom-client';
 import { Metrics, type MetricSources } from '../src/observability/metrics.js';
@@ -49,7 +49,7 @@ const workers = [workerTraffic(0), workerTraffic(1)];
 const retired = workerTraffic(2); // counters of a worker that died, kept so totals never go back
 
 const handMade = new Metrics(sources(() => mergeSnapshots([retired, ...workers])), { defaultMetrics: false });
-const handMadeText = () => client.AggregatorRegistry.aggregate([handMade.registry.scrapedAsJSON()]).metrics();
+const handMadeText = () => handMade.registry.metrics();
 const handMadeScrape = await timed(handMadeText);
 const reportBytes = JSON.stringify(workers[0]).length;
 const reportMs = await timed(async () => JSON.parse(JSON.stringify(workers[0])));
@@ -60,7 +60,8 @@ const clusterBytes = workerJson().length;
 const clusterWorkerMs = await timed(async () => JSON.parse(workerJson()));
 const clusterText = () => {
   const sent = perWorker.map((m) => JSON.parse(JSON.stringify(m.registry.scrapedAsJSON())) as object[]);
-  return client.AggregatorRegistry.aggregate(sent).metrics();
+  // With the primary's own metrics (all empty here), as /metrics would serve them: prom-client renders both.
+  return client.Registry.merge([handMade.registry, client.AggregatorRegistry.aggregate(sent)]).metrics();
 };
 const clusterScrape = await timed(clusterText);
 

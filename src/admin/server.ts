@@ -4,7 +4,7 @@
 // JSON), /stats (JSON for the page) and / (status page).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { ScrapingRegistry } from '../observability/metrics.js';
 import { parseStatsQuery, type CsvOptions } from './haproxy-csv.js';
 import { STATUS_PAGE } from './status-page.js';
 
@@ -22,7 +22,7 @@ export interface AdminSources {
   resync(): void;
   /** This process and its workers. */
   pids(): number[];
-  registry: Registry;
+  registry: ScrapingRegistry;
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
@@ -37,7 +37,11 @@ export class AdminServer {
 
   constructor(private readonly sources: AdminSources) {
     this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: Error) => send(res, 500, 'text/plain', `internal error: ${err.message}\n`));
+      this.handle(req, res).catch((err: Error) => {
+        // A failure in the middle of a streamed answer (/metrics) can only cut it.
+        if (res.headersSent) res.destroy();
+        else send(res, 500, 'text/plain', `internal error: ${err.message}\n`);
+      });
     });
     this.server.keepAliveTimeout = 5000;
   }
@@ -51,6 +55,16 @@ export class AdminServer {
       this.server.listen({ host, port }, resolve);
     });
     return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Written as it is rendered, a slice at a time: proxied traffic goes on between slices. */
+  private async metrics(res: ServerResponse): Promise<void> {
+    res.writeHead(200, { 'content-type': this.sources.registry.contentType, 'cache-control': 'no-store' });
+    for await (const slice of this.sources.registry.text()) {
+      if (res.destroyed) return; // the scraper went away: the rest is not rendered
+      if (!res.write(slice)) await new Promise((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+    }
+    res.end();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -69,7 +83,7 @@ export class AdminServer {
         return;
       }
       case '/metrics':
-        send(res, 200, this.sources.registry.contentType, await this.sources.registry.metrics());
+        await this.metrics(res);
         return;
       case '/routes':
         json(res, 200, this.sources.routes());

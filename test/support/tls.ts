@@ -39,13 +39,19 @@ export function tlsRoundTrip(port: number, payload: string, options: TlsOptions 
     });
     const chunks: Buffer[] = [];
     let peer = '';
+    let secured = false;
     socket.setTimeout(5000, () => socket.destroy(new Error('TLS round trip timed out')));
     socket.on('secureConnect', () => {
+      secured = true;
       peer = String(socket.getPeerCertificate().subject?.CN ?? '');
       socket.end(payload);
     });
     socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('end', () => resolve({ peer, text: Buffer.concat(chunks).toString('utf8'), alpn: socket.alpnProtocol ?? false }));
+    socket.on('end', () => {
+      // A listener that closes before any handshake (a plain one being swapped for TLS) is no TLS answer.
+      if (!secured) reject(new Error('closed before the TLS handshake completed'));
+      else resolve({ peer, text: Buffer.concat(chunks).toString('utf8'), alpn: socket.alpnProtocol ?? false });
+    });
     socket.on('error', reject);
   });
 }
