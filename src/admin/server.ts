@@ -4,6 +4,7 @@
 // JSON), /stats (JSON for the page) and / (status page).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
 import type { ScrapingRegistry } from '../observability/metrics.js';
 import { parseStatsQuery, type CsvOptions } from './haproxy-csv.js';
 import { STATUS_PAGE } from './status-page.js';
@@ -57,14 +58,13 @@ export class AdminServer {
     return (this.server.address() as AddressInfo).port;
   }
 
-  /** Written as it is rendered, a slice at a time: proxied traffic goes on between slices. */
+  /**
+   * Written as it is rendered, a slice at a time: proxied traffic goes on between slices. pipeline
+   * waits for the scraper to take each slice, and stops rendering when it goes away.
+   */
   private async metrics(res: ServerResponse): Promise<void> {
     res.writeHead(200, { 'content-type': this.sources.registry.contentType, 'cache-control': 'no-store' });
-    for await (const slice of this.sources.registry.text()) {
-      if (res.destroyed) return; // the scraper went away: the rest is not rendered
-      if (!res.write(slice)) await new Promise((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
-    }
-    res.end();
+    await pipeline(this.sources.registry.text(), res);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -42,7 +42,7 @@ export class ScrapingRegistry extends client.Registry {
     let lines: string[] = own.trim() === '' ? [] : [own.replace(/\n$/, '')];
     for (const { name, help, type, samples } of this.scraped) {
       if (lines.length > 0) lines.push('');
-      lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+      lines.push(`# HELP ${name} ${escapeText(help)}`, `# TYPE ${name} ${type}`);
       for (const { metricName, labels, value } of samples()) {
         let set = '';
         for (const label in labels) set += `${set === '' ? '' : ','}${label}="${escapeLabelValue(String(labels[label]))}"`;
@@ -66,12 +66,14 @@ export class ScrapingRegistry extends client.Registry {
 
 const NEEDS_ESCAPE = /[\\\n"]/;
 
-function escapeLabelValue(value: string): string {
-  return NEEDS_ESCAPE.test(value) ? value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : value;
+/** A HELP text: backslash and newline escaped. */
+function escapeText(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
-function escapeHelp(help: string): string {
-  return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+/** A label value: as a HELP text, and its double quotes too. */
+function escapeLabelValue(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? escapeText(value).replace(/"/g, '\\"') : value;
 }
 
 function formatValue(value: number): string {
