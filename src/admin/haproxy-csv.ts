@@ -64,11 +64,11 @@ function line(values: Partial<Record<(typeof COLUMNS)[number], string | number>>
   return `${COLUMNS.map((c) => String(values[c] ?? '')).join(',')},\n`;
 }
 
-export function renderHaproxyCsv(services: readonly Service[], sources: CsvSources, options: CsvOptions = { upOnly: false, noMaint: false }): string {
-  let out = `# ${COLUMNS.join(',')},\n`;
+export function* renderHaproxyCsv(services: readonly Service[], sources: CsvSources, options: CsvOptions = { upOnly: false, noMaint: false }): Generator<string> {
+  yield `# ${COLUMNS.join(',')},\n`;
   for (const service of services) {
     const pxname = backendName(service);
-    out += line({ pxname, svname: 'FRONTEND', status: 'OPEN' });
+    let out = line({ pxname, svname: 'FRONTEND', status: 'OPEN' });
     let scur = 0;
     let up = 0;
     for (const backend of service.backends) {
@@ -79,7 +79,6 @@ export function renderHaproxyCsv(services: readonly Service[], sources: CsvSourc
       out += line({ pxname, svname: serverName(sources.agentHost(backend), backend), qcur: state.qcur, scur: state.scur, status: state.status,
         weight: state.status === 'MAINT' ? 0 : 1, act: 1, bck: 0 });
     }
-    out += line({ pxname, svname: 'BACKEND', scur, status: up > 0 ? 'UP' : 'DOWN', weight: up, act: up, bck: 0 });
+    yield out + line({ pxname, svname: 'BACKEND', scur, status: up > 0 ? 'UP' : 'DOWN', weight: up, act: up, bck: 0 });
   }
-  return out;
 }

@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { ScrapingRegistry } from '../observability/metrics.js';
+import { prettyJson, sliced } from './slices.js';
 import { parseStatsQuery, type CsvOptions } from './haproxy-csv.js';
 import { STATUS_PAGE } from './status-page.js';
 
@@ -15,9 +16,10 @@ export interface AdminSources {
    * would be refused although ready (a service port that cannot be bound), or null.
    */
   health(): { ready: boolean; draining: boolean; problem: string | null; detail: Record<string, unknown> };
-  routes(): unknown;
+  /** Its lists (services) are written an item at a time (prettyJson). */
+  routes(): Record<string, unknown>;
   stats(): unknown;
-  haproxyCsv(options: CsvOptions): string;
+  haproxyCsv(options: CsvOptions): Iterable<string>;
   vhostMap(): [string, string][];
   appMap(): [string, string][];
   resync(): void;
@@ -29,6 +31,15 @@ export interface AdminSources {
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
+}
+
+/**
+ * A large answer, written as it is made, a slice at a time: proxied traffic goes on between slices.
+ * pipeline waits for the client to take each slice, and stops the making when it goes away.
+ */
+async function stream(res: ServerResponse, type: string, pieces: Iterable<string>): Promise<void> {
+  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+  await pipeline(sliced(pieces), res);
 }
 
 const json = (res: ServerResponse, status: number, value: unknown) => send(res, status, 'application/json', JSON.stringify(value, null, 2) + '\n');
@@ -58,15 +69,6 @@ export class AdminServer {
     return (this.server.address() as AddressInfo).port;
   }
 
-  /**
-   * Written as it is rendered, a slice at a time: proxied traffic goes on between slices. pipeline
-   * waits for the scraper to take each slice, and stops rendering when it goes away.
-   */
-  private async metrics(res: ServerResponse): Promise<void> {
-    res.writeHead(200, { 'content-type': this.sources.registry.contentType, 'cache-control': 'no-store' });
-    await pipeline(this.sources.registry.text(), res);
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
@@ -83,10 +85,10 @@ export class AdminServer {
         return;
       }
       case '/metrics':
-        await this.metrics(res);
+        await stream(res, this.sources.registry.contentType, await this.sources.registry.text());
         return;
       case '/routes':
-        json(res, 200, this.sources.routes());
+        await stream(res, 'application/json', prettyJson(this.sources.routes()));
         return;
       case '/stats':
         json(res, 200, this.sources.stats());
@@ -110,7 +112,7 @@ export class AdminServer {
         // HAProxy's stats URI: the CSV with `;csv`, else its HTML page (ours is the status page).
         const query = parseStatsQuery(queryAt < 0 ? '' : url.slice(queryAt + 1));
         if (query === null) send(res, 404, 'text/plain', 'not found: HAProxy stats are at /haproxy?stats;csv\n');
-        else if (query.csv) send(res, 200, 'text/plain', this.sources.haproxyCsv(query));
+        else if (query.csv) await stream(res, 'text/plain', this.sources.haproxyCsv(query));
         else send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE);
         return;
       }

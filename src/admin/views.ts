@@ -18,12 +18,17 @@ export function routesView(table: RoutingTable | null, plane: DataPlane, ejectio
   return {
     generation: table.generation,
     apps: table.appCount,
-    services: table.services.map((s) => ({
-      ...s,
-      panic: limits.get(s.id)?.panic ?? false,
-      ejectionCapped: limits.get(s.id)?.capped ?? false,
-      backends: s.backends.map((b) => ({ ...b, state: getsTraffic(plane, ejection, b.address) ? 'up' : 'down', reasons: plane.downReasons(b.address) })),
-    })),
+    // Made as /routes writes them, a slice at a time.
+    services: (function* () {
+      for (const s of table.services) {
+        yield {
+          ...s,
+          panic: limits.get(s.id)?.panic ?? false,
+          ejectionCapped: limits.get(s.id)?.capped ?? false,
+          backends: s.backends.map((b) => ({ ...b, state: getsTraffic(plane, ejection, b.address) ? 'up' : 'down', reasons: plane.downReasons(b.address) })),
+        };
+      }
+    })(),
     // Certificates are loaded by the data plane: a routing table cannot know a file is unreadable.
     warnings: [...table.warnings, ...plane.listenerStatus().flatMap((l) => l.certificateWarnings ?? [])],
   };
@@ -55,7 +60,7 @@ export function statsView(table: RoutingTable | null, plane: DataPlane, marathon
  * them `disabled`), backends out of rotation DOWN, and scur what is in flight on each backend,
  * summed over the workers. Server names need the agent host of each task, from Marathon's apps.
  */
-export function haproxyCsvView(table: RoutingTable | null, plane: DataPlane, ejection: EjectionDecision, apps: readonly MarathonApp[], options: CsvOptions): string {
+export function haproxyCsvView(table: RoutingTable | null, plane: DataPlane, ejection: EjectionDecision, apps: readonly MarathonApp[], options: CsvOptions): Iterable<string> {
   const inFlight = plane.traffic().inFlight;
   const agentHosts = new Map(apps.flatMap((a) => a.tasks.map((t): [string, string] => [t.id, t.host])));
   return renderHaproxyCsv(table?.services ?? [], {

@@ -4,22 +4,19 @@
 // workers' snapshots are summed by mergeSnapshots (the status page reads the sum too), not by
 // prom-client's AggregatorRegistry: bench/metrics-merge measures both, and the sum of snapshots
 // scrapes in about half the time without stopping every worker at each scrape.
-import { setImmediate } from 'node:timers/promises';
 import client from 'prom-client';
 import { DURATION_BUCKETS, STATUS_CLASSES, type StatsSnapshot } from './stats.js';
 
 type MetricType = 'counter' | 'gauge' | 'histogram';
 interface Sample { metricName?: string; labels: Record<string, string | number>; value: number }
 
-/** Lines written between two turns of the event loop while /metrics is rendered (a few milliseconds' work). */
-const LINES_PER_TURN = 2_000;
-
 /**
  * The registry /metrics serves: prom-client metrics, plus metrics whose samples are computed when
- * Prometheus scrapes, written in the text format here, a slice at a time. Through prom-client
- * (AggregatorRegistry.aggregate, a metric object per scrape and a hash per label set) and in one
- * piece, a scrape at 10,000 backends held the event loop for 150-500 ms, and every proxied
- * request waited as long. getMetricsAsJSON and getSingleMetric know the prom-client metrics alone.
+ * Prometheus scrapes, written in the text format here, line by line as /metrics sends them (it
+ * sends them a slice at a time, src/admin/slices.ts). Through prom-client (AggregatorRegistry.aggregate,
+ * a metric object per scrape and a hash per label set) and in one piece, a scrape at 10,000
+ * backends held the event loop for 150-500 ms. getMetricsAsJSON and getSingleMetric know the
+ * prom-client metrics alone.
  */
 export class ScrapingRegistry extends client.Registry {
   private readonly scraped: { name: string; help: string; type: MetricType; samples: () => Iterable<Sample> }[] = [];
@@ -33,34 +30,27 @@ export class ScrapingRegistry extends client.Registry {
     return this.scraped.map(({ samples, ...metric }) => ({ ...metric, aggregator: 'sum', values: [...samples()] }));
   }
 
-  /**
-   * The whole text, laid out as prom-client lays out its own (a blank line between metrics), in
-   * slices; the event loop serves traffic between two (`turn`, setImmediate by default).
-   */
-  async *text(turn: () => Promise<unknown> = setImmediate): AsyncGenerator<string> {
-    const own = await super.metrics();
-    let lines: string[] = own.trim() === '' ? [] : [own.replace(/\n$/, '')];
+  /** The whole text, laid out as prom-client lays out its own (a blank line between metrics), in pieces made as they are read. */
+  async text(): Promise<Iterable<string>> {
+    return this.pieces(await super.metrics());
+  }
+
+  private *pieces(own: string): Generator<string> {
+    let first = own.trim() === '';
+    if (!first) yield own;
     for (const { name, help, type, samples } of this.scraped) {
-      if (lines.length > 0) lines.push('');
-      lines.push(`# HELP ${name} ${escapeText(help)}`, `# TYPE ${name} ${type}`);
+      yield `${first ? '' : '\n'}# HELP ${name} ${escapeText(help)}\n# TYPE ${name} ${type}\n`;
+      first = false;
       for (const { metricName, labels, value } of samples()) {
         let set = '';
         for (const label in labels) set += `${set === '' ? '' : ','}${label}="${escapeLabelValue(String(labels[label]))}"`;
-        lines.push(`${metricName ?? name}${set === '' ? '' : `{${set}}`} ${formatValue(value)}`);
-        if (lines.length >= LINES_PER_TURN) {
-          yield `${lines.join('\n')}\n`;
-          lines = [];
-          await turn();
-        }
+        yield `${metricName ?? name}${set === '' ? '' : `{${set}}`} ${formatValue(value)}\n`;
       }
     }
-    if (lines.length > 0) yield `${lines.join('\n')}\n`;
   }
 
   override async metrics(): Promise<string> {
-    let out = '';
-    for await (const slice of this.text(async () => {})) out += slice;
-    return out;
+    return [...await this.text()].join('');
   }
 }
 

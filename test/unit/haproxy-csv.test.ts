@@ -12,10 +12,10 @@ describe('/haproxy?stats;csv for zdd.py', () => {
   it('lists each task of both colours under the group backend; the draining one is MAINT', () => {
     const apps = decodeAppList(readFixture('marathon-lb', 'zdd_apps.json'), []);
     const table = buildRoutingTable(apps, { groups: ['external'], strictMode: false, healthCheck: true });
-    const csv = renderHaproxyCsv(table.services, {
+    const csv = [...renderHaproxyCsv(table.services, {
       state: (service, backend) => ({ status: service.draining.includes(backend.address) ? 'MAINT' : 'UP', scur: backend.port === 16916 ? 2 : 0, qcur: 0 }),
       agentHost: (backend) => backend.host,
-    });
+    })].join('');
     const listeners = appListeners(parseLikeZdd(csv), 'nginx_10000');
     // waiting_for_listeners: one listener per instance of both colours (3 green + 1 blue).
     assert.deepEqual(listeners.map((l) => l.svname).sort(), ['10_0_1_147_25724', '10_0_6_25_16916', '10_0_6_25_23336', '10_0_6_25_31184']);
@@ -29,10 +29,10 @@ describe('/haproxy?stats;csv for zdd.py', () => {
     const apps = decodeAppList({ apps: [{ id: '/web', labels: { HAPROXY_GROUP: 'external' }, portDefinitions: [{ port: 10000 }], tasks }] }, []);
     const resolved = new Map([['agent-1.example.com', '10.0.0.5'], ['10.0.0.7', '10.0.0.7']]);
     const table = buildRoutingTable(apps, { groups: ['external'], strictMode: false, healthCheck: true }, 1, resolved);
-    const csv = renderHaproxyCsv(table.services, {
+    const csv = [...renderHaproxyCsv(table.services, {
       state: () => ({ status: 'UP', scur: 0, qcur: 0 }),
       agentHost: (backend) => tasks.find((t) => t.id === backend.taskId)!.host,
-    });
+    })].join('');
     const names = appListeners(parseLikeZdd(csv), 'web_10000').map((l) => l.svname);
     assert.deepEqual(names, tasks.flatMap((t) => svnamesLikeZdd(t, resolved.get(t.host)!)));
     assert.deepEqual(names, ['agent-1_example_com_10_0_0_5_31001', '10_0_0_7_31002']);

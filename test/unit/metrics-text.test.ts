@@ -6,8 +6,10 @@ import { describe, it } from 'node:test';
 import { connect } from 'node:net';
 import client from 'prom-client';
 import { AdminServer } from '../../src/admin/server.js';
+import { sliced } from '../../src/admin/slices.js';
 import { Metrics, type BackendState, type MetricSources } from '../../src/observability/metrics.js';
 import { ProxyStats } from '../../src/observability/stats.js';
+import { readCountingTurns } from '../support/loop.js';
 
 function sources(stats: ProxyStats, backends: BackendState[]): MetricSources {
   return {
@@ -95,17 +97,7 @@ describe('/metrics text', () => {
 
   it('of 10,000 backends is the same text, written in slices with the event loop turning between them', async () => {
     const { metrics } = tenThousandBackends();
-    let turns = 0;
-    let done = false;
-    const count = () => {
-      if (done) return;
-      turns += 1;
-      setImmediate(count);
-    };
-    setImmediate(count);
-    const slices: string[] = [];
-    for await (const slice of metrics.registry.text()) slices.push(slice);
-    done = true;
+    const { slices, turns } = await readCountingTurns(sliced(await metrics.registry.text()));
     assert.ok(slices.length > 10, `${slices.length} slices`);
     assert.ok(turns >= slices.length - 1, `the event loop turned ${turns} times while ${slices.length} slices were written`);
     assert.equal(slices.join(''), await promClientText(metrics));
