@@ -544,11 +544,7 @@ export class ClientConnection implements UpstreamOwner {
         if (parsed.length < buf.length) this.forwardResponse(ex, buf, parsed.length, asIs ? 0 : parsed.length);
         else if (asIs) send(this.socket, buf.subarray(0, parsed.length));
       }
-      if (!asIs) {
-        this.socket.uncork();
-        // A corked write cannot say false: whether libuv holds the bytes is known only now.
-        if (this.socket.writableNeedDrain) ex.conn?.socket.pause();
-      }
+      if (!asIs) this.uncorkToClient(ex);
       return;
     }
   }
@@ -601,14 +597,12 @@ export class ClientConnection implements UpstreamOwner {
         n = this.responseBody.feed(buf, from, 502, ex.dechunk ? this.sendChunkData : undefined);
       } catch (err) {
         this.backendFailed(ex, 'reset', err as Error);
-        return;
-      } finally {
         if (ex.dechunk) this.socket.uncork();
+        return;
       }
     }
     if (ex.dechunk) {
-      if (this.socket.writableNeedDrain) ex.conn?.socket.pause();
-      else this.clientActive = this.serverActive;
+      if (this.uncorkToClient(ex)) this.clientActive = this.serverActive;
     } else {
       ex.sent += n;
       const end = from + n;
@@ -618,6 +612,14 @@ export class ClientConnection implements UpstreamOwner {
       }
     }
     if (res.framing !== 'close' && this.responseBody.done) this.responseDone(ex, res.keepAlive && from + n === buf.length);
+  }
+
+  /** Writes what was corked for the client. False, with the backend paused, when libuv holds bytes: a corked write cannot say so itself. */
+  private uncorkToClient(ex: Exchange): boolean {
+    this.socket.uncork();
+    if (!this.socket.writableNeedDrain) return true;
+    ex.conn?.socket.pause();
+    return false;
   }
 
   /** A chunked response's data, without its framing, for an HTTP/1.0 client. */
