@@ -9,9 +9,11 @@
 // shuts its side, end() shuts Turbine's after the queued writes, the socket closes once both sides
 // are shut or at destroy(); write() says false while libuv holds bytes, then 'drain'; 'error'
 // comes before 'close'; setTimeout() emits 'timeout' after that long without a read or write.
+// Small writes leave at the end of the event loop's turn (turn-batch.ts), in the order written.
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { errnoError, streamBinding, writeToHandle, type StreamHandle } from './socket-write.js';
+import { TurnBatch } from './turn-batch.js';
 
 /** What ClientConnection and the listeners need of a client connection: a net.Socket (TLS) or a RawSocket. */
 export type ClientSocket = Socket | RawSocket;
@@ -47,6 +49,7 @@ export class RawSocket extends EventEmitter {
   /** Turbine's side is shut (the shutdown after the queued writes completed). */
   private writeEnded = false;
   private corked: Buffer[] | null = null;
+  private readonly batch = new TurnBatch((data) => this.destroyed || writeToHandle(this, this.handle, data), () => this.writePending);
   private peer: string | undefined;
   private idleMs = 0;
   private lastActive = 0;
@@ -70,9 +73,14 @@ export class RawSocket extends EventEmitter {
     return this.peer;
   }
 
-  /** Bytes written and not yet taken by the kernel. */
+  /** Bytes written that libuv holds, not yet taken by the kernel. */
   get writePending(): boolean {
     return !this.destroyed && this.handle.writeQueueSize > 0;
+  }
+
+  /** Bytes written that wait for the end of the turn (turn-batch.ts). */
+  get batched(): boolean {
+    return !this.destroyed && this.batch.waiting;
   }
 
   /** As net.Socket's: a write said false and its 'drain' has not come yet (libuv still holds bytes). */
@@ -101,7 +109,7 @@ export class RawSocket extends EventEmitter {
       this.corked.push(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
       return true;
     }
-    return writeToHandle(this, this.handle, data);
+    return this.batch.write(data);
   }
 
   /** Writes after this wait for uncork(), then leave in one writev. */
@@ -113,8 +121,7 @@ export class RawSocket extends EventEmitter {
     const chunks = this.corked;
     if (chunks === null) return;
     this.corked = null;
-    if (chunks.length === 1) this.write(chunks[0]!);
-    else if (chunks.length > 1 && !this.destroyed) writeToHandle(this, this.handle, chunks);
+    for (const chunk of chunks) this.write(chunk);
   }
 
   /** Shuts Turbine's side once the queued writes are out; the socket closes when the client's side is shut too. */
@@ -122,6 +129,7 @@ export class RawSocket extends EventEmitter {
     if (data !== undefined) this.write(data);
     if (this.ending || this.destroyed) return;
     this.uncork();
+    this.batch.flush(); // what waits goes before the shutdown
     this.ending = true;
     const req = new streamBinding!.ShutdownWrap();
     req.handle = this.handle;
@@ -198,6 +206,7 @@ export class RawSocket extends EventEmitter {
   private close(err: Error | undefined, reset: boolean): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.batch.drop();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     if (err !== undefined) process.nextTick(() => { if (this.listenerCount('error') > 0) this.emit('error', err); });

@@ -114,14 +114,21 @@ function direct(socket: Socket): StreamHandle | null {
 }
 
 /**
- * socket.write(data), a string as latin1, with the same contract: false asks the caller to wait for
- * 'drain'. `data` must stay unchanged until then. A RawSocket's own write is already direct.
+ * socket.write(data), a string as latin1, pieces in one writev, with the same contract: false asks
+ * the caller to wait for 'drain'. `data` must stay unchanged until then. A RawSocket takes its
+ * writes on its own path.
  */
-export function send(socket: ClientSocket, data: Buffer | string): boolean {
+export function send(socket: ClientSocket, data: Buffer | string | Buffer[]): boolean {
+  const handle = socket instanceof Socket ? direct(socket) : null;
+  if (handle !== null) return writeToHandle(socket as Socket, handle, data);
+  if (Array.isArray(data)) {
+    // One at a time, in order: once the first waits in the Writable's queue, so do the others.
+    let taken = true;
+    for (const piece of data) taken = send(socket, piece);
+    return taken;
+  }
   if (!(socket instanceof Socket)) return socket.write(data);
-  const handle = direct(socket);
-  if (handle === null) return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
-  return writeToHandle(socket, handle, data);
+  return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
 }
 
 /** Bytes written to `socket` and not yet taken by the kernel, by either path. */

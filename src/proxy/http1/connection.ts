@@ -358,7 +358,7 @@ export class ClientConnection implements UpstreamOwner {
     const conn = this.ctx.upstreams.acquire(ex.backend, this, fresh);
     ex.conn = conn;
     this.serverActive = now;
-    send(conn.socket, ex.upstreamHead);
+    conn.write(ex.upstreamHead);
     this.wake();
   }
 
@@ -410,7 +410,7 @@ export class ClientConnection implements UpstreamOwner {
     ex.received += n;
     if (n > 0 && ex.conn !== null) {
       // Until the connection is made, bytes wait in Node's buffer: they must not put off the connect timeout.
-      if (send(ex.conn.socket, owned(n === chunk.length ? chunk : chunk.subarray(0, n)))) {
+      if (ex.conn.write(owned(n === chunk.length ? chunk : chunk.subarray(0, n)))) {
         if (ex.conn.connected) this.serverActive = this.clientActive;
       } else this.socket.pause();
     }

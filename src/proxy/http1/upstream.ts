@@ -7,6 +7,8 @@ import type { Backend } from '../../routing/table.js';
 import { Members, type Member } from '../members.js';
 import { reusedReadBuffer, type ReusedReads } from '../read-buffer.js';
 import type { ClientSocket } from '../raw-socket.js';
+import { send, writePending } from '../socket-write.js';
+import { TurnBatch } from '../turn-batch.js';
 
 /** How long an idle upstream connection is kept (below common backend keep-alive timeouts, as undici's 4 s). */
 const IDLE_MS = 4_000;
@@ -36,6 +38,8 @@ export class UpstreamConnection {
   idleSince = 0;
 
   readonly reads: ReusedReads;
+  /** Request bytes for the backend: small ones leave at the end of the turn (turn-batch.ts). */
+  private readonly batch = new TurnBatch((data) => this.socket.destroyed || send(this.socket, data), () => writePending(this.socket));
   /** Its place in its slot's `all`. */
   readonly membership: Member<UpstreamConnection>;
 
@@ -54,6 +58,11 @@ export class UpstreamConnection {
 
   get backend(): Backend {
     return this.slot.backend;
+  }
+
+  /** Writes request bytes, in order; false: wait for the owner's onUpstreamDrain. A tunnel writes to the socket itself (nothing waits by then). */
+  write(data: Buffer | string): boolean {
+    return this.batch.write(data);
   }
 
   private readonly onConnect = () => {
@@ -139,7 +148,8 @@ export class UpstreamPool {
       return;
     }
     conn.reused = true;
-    conn.reads.dropSpare();
+    // The spare stays while the connection may be taken again at once (every small answer waits
+    // in a batch, so each exchange needs two buffers); the sweep lets it go once the connection rests.
     conn.socket.resume();
     conn.idleSince = performance.now();
     this.sweeper ??= setInterval(this.sweep, SWEEP_MS).unref();
@@ -189,18 +199,22 @@ export class UpstreamPool {
   }
 
   /**
-   * Closes the connections idle for longer than IDLE_MS. A sweep rather than a socket timeout per
+   * Closes the connections idle for longer than IDLE_MS, and lets the spare read buffer of those
+   * idle for a sweep go (one buffer each while they rest). A sweep rather than a socket timeout per
    * connection: setting one on every release and clearing it on every acquire cost 5% of the CPU
    * at 100 B keep-alive. Lists are oldest first, as connections are taken from their end.
    */
   private readonly sweep = () => {
-    const expired = performance.now() - IDLE_MS;
+    const now = performance.now();
+    const expired = now - IDLE_MS;
+    const resting = now - SWEEP_MS;
     let idle = 0;
     for (const slot of this.slots.values()) {
       const list = slot.idle;
       let n = 0;
       while (n < list.length && list[n]!.idleSince <= expired) n += 1;
       for (const conn of list.splice(0, n)) conn.socket.destroy();
+      for (let i = 0; i < list.length && list[i]!.idleSince <= resting; i += 1) list[i]!.reads.dropSpare();
       idle += list.length;
     }
     if (idle === 0) {
