@@ -56,6 +56,16 @@ export class ScrapingRegistry extends client.Registry {
 
 const NEEDS_ESCAPE = /[\\\n"]/;
 
+type BackendCounters = StatsSnapshot['services'][string]['backends'][string];
+
+/** Each backend's counters in a snapshot, with its service: one at a time, as a scrape writes them. */
+function* backendCounters(s: StatsSnapshot): Generator<[service: string, backend: string, counters: BackendCounters]> {
+  for (const service in s.services) {
+    const backends = s.services[service]!.backends;
+    for (const backend in backends) yield [service, backend, backends[backend]!];
+  }
+}
+
 /** A HELP text: backslash and newline escaped. */
 function escapeText(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
@@ -175,23 +185,16 @@ export class Metrics {
       sources.workers().map((w) => ({ labels: { worker: String(w.pid) }, value: w.eventLoopLagSeconds })));
 
     add('turbine_requests_total', 'HTTP requests forwarded, by service, backend and status class.', 'counter', function* (s): Generator<Sample> {
-      for (const service in s.services) {
-        const backends = s.services[service]!.backends;
-        for (const backend in backends) {
-          const responses = backends[backend]!.responses;
-          for (let i = 0; i < STATUS_CLASSES.length; i += 1) {
-            if (responses[i]! > 0) yield { labels: { service, backend, code: STATUS_CLASSES[i]! }, value: responses[i]! };
-          }
+      for (const [service, backend, counters] of backendCounters(s)) {
+        for (let i = 0; i < STATUS_CLASSES.length; i += 1) {
+          const n = counters.responses[i]!;
+          if (n > 0) yield { labels: { service, backend, code: STATUS_CLASSES[i]! }, value: n };
         }
       }
     });
     add('turbine_tcp_connections_total', 'TCP connections forwarded, by service and backend.', 'counter', function* (s): Generator<Sample> {
-      for (const service in s.services) {
-        const backends = s.services[service]!.backends;
-        for (const backend in backends) {
-          const n = backends[backend]!.tcpConnections;
-          if (n > 0) yield { labels: { service, backend }, value: n };
-        }
+      for (const [service, backend, counters] of backendCounters(s)) {
+        if (counters.tcpConnections > 0) yield { labels: { service, backend }, value: counters.tcpConnections };
       }
     });
     add('turbine_received_bytes_total', 'Bytes received from clients, by service.', 'counter', (s) =>

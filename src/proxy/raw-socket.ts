@@ -78,9 +78,9 @@ export class RawSocket extends EventEmitter {
     return !this.destroyed && this.handle.writeQueueSize > 0;
   }
 
-  /** Bytes written that wait for the end of the turn (turn-batch.ts). */
+  /** Bytes written that wait for the end of the turn (turn-batch.ts); a destroyed socket's were dropped. */
   get batched(): boolean {
-    return !this.destroyed && this.batch.waiting;
+    return this.batch.waiting;
   }
 
   /** As net.Socket's: a write said false and its 'drain' has not come yet (libuv still holds bytes). */
