@@ -1,11 +1,12 @@
 // npm run bench: Turbine against HAProxy, nginx and Caddy in the same run, on the same machine, same
 // backends (nginx with one worker for bodies, a small Node WebSocket echo server), same pinning;
-// runs alternate between the proxies for several rounds; medians, and ratios against HAProxy.
+// runs alternate between the proxies for several rounds; medians, and each proxy's ratio to HAProxy
+// taken round by round (HAProxy and Turbine measured back to back), then the median of those.
 // Then a slow reader downloads 1 GiB through HAProxy and Turbine, and their memory growth is shown.
 // Prints the tables and writes bench/results/throughput.json. `--smoke`: one short round and a
 // 64 MiB download, to prove the harness works (CI); `--slow-mib N` sets the download's size.
-// Needs Debian's nginx-light, haproxy, caddy, wrk and openssl. A full run (3 rounds of 8 s) takes
-// about 14 minutes; it prints its estimate first.
+// Needs Debian's nginx-light, haproxy, caddy, wrk and openssl. A full run (5 rounds of 5 s) takes
+// about 15 minutes; it prints its estimate first.
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +16,8 @@ import { LABELS, PORTS, PROXY_NAMES, startProxy, type Certificate, type Protocol
 
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
-const rounds = smoke ? 1 : Number(args[args.indexOf('--rounds') + 1] ?? 3) || 3;
-const seconds = smoke ? 1 : Number(args[args.indexOf('--seconds') + 1] ?? 8) || 8;
+const rounds = smoke ? 1 : Number(args[args.indexOf('--rounds') + 1] ?? 5) || 5;
+const seconds = smoke ? 1 : Number(args[args.indexOf('--seconds') + 1] ?? 5) || 5;
 const connections = 50;
 const MiB = 1024 * 1024;
 const WS_MESSAGE_BYTES = 64;
@@ -64,8 +65,10 @@ interface Row {
   pinning: string;
   /** Per proxy; absent where the proxy has no such mode (Caddy and nginx-light: TCP). */
   results: Partial<Record<ProxyName, Measured>>;
-  /** Each proxy's value over HAProxy's. */
+  /** Each proxy's value over HAProxy's in the same round, median over the rounds. */
   ratios: Partial<Record<ProxyName, number>>;
+  /** Each proxy's p99 over HAProxy's in the same round, median over the rounds. */
+  p99Ratios: Partial<Record<ProxyName, number>>;
 }
 interface SlowReaderRow { proxy: ProxyName; bytes: number; mibPerSecond: number; rssBeforeMiB: number; rssPeakMiB: number; growthMiB: number }
 
@@ -103,6 +106,25 @@ async function slowReader(config: Config, proxy: RunningProxy): Promise<SlowRead
   }
 }
 
+/**
+ * The order the proxies are measured in, round by round. This machine's speed shifts between runs
+ * (HAProxy's 100 B rate at 29,000 or 40,000 req/s from one run to the next), so HAProxy and Turbine
+ * are measured back to back, in an order that flips every round, and compared within the round.
+ */
+function roundOrder<T extends { name: ProxyName }>(proxies: T[], round: number): T[] {
+  const byName = (n: ProxyName) => proxies.find((p) => p.name === n)!;
+  const order = (['haproxy', 'turbine', 'nginx', 'caddy'] as const).map(byName);
+  return round % 2 === 0 ? order : order.reverse();
+}
+
+/** The median over the rounds of `name`'s `f` over HAProxy's in the same round. */
+function roundRatio(list: Partial<Record<ProxyName, WrkResult[]>>, name: ProxyName, f: (r: WrkResult) => number): number | undefined {
+  const mine = list[name];
+  const base = list.haproxy;
+  if (mine === undefined || base === undefined) return undefined;
+  return median(mine.map((r, i) => f(r) / f(base[i]!)));
+}
+
 /** One configuration: every proxy started with the same thread/worker count and pinning. */
 async function runConfig(config: Config, marathonUrl: string, cert: Certificate, rows: Row[], slow: SlowReaderRow[]): Promise<void> {
   const proxies = PROXY_NAMES.map((name) => startProxy(name, config.proxyCpus, config.workers, UPSTREAMS, cert, marathonUrl));
@@ -115,7 +137,7 @@ async function runConfig(config: Config, marathonUrl: string, cert: Certificate,
     const runs: Record<string, Partial<Record<ProxyName, WrkResult[]>>> = {};
     for (let round = 0; round < rounds; round += 1) {
       for (const scenario of config.scenarios) {
-        for (const p of proxies) {
+        for (const p of roundOrder(proxies, round)) {
           const r = await measure(config, p, scenario);
           if (r !== null) ((runs[scenario.name] ??= {})[p.name] ??= []).push(r);
         }
@@ -129,9 +151,17 @@ async function runConfig(config: Config, marathonUrl: string, cert: Certificate,
         const m = (f: keyof WrkResult) => median(list.map((r) => r[f]));
         results[name] = { value: s.unit === 'MB/s' ? m('mbPerSec') : m('rps'), p50ms: m('p50ms'), p99ms: m('p99ms'), errors: list.reduce((n, r) => n + r.errors, 0) };
       }
+      const value = (r: WrkResult) => (s.unit === 'MB/s' ? r.mbPerSec : r.rps);
       const ratios: Partial<Record<ProxyName, number>> = {};
-      for (const name of PROXY_NAMES) if (results[name] && results.haproxy) ratios[name] = results[name].value / results.haproxy.value;
-      rows.push({ scenario: s.name, unit: s.unit, workers: config.workers, pinning: `proxy CPU ${config.proxyCpus}, load CPU ${config.loadCpus}, backends CPU 1`, results, ratios });
+      const p99Ratios: Partial<Record<ProxyName, number>> = {};
+      for (const name of PROXY_NAMES) {
+        const list = runs[s.name] ?? {};
+        const ratio = roundRatio(list, name, value);
+        if (ratio !== undefined) ratios[name] = ratio;
+        const p99 = roundRatio(list, name, (r) => r.p99ms);
+        if (p99 !== undefined) p99Ratios[name] = p99;
+      }
+      rows.push({ scenario: s.name, unit: s.unit, workers: config.workers, pinning: `proxy CPU ${config.proxyCpus}, load CPU ${config.loadCpus}, backends CPU 1`, results, ratios, p99Ratios });
     }
     if (config.workers === 1) {
       for (const p of proxies) if (SLOW_PROXIES.includes(p.name)) slow.push(await slowReader(config, p));
@@ -188,16 +218,17 @@ async function main(): Promise<void> {
   };
   const out = (text: string) => process.stdout.write(text + '\n');
   out(`\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.haproxy}, ${machine.nginx}, Caddy ${machine.caddy}`);
-  out(`${connections} connections; ${rounds} round(s) of ${seconds} s, the proxies alternating; medians. Backends: nginx (one worker) and a Node WebSocket echo server, CPU 1.`);
+  out(`${connections} connections; ${rounds} round(s) of ${seconds} s, the proxies alternating; medians, and ratios to HAProxy within each round (median over rounds). Backends: nginx (one worker) and a Node WebSocket echo server, CPU 1.`);
   out('workers 1: proxy CPU 0, wrk CPU 1; workers 2: proxy and wrk on CPU 0-1. – : the proxy has no such mode here.\n');
   const has = (r: Row, p: ProxyName) => r.results[p] !== undefined;
   out(table(['scenario', 'workers', 'unit', ...PROXY_NAMES.map((p) => LABELS[p]), ...PROXY_NAMES.slice(1).map((p) => `${LABELS[p]}/HAProxy`), 'errors H/N/C/T'],
     rows.map((r) => [r.scenario, String(r.workers), r.unit, ...PROXY_NAMES.map((p) => r.results[p]?.value ?? NaN),
       ...PROXY_NAMES.slice(1).map((p) => (has(r, p) ? `${r.ratios[p]!.toFixed(2)}x` : '–')),
       PROXY_NAMES.map((p) => (has(r, p) ? String(r.results[p]!.errors) : '–')).join('/')])));
-  out('\nLatency, ms (p50 / p99):\n');
-  out(table(['scenario', 'workers', ...PROXY_NAMES.map((p) => LABELS[p])],
-    rows.map((r) => [r.scenario, String(r.workers), ...PROXY_NAMES.map((p) => (has(r, p) ? `${formatNumber(r.results[p]!.p50ms)} / ${formatNumber(r.results[p]!.p99ms)}` : '–'))])));
+  out('\nLatency, ms (p50 / p99), and p99 over HAProxy\'s:\n');
+  out(table(['scenario', 'workers', ...PROXY_NAMES.map((p) => LABELS[p]), ...PROXY_NAMES.slice(1).map((p) => `${LABELS[p]} p99/HAProxy`)],
+    rows.map((r) => [r.scenario, String(r.workers), ...PROXY_NAMES.map((p) => (has(r, p) ? `${formatNumber(r.results[p]!.p50ms)} / ${formatNumber(r.results[p]!.p99ms)}` : '–')),
+      ...PROXY_NAMES.slice(1).map((p) => (has(r, p) ? `${r.p99Ratios[p]!.toFixed(2)}x` : '–'))])));
   out(`\nSlow reader: ${SLOW_BYTES / MiB} MiB from nginx through the proxy (workers 1), read at up to ${SLOW_MIB_PER_S} MiB/s; the proxy's RSS, MiB (Turbine's target: growth < ${SLOW_TARGET_MIB} MiB):\n`);
   out(table(['proxy', 'MiB read', 'MiB/s', 'RSS before', 'RSS peak', 'growth'],
     slow.map((s) => [`slow reader through ${LABELS[s.proxy]}`, s.bytes / MiB, s.mibPerSecond, s.rssBeforeMiB, s.rssPeakMiB, s.growthMiB])));
