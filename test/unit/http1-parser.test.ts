@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BodyFramer } from '../../src/proxy/http1/body.js';
 import { parseRequestHead } from '../../src/proxy/http1/request-head.js';
-import { parseResponseHead } from '../../src/proxy/http1/response-head.js';
+import { parseResponseHead, responseText } from '../../src/proxy/http1/response-head.js';
 import { HttpError } from '../../src/proxy/http1/syntax.js';
 
 const LIMIT = 16 * 1024;
@@ -194,6 +194,21 @@ describe('response head parser', () => {
     assert.equal(res('HTTP/1.1 100 Continue\r\n\r\n').status, 100);
     assert.equal(res('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n').keepAlive, false);
     assert.equal(res('HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n').keepAlive, false);
+    assert.equal(res('HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\n').keepAlive, true);
+    assert.equal(res('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 1\r\n\r\n').keepAlive, false);
+    assert.equal(res('HTTP/1.0 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n').keepAlive, true);
+  });
+
+  it('gives each head only its own fields, after a longer one (the parsers reuse their arrays)', () => {
+    const long = Array.from({ length: 40 }, (_, i) => `X-${i}: ${i}\r\n`).join('');
+    assert.equal(parse(`GET / HTTP/1.1\r\nHost: a\r\n${long}\r\n`)!.head.fields.length, 82);
+    assert.deepEqual(parse('GET / HTTP/1.1\r\nHost: b\r\n\r\n')!.head.fields, ['Host', 'b']);
+    const text = (head: string) => {
+      const buf = Buffer.from(head, 'latin1');
+      return responseText(buf, parseResponseHead(buf, LIMIT, false)!.head);
+    };
+    assert.equal(text(`HTTP/1.1 200 OK\r\n${long}Content-Length: 0\r\n\r\n`).fields.length, 82);
+    assert.deepEqual(text('HTTP/1.1 404 Gone Away\r\nContent-Length: 0\r\n\r\n'), { reason: 'Gone Away', fields: ['Content-Length', '0'] });
   });
 
   it('treats an ambiguous response as the backend\'s fault (502)', () => {

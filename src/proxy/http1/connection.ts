@@ -12,6 +12,7 @@ import { field, parseRequestHead, type RequestHead } from './request-head.js';
 import { localResponseBytes, type LocalResponse } from './respond.js';
 import { parseResponseHead, responseText, type ResponseHead } from './response-head.js';
 import { HttpError, trimOws } from './syntax.js';
+import { HeadText } from './head-text.js';
 import type { UpstreamConnection, UpstreamOwner } from './upstream.js';
 import { owned, readIntoSharedBuffer } from '../read-buffer.js';
 import { send } from '../socket-write.js';
@@ -44,6 +45,9 @@ export interface HttpSite {
   /** The service to forward to, or the answer Turbine gives itself (404, redirect). */
   decide(head: RequestHead): ServiceRuntime | LocalResponse;
 }
+
+/** Where heads for backends are built, one at a time. */
+const headText = new HeadText();
 
 const enum Phase { Head, Body, Waiting, Tunnel, Closing, Closed }
 /** Between exchanges, what the connection waits for: a request head (408 when it does not come whole), the next request. */
@@ -364,7 +368,7 @@ export class ClientConnection implements UpstreamOwner {
 
   /** The request head for the backend: hop-by-hop fields out, X-Forwarded-* in (HAProxy's option forwardfor). */
   private upstreamHead(head: RequestHead, sticky: boolean): string {
-    let out = `${head.method} ${head.path} HTTP/1.1\r\n`;
+    const out = headText.begin().add(head.method).add(' ').add(head.path).add(' HTTP/1.1\r\n');
     const f = head.fields;
     const listed = head.connectionTokens;
     let xff: string | null = null;
@@ -376,7 +380,7 @@ export class ClientConnection implements UpstreamOwner {
         case 4: if (head.absolute && name.toLowerCase() === 'host') continue; break;
         case 6: if (sticky && name.toLowerCase() === 'cookie') {
           const rest = withoutStickyCookie(value);
-          if (rest !== null) out += `${name}: ${rest}\r\n`;
+          if (rest !== null) out.add(name).add(': ').add(rest).add('\r\n');
           continue;
         } break;
         case 7: if (!head.upgrade && name.toLowerCase() === 'upgrade') continue; break;
@@ -387,13 +391,15 @@ export class ClientConnection implements UpstreamOwner {
         case 19: if (name.toLowerCase() === 'proxy-authorization') continue; break;
       }
       if (listed.length > 0 && listed.includes(name.toLowerCase()) && !(head.upgrade && name.toLowerCase() === 'upgrade')) continue;
-      out += `${name}: ${value}\r\n`;
+      out.add(name).add(': ').add(value).add('\r\n');
     }
-    if (head.absolute) out += `host: ${head.authority}\r\n`;
-    if (head.upgrade) out += 'connection: upgrade\r\n';
-    out += `x-forwarded-for: ${xff === null ? this.address : `${xff}, ${this.address}`}\r\n${this.site.forwarded}`;
-    if (head.authority !== '') out += `x-forwarded-host: ${head.authority}\r\n`;
-    return `${out}\r\n`;
+    if (head.absolute) out.add('host: ').add(head.authority).add('\r\n');
+    if (head.upgrade) out.add('connection: upgrade\r\n');
+    out.add('x-forwarded-for: ');
+    if (xff !== null) out.add(xff).add(', ');
+    out.add(this.address).add('\r\n').add(this.site.forwarded);
+    if (head.authority !== '') out.add('x-forwarded-host: ').add(head.authority).add('\r\n');
+    return out.add('\r\n').take();
   }
 
   private forwardBody(chunk: Buffer): void {

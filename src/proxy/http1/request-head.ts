@@ -27,7 +27,7 @@ export interface RequestHead {
   /** Connection: upgrade with an Upgrade header: a tunnel if the backend answers 101. */
   upgrade: boolean;
   /** Lower-case header names the Connection header lists (hop-by-hop for this message). */
-  connectionTokens: string[];
+  connectionTokens: readonly string[];
 }
 
 /** Finds `name` (lower case) among the fields; the first value, or undefined. */
@@ -41,6 +41,22 @@ export function field(head: { fields: string[] }, name: string): string | undefi
 const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d*)?$/;
 
 const KNOWN_METHODS = new Set(METHODS);
+const COMMON_METHODS = ['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
+/** Most heads have no Connection header: they share this empty list. */
+const NO_TOKENS: readonly string[] = Object.freeze([]);
+/** scanFields' output, reused from head to head. */
+const spans: number[] = [];
+
+/** The method from `start` to `end`: a common one as its constant (no string made, its hash known), else as read. */
+function methodAt(buf: Buffer, start: number, end: number): string {
+  for (const m of COMMON_METHODS) {
+    if (end - start !== m.length) continue;
+    let i = 0;
+    while (i < m.length && buf[start + i] === m.charCodeAt(i)) i += 1;
+    if (i === m.length) return m;
+  }
+  return latin1(buf, start, end);
+}
 
 function fail(message: string): never {
   return badRequest(message);
@@ -63,7 +79,7 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
   let p = start;
   while (TCHAR[buf[p]!] === 1) p += 1;
   if (p === start || buf[p] !== SP) fail('invalid method');
-  const method = latin1(buf, start, p);
+  const method = methodAt(buf, start, p);
   // A method llhttp does not know may be framed differently by a backend that parses with it:
   // refused, as llhttp refuses it (501: RFC 9110 9.1 for a method the server does not implement).
   if (!KNOWN_METHODS.has(method)) throw new HttpError(501, 'bad-request', `method not implemented: ${JSON.stringify(method.slice(0, 32))}`);
@@ -80,9 +96,8 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
   if ((minor !== 0 && minor !== 1) || buf[p + 8] !== CR || buf[p + 9] !== LF) {
     throw new HttpError(505, 'bad-request', 'HTTP version not supported');
   }
-  const spans: number[] = [];
-  scanFields(buf, p + 10, end + 2, spans, fail);
-  const fields = fieldStrings(buf, spans);
+  const count = scanFields(buf, p + 10, end + 2, spans, 0, fail);
+  const fields = fieldStrings(buf, spans, 0, count);
 
   let host: string | undefined;
   let hosts = 0;
@@ -90,7 +105,7 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
   let codings: string | null = null;
   let connection = '';
   let upgradeHeader = false;
-  for (let i = 0; i < spans.length; i += 4) {
+  for (let i = 0; i < count; i += 4) {
     const nameStart = spans[i]!;
     const nameEnd = spans[i + 1]!;
     const value = fields[i / 2 + 1]!;
@@ -144,7 +159,7 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
     }
   }
 
-  const connectionTokens = connection === '' ? [] : connection.toLowerCase().split(',').map(trimOws).filter((t) => t !== '');
+  const connectionTokens = connection === '' ? NO_TOKENS : connection.toLowerCase().split(',').map(trimOws).filter((t) => t !== '');
   const keepAlive = minor === 1 ? !connectionTokens.includes('close') : connectionTokens.includes('keep-alive');
   const upgrade = minor === 1 && upgradeHeader && connectionTokens.includes('upgrade');
   return {

@@ -14,18 +14,26 @@ export interface ResponseHead {
   keepAlive: boolean;
   /** A hop-by-hop field (RFC 9110 7.6.1) other than `Connection: keep-alive` is there: the head cannot go out as it came. */
   hopByHop: boolean;
-  /** Where the reason phrase, then each field's name and value, lie in the bytes parsed (read by responseText). */
-  spans: number[];
+  /**
+   * Where the reason phrase, then each field's name and value, lie in the bytes parsed, up to
+   * `spanCount` (read by responseText). The parser's own array: valid until it parses another head.
+   */
+  spans: readonly number[];
+  spanCount: number;
 }
 
 /**
  * The reason phrase and the fields (name, value pairs) of a response head parsed from `buf`. Most
  * responses go out as they came and never need these strings, so they are made only on demand,
- * from the same bytes, before the read that held them is overwritten.
+ * from the same bytes, before the read that held them is overwritten and before another head is
+ * parsed.
  */
 export function responseText(buf: Buffer, res: ResponseHead): { reason: string; fields: string[] } {
-  return { reason: latin1(buf, res.spans[0]!, res.spans[1]!), fields: fieldStrings(buf, res.spans, 2) };
+  return { reason: latin1(buf, res.spans[0]!, res.spans[1]!), fields: fieldStrings(buf, res.spans, 2, res.spanCount) };
 }
+
+/** scanFields' output, reused from head to head. */
+const spans: number[] = [];
 
 function fail(message: string): never {
   throw new HttpError(502, 'bad-response', message);
@@ -58,14 +66,17 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
     if ((b < 0x20 && b !== 9) || b === 0x7f || b === LF) fail('control character in the reason phrase');
     p += 1;
   }
-  const spans = [reasonStart, p];
-  scanFields(buf, p + 2, end + 2, spans, fail);
+  spans[0] = reasonStart;
+  spans[1] = p;
+  const spanCount = scanFields(buf, p + 2, end + 2, spans, 2, fail);
 
   let length = -1;
   let codings: string | null = null;
   let connection = '';
+  // `Connection: keep-alive`, the usual value, is known from its bytes: no string made.
+  let keepAliveToken = false;
   let hopByHop = false;
-  for (let i = 2; i < spans.length; i += 4) {
+  for (let i = 2; i < spanCount; i += 4) {
     const nameStart = spans[i]!;
     const nameEnd = spans[i + 1]!;
     const valueStart = spans[i + 2]!;
@@ -77,9 +88,12 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
       case 10:
         if (bytesAre(buf, nameStart, nameEnd, 'connection')) {
           // Connection: keep-alive says to the client what its connection already is.
-          if (!bytesAre(buf, valueStart, valueEnd, 'keep-alive')) hopByHop = true;
-          const value = latin1(buf, valueStart, valueEnd);
-          connection = connection === '' ? value : `${connection}, ${value}`;
+          if (bytesAre(buf, valueStart, valueEnd, 'keep-alive')) keepAliveToken = true;
+          else {
+            hopByHop = true;
+            const value = latin1(buf, valueStart, valueEnd);
+            connection = connection === '' ? value : `${connection}, ${value}`;
+          }
         } else if (bytesAre(buf, nameStart, nameEnd, 'keep-alive')) hopByHop = true;
         break;
       case 14:
@@ -101,7 +115,7 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
     }
   }
   if (codings !== null && length !== -1) fail('both Content-Length and Transfer-Encoding');
-  let keepAlive = minor === 1 ? !hasToken(connection, 'close') : hasToken(connection, 'keep-alive');
+  let keepAlive = minor === 1 ? !hasToken(connection, 'close') : keepAliveToken || hasToken(connection, 'keep-alive');
   let framing: ResponseFraming;
   if (head || status < 200 || status === 204 || status === 304) framing = 'none';
   else if (codings !== null) {
@@ -111,5 +125,5 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
   } else if (length !== -1) framing = length === 0 ? 'none' : 'length';
   else framing = 'close';
   if (framing === 'close') keepAlive = false;
-  return { head: { status, minor, framing, contentLength: Math.max(length, 0), keepAlive, hopByHop, spans }, length: end + 4 };
+  return { head: { status, minor, framing, contentLength: Math.max(length, 0), keepAlive, hopByHop, spans, spanCount }, length: end + 4 };
 }
