@@ -110,6 +110,7 @@ describe('request head parser', () => {
   it('reads keep-alive and upgrade from Connection', () => {
     assert.equal(parse('GET / HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n')!.head.keepAlive, false);
     assert.equal(parse('GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n')!.head.keepAlive, true);
+    assert.equal(parse('GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n')!.head.keepAlive, false);
     const up = parse('GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n')!.head;
     assert.equal(up.upgrade, true);
     assert.equal(parse('GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n')!.head.upgrade, false);
@@ -196,7 +197,7 @@ describe('response head parser', () => {
     assert.equal(res('HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n').keepAlive, false);
     assert.equal(res('HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\n').keepAlive, true);
     assert.equal(res('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 1\r\n\r\n').keepAlive, false);
-    assert.equal(res('HTTP/1.0 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n').keepAlive, true);
+    assert.equal(res('HTTP/1.0 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n').keepAlive, false);
   });
 
   it('gives each head only its own fields, after a longer one (the parsers reuse their arrays)', () => {
@@ -208,6 +209,10 @@ describe('response head parser', () => {
       return responseText(buf, parseResponseHead(buf, LIMIT, false)!.head);
     };
     assert.equal(text(`HTTP/1.1 200 OK\r\n${long}Content-Length: 0\r\n\r\n`).fields.length, 82);
+    const first = Buffer.from('HTTP/1.1 200 OK\r\nA: 1\r\n\r\n', 'latin1');
+    const stale = parseResponseHead(first, LIMIT, false)!.head;
+    res('HTTP/1.1 204 No Content\r\n\r\n');
+    assert.throws(() => responseText(first, stale), /after another head was parsed/);
     assert.deepEqual(text('HTTP/1.1 404 Gone Away\r\nContent-Length: 0\r\n\r\n'), { reason: 'Gone Away', fields: ['Content-Length', '0'] });
   });
 

@@ -160,7 +160,8 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
   }
 
   const connectionTokens = connection === '' ? NO_TOKENS : connection.toLowerCase().split(',').map(trimOws).filter((t) => t !== '');
-  const keepAlive = minor === 1 ? !connectionTokens.includes('close') : connectionTokens.includes('keep-alive');
+  // Close wins over keep-alive (RFC 9112 9.6), which HTTP/1.0 needs to persist at all.
+  const keepAlive = !connectionTokens.includes('close') && (minor === 1 || connectionTokens.includes('keep-alive'));
   const upgrade = minor === 1 && upgradeHeader && connectionTokens.includes('upgrade');
   return {
     head: { method, target, path, authority, absolute, minor, fields, framing, contentLength: Math.max(length, 0), keepAlive, upgrade, connectionTokens },

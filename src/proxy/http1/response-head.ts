@@ -14,11 +14,9 @@ export interface ResponseHead {
   keepAlive: boolean;
   /** A hop-by-hop field (RFC 9110 7.6.1) other than `Connection: keep-alive` is there: the head cannot go out as it came. */
   hopByHop: boolean;
-  /**
-   * Where the reason phrase, then each field's name and value, lie in the bytes parsed, up to
-   * `spanCount` (read by responseText). The parser's own array: valid until it parses another head.
-   */
-  spans: readonly number[];
+  /** Which parse made it: its fields' places are the parser's until the next one (responseText). */
+  parse: number;
+  /** How many places its reason phrase and fields took in the parser's array. */
   spanCount: number;
 }
 
@@ -29,11 +27,13 @@ export interface ResponseHead {
  * parsed.
  */
 export function responseText(buf: Buffer, res: ResponseHead): { reason: string; fields: string[] } {
-  return { reason: latin1(buf, res.spans[0]!, res.spans[1]!), fields: fieldStrings(buf, res.spans, 2, res.spanCount) };
+  if (res.parse !== parses) throw new Error('a response head\'s text was asked for after another head was parsed');
+  return { reason: latin1(buf, spans[0]!, spans[1]!), fields: fieldStrings(buf, spans, 2, res.spanCount) };
 }
 
-/** scanFields' output, reused from head to head. */
+/** scanFields' output, reused from head to head: where the last head's reason phrase and fields lie. */
 const spans: number[] = [];
+let parses = 0;
 
 function fail(message: string): never {
   throw new HttpError(502, 'bad-response', message);
@@ -115,7 +115,8 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
     }
   }
   if (codings !== null && length !== -1) fail('both Content-Length and Transfer-Encoding');
-  let keepAlive = minor === 1 ? !hasToken(connection, 'close') : keepAliveToken || hasToken(connection, 'keep-alive');
+  // Close wins over keep-alive (RFC 9112 9.6), which HTTP/1.0 needs to persist at all.
+  let keepAlive = !hasToken(connection, 'close') && (minor === 1 || keepAliveToken || hasToken(connection, 'keep-alive'));
   let framing: ResponseFraming;
   if (head || status < 200 || status === 204 || status === 304) framing = 'none';
   else if (codings !== null) {
@@ -125,5 +126,5 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
   } else if (length !== -1) framing = length === 0 ? 'none' : 'length';
   else framing = 'close';
   if (framing === 'close') keepAlive = false;
-  return { head: { status, minor, framing, contentLength: Math.max(length, 0), keepAlive, hopByHop, spans, spanCount }, length: end + 4 };
+  return { head: { status, minor, framing, contentLength: Math.max(length, 0), keepAlive, hopByHop, parse: ++parses, spanCount }, length: end + 4 };
 }
