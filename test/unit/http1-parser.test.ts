@@ -218,7 +218,9 @@ describe('response head parser', () => {
 
   it('treats an ambiguous response as the backend\'s fault (502)', () => {
     for (const bad of ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n',
-      'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 'HTTP/1.1 2000 OK\r\n\r\n', 'HTTP/1.1 200 OK\r\nX: 1\r\n 2\r\n\r\n']) {
+      'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 'HTTP/1.1 2000 OK\r\n\r\n', 'HTTP/1.1 200 OK\r\nX: 1\r\n 2\r\n\r\n',
+      'HTTP/1.1 200 OK\rX-A: 1\r\nContent-Length: 0\r\n\r\n', 'HTTP/1.1 200 OK\r\nX: 1\nY: 2\r\nContent-Length: 0\r\n\r\n', 'HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n',
+      'HTTP/1.1 200\nContent-Length: 0\r\n\r\n']) {
       assert.throws(() => res(bad), (err: unknown) => err instanceof HttpError && err.status === 502, JSON.stringify(bad));
     }
   });

@@ -93,6 +93,7 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
     fail('invalid HTTP version');
   }
   const minor = buf[p + 7]! - 0x30;
+  if (buf[p + 8] === LF) fail('bare LF');
   if ((minor !== 0 && minor !== 1) || buf[p + 8] !== CR || buf[p + 9] !== LF) {
     throw new HttpError(505, 'bad-request', 'HTTP version not supported');
   }

@@ -66,6 +66,7 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
     if ((b < 0x20 && b !== 9) || b === 0x7f || b === LF) fail('control character in the reason phrase');
     p += 1;
   }
+  if (buf[p + 1] !== LF) fail('CR without LF');
   spans[0] = reasonStart;
   spans[1] = p;
   const spanCount = scanFields(buf, p + 2, end + 2, spans, 2, fail);

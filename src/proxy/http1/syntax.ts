@@ -151,15 +151,17 @@ export function hasToken(value: string, token: string): boolean {
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 
-/** Position of the CRLFCRLF ending a head at or after `from`, or -1. Throws on a bare LF seen before it. */
+/**
+ * Position of the CRLFCRLF ending a head at or after `from`, or -1; an incomplete head with a bare
+ * LF throws. In a complete head a bare LF is the line readers' to refuse: every byte class they
+ * accept leaves LF out, and each line must end in CR LF (a second pass over the head here was 1%
+ * of the CPU at 100 B keep-alive).
+ */
 export function headEnd(buf: Buffer, from: number, fail: (message: string) => never): number {
   const end = buf.indexOf(CRLFCRLF, from);
   if (end === -1) {
     // A bare LF would otherwise hold the connection until the head timeout: refuse it now.
     for (let lf = buf.indexOf(LF, from); lf !== -1; lf = buf.indexOf(LF, lf + 1)) if (lf === from || buf[lf - 1] !== CR) fail('bare LF');
-    return -1;
   }
-  // A whole head is short: one pass here costs less than a call into C++ per line.
-  for (let i = from; i < end; i += 1) if (buf[i] === LF && (i === from || buf[i - 1] !== CR)) fail('bare LF');
   return end;
 }
