@@ -44,9 +44,17 @@ export function start(cpus: string, command: string, args: string[], env: NodeJS
   return child;
 }
 
-/** Turbine as a user runs it, pinned to `cpus`, serving group "bench" from the given Marathon. */
-export function startTurbineProcess(cpus: string, marathonUrl: string, adminPort: number, workers: number, extraArgs: string[] = []): ChildProcess {
-  return start(cpus, process.execPath, [join(import.meta.dirname, '../src/cli.js'), '--marathon', marathonUrl, '--group', 'bench',
+/** Another build of Turbine (bench/ab): its dist/ folder, Node flags to run it with, the group it serves. */
+export interface TurbineBuild {
+  dist: string;
+  nodeFlags: string[];
+  group: string;
+}
+
+/** Turbine as a user runs it, pinned to `cpus`, serving group "bench" from the given Marathon (or `build`, another build, its group). */
+export function startTurbineProcess(cpus: string, marathonUrl: string, adminPort: number, workers: number, extraArgs: string[] = [], build?: TurbineBuild): ChildProcess {
+  const cli = build === undefined ? join(import.meta.dirname, '../src/cli.js') : join(build.dist, 'src/cli.js');
+  return start(cpus, process.execPath, [...build?.nodeFlags ?? [], cli, '--marathon', marathonUrl, '--group', build?.group ?? 'bench',
     '--bind', '127.0.0.1', '--admin-port', String(adminPort), '--http-port', String(adminPort + 1), '--appid-port', String(adminPort + 2),
     '--log-level', 'warn', '--no-active-health-checks', '--workers', String(workers), ...extraArgs]);
 }

@@ -16,6 +16,7 @@ describe('benchmarks in smoke mode', () => {
     ['scale.js', ['Turbine RSS once serving', 'full resync', 'one task event', 'events absorbed per second']],
     ['churn.js', ['300 ms', '0 ms']],
     ['metrics-merge.js', ['hand-made merge', 'AggregatorRegistry', 'same /metrics text both ways: yes']],
+    ['ab.js', ['req/s vs HAProxy', '| 0: ', '| 1: ', '| HAProxy ']],
   ] as const) {
     it(`${file} --smoke prints its table`, () => {
       const r = spawnSync(process.execPath, [join(BENCH, file), '--smoke'], { encoding: 'utf8', timeout: 240_000 });
