@@ -10,7 +10,7 @@
 // `--smoke`: this checkout's own dist twice, one round of one second (CI proves it runs).
 import { join } from 'node:path';
 import { FakeMarathon } from '../src/demo/fake-marathon.js';
-import { have, median, selfSignedCertificate, startNginx, startTurbineProcess, stop, table, waitForPort, wrk, type TurbineBuild, type WrkResult } from './lib.js';
+import { have, median, medianRatio, roundOrder, selfSignedCertificate, startNginx, startTurbineProcess, stop, table, waitForPort, wrk, type TurbineBuild, type WrkResult } from './lib.js';
 import { PORTS, startProxy } from './proxies.js';
 
 const args = process.argv.slice(2);
@@ -66,8 +66,7 @@ async function main(): Promise<void> {
     if (!smoke) for (const c of contenders) await wrk('1', url(c), 2, CONNECTIONS, headers); // warm-up (JIT, pools)
     process.stderr.write(`ab: ${rounds} round(s) of ${seconds} s for each of ${contenders.length}\n`);
     for (let round = 0; round < rounds; round += 1) {
-      const order = round % 2 === 0 ? contenders : [...contenders].reverse();
-      for (const c of order) c.results.push(await wrk('1', url(c), seconds, CONNECTIONS, headers));
+      for (const c of roundOrder(contenders, round)) c.results.push(await wrk('1', url(c), seconds, CONNECTIONS, headers));
     }
   } finally {
     await Promise.all([...processes, haproxy.child, nginx].map((p) => stop(p)));
@@ -75,7 +74,7 @@ async function main(): Promise<void> {
   }
   const first = contenders[0]!;
   const base = contenders.at(-1)!;
-  const within = (c: Contender, to: Contender, f: (r: WrkResult) => number) => median(c.results.map((r, i) => f(r) / f(to.results[i]!)));
+  const within = (c: Contender, to: Contender, f: (r: WrkResult) => number) => medianRatio(c.results, to.results, f);
   process.stdout.write(`${path}${headers.map((h) => ` (${h})`).join('')}, ${CONNECTIONS} connections, ${rounds} round(s) of ${seconds} s; medians of per-round ratios\n\n`);
   process.stdout.write(table(['contender', 'req/s (median)', 'p99 ms (median)', 'req/s vs 0', 'req/s vs HAProxy', 'p99 vs HAProxy'],
     contenders.map((c) => [c.label, median(c.results.map((r) => r.rps)), median(c.results.map((r) => r.p99ms)),

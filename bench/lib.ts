@@ -216,6 +216,20 @@ export function writeResult(name: string, data: unknown): void {
   writeFileSync(join(dir, `${name}.json`), JSON.stringify({ date: new Date().toISOString(), ...data as object }, null, 2) + '\n');
 }
 
+/**
+ * The runs of one round, in the order given, flipped every other round: this machine's speed
+ * shifts between modes, and an order that flips lets a shift hit neither side of a comparison
+ * more than the other (bench/run, bench/ab).
+ */
+export function roundOrder<T>(items: readonly T[], round: number): T[] {
+  return round % 2 === 0 ? [...items] : [...items].reverse();
+}
+
+/** The median over rounds of `f(mine[i]) / f(base[i])`: a comparison taken within each round. */
+export function medianRatio(mine: readonly WrkResult[], base: readonly WrkResult[], f: (r: WrkResult) => number): number {
+  return median(mine.map((r, i) => f(r) / f(base[i]!)));
+}
+
 export function median(values: number[]): number {
   const sorted = [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return NaN;

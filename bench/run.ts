@@ -11,7 +11,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { FakeMarathon } from '../src/demo/fake-marathon.js';
-import { HUGE_BYTES, formatNumber, have, median, rssBytes, runBenchProgram, selfSignedCertificate, start, startNginx, stop, table, waitForPort, wrk, type WrkResult, writeResult } from './lib.js';
+import { HUGE_BYTES, formatNumber, have, median, medianRatio, rssBytes, roundOrder, runBenchProgram, selfSignedCertificate, start, startNginx, stop, table, waitForPort, wrk, type WrkResult, writeResult } from './lib.js';
 import { LABELS, PORTS, PROXY_NAMES, startProxy, type Certificate, type Protocol, type ProxyName, type RunningProxy, type Upstreams } from './proxies.js';
 
 const args = process.argv.slice(2);
@@ -107,27 +107,22 @@ async function slowReader(config: Config, proxy: RunningProxy): Promise<SlowRead
 }
 
 /**
- * The order the proxies are measured in, round by round. This machine's speed shifts between runs
- * (HAProxy's 100 B rate at 29,000 or 40,000 req/s from one run to the next), so HAProxy and Turbine
- * are measured back to back, in an order that flips every round, and compared within the round.
+ * HAProxy and Turbine side by side in the measuring order: this machine's speed shifts between
+ * runs (HAProxy's 100 B rate at 29,000 or 40,000 req/s from one run to the next), so the two are
+ * measured back to back and compared within each round.
  */
-function roundOrder<T extends { name: ProxyName }>(proxies: T[], round: number): T[] {
-  const byName = (n: ProxyName) => proxies.find((p) => p.name === n)!;
-  const order = (['haproxy', 'turbine', 'nginx', 'caddy'] as const).map(byName);
-  return round % 2 === 0 ? order : order.reverse();
-}
+const MEASURING_ORDER: readonly ProxyName[] = ['haproxy', 'turbine', 'nginx', 'caddy'];
 
 /** The median over the rounds of `name`'s `f` over HAProxy's in the same round. */
 function roundRatio(list: Partial<Record<ProxyName, WrkResult[]>>, name: ProxyName, f: (r: WrkResult) => number): number | undefined {
   const mine = list[name];
   const base = list.haproxy;
-  if (mine === undefined || base === undefined) return undefined;
-  return median(mine.map((r, i) => f(r) / f(base[i]!)));
+  return mine === undefined || base === undefined ? undefined : medianRatio(mine, base, f);
 }
 
 /** One configuration: every proxy started with the same thread/worker count and pinning. */
 async function runConfig(config: Config, marathonUrl: string, cert: Certificate, rows: Row[], slow: SlowReaderRow[]): Promise<void> {
-  const proxies = PROXY_NAMES.map((name) => startProxy(name, config.proxyCpus, config.workers, UPSTREAMS, cert, marathonUrl));
+  const proxies = MEASURING_ORDER.map((name) => startProxy(name, config.proxyCpus, config.workers, UPSTREAMS, cert, marathonUrl));
   try {
     const ports = proxies.flatMap((p) => (['http', 'tcp', 'https', 'ws'] as const).map((protocol) => p.port(protocol))).filter((p): p is number => p !== null);
     await Promise.all(ports.map((p) => waitForPort(p, 20_000)));
