@@ -50,8 +50,11 @@ export interface HttpSite {
 const headText = new HeadText();
 
 const enum Phase { Head, Body, Waiting, Tunnel, Closing, Closed }
-/** Between exchanges, what the connection waits for: a request head (408 when it does not come whole), the next request. */
-const enum Wait { Nothing, Head, Idle }
+/**
+ * Between exchanges, what the connection waits for: a request head (408 when it does not come
+ * whole), the next request, or the client to take the last answer before the next pipelined one.
+ */
+const enum Wait { Nothing, Head, Idle, Drain }
 
 interface Exchange {
   head: RequestHead;
@@ -148,7 +151,7 @@ export class ClientConnection implements UpstreamOwner {
     switch (this.phase) {
       case Phase.Head:
         this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-        this.processPending();
+        if (this.waiting !== Wait.Drain) this.processPending();
         break;
       case Phase.Body:
         this.forwardBody(chunk);
@@ -170,7 +173,8 @@ export class ClientConnection implements UpstreamOwner {
   private readonly onEnd = () => {
     this.clientEnded = true;
     if (this.phase === Phase.Tunnel) this.ex!.conn!.socket.end();
-    else if (this.phase === Phase.Head) this.close();
+    // Requests it sent before its end are still answered, once it takes the last answer.
+    else if (this.phase === Phase.Head && this.waiting !== Wait.Drain) this.close();
   };
 
   private readonly onClose = () => {
@@ -199,7 +203,17 @@ export class ClientConnection implements UpstreamOwner {
 
   private readonly onDrain = () => {
     this.clientActive = performance.now();
-    this.ex?.conn?.socket.resume();
+    if (this.phase === Phase.Head && this.waiting === Wait.Drain) {
+      this.next();
+      return;
+    }
+    const conn = this.ex?.conn;
+    if (conn?.socket.isPaused()) {
+      // The backend's silence counts again from now: Turbine, not the backend, held it back.
+      this.serverActive = this.clientActive;
+      conn.socket.resume();
+      this.wake();
+    }
   };
 
   // ---- timeouts ----
@@ -212,7 +226,7 @@ export class ClientConnection implements UpstreamOwner {
       case Phase.Head:
         if (this.waiting === Wait.Head) return Math.min(this.waitSince + s.httpRequestTimeoutMs, silence);
         if (this.waiting === Wait.Idle) return Math.min(this.waitSince + s.keepAliveTimeoutMs, silence);
-        return Infinity;
+        return this.waiting === Wait.Drain ? silence : Infinity;
       case Phase.Body:
         return silence;
       case Phase.Waiting:
@@ -230,6 +244,10 @@ export class ClientConnection implements UpstreamOwner {
     if (this.phase !== Phase.Body && this.phase !== Phase.Waiting) return Infinity;
     const conn = this.ex?.conn;
     if (!conn) return Infinity;
+    // While Turbine waits on the client (for the rest of an upload, or to take a response it has
+    // stopped reading), the backend is not late: the client's deadline decides, as HAProxy stops
+    // the server timeout while its buffer waits on the client.
+    if (conn.connected && (this.phase === Phase.Body ? !this.socket.isPaused() : this.ex!.response !== null && conn.socket.isPaused())) return Infinity;
     const s = this.ctx.settings;
     return this.serverActive + (conn.connected ? s.serverTimeoutMs : s.connectTimeoutMs);
   }
@@ -280,6 +298,15 @@ export class ClientConnection implements UpstreamOwner {
     this.processing = true;
     try {
       while (this.phase === Phase.Head && this.pending !== null) {
+        if (this.socket.writableNeedDrain) {
+          // The client has not taken the last answer: from a client that sends requests and never
+          // reads, every answer would be held here. The next request waits for 'drain' (HAProxy,
+          // too, takes the next request only once the last answer is out of its buffer).
+          this.socket.pause();
+          this.waiting = Wait.Drain;
+          this.wake();
+          return;
+        }
         let parsed: ReturnType<typeof parseRequestHead>;
         try {
           parsed = parseRequestHead(this.pending, MAX_REQUEST_HEAD);
@@ -343,7 +370,7 @@ export class ClientConnection implements UpstreamOwner {
     runtime.balancer.acquire(backend.address);
     runtime.inFlight += 1;
     const ex: Exchange = {
-      head, runtime, backend, conn: null, upstreamHead: this.upstreamHead(head, sticky), attempt: 0, freshRetried: false,
+      head, runtime, backend, conn: null, upstreamHead: this.upstreamHead(head, sticky, backend), attempt: 0, freshRetried: false,
       setSticky: sticky && backend !== named, startedAt: this.clientActive, responseBuf: null, response: null, responseBytes: 0,
       dechunk: false, status: 0, sent: 0, received: 0, released: false, untrack: null,
     };
@@ -367,7 +394,7 @@ export class ClientConnection implements UpstreamOwner {
   }
 
   /** The request head for the backend: hop-by-hop fields out, X-Forwarded-* in (HAProxy's option forwardfor). */
-  private upstreamHead(head: RequestHead, sticky: boolean): string {
+  private upstreamHead(head: RequestHead, sticky: boolean, backend: Backend): string {
     const out = headText.begin().add(head.method).add(' ').add(head.path).add(' HTTP/1.1\r\n');
     const f = head.fields;
     const listed = head.connectionTokens;
@@ -394,6 +421,8 @@ export class ClientConnection implements UpstreamOwner {
       out.add(name).add(': ').add(value).add('\r\n');
     }
     if (head.absolute) out.add('host: ').add(head.authority).add('\r\n');
+    // Sent on as HTTP/1.1, which requires Host (RFC 9112 3.2): an HTTP/1.0 request without one names the backend, as nginx's $proxy_host does.
+    else if (head.minor === 0 && field(head, 'host') === undefined) out.add('host: ').add(backend.address).add('\r\n');
     if (head.upgrade) out.add('connection: upgrade\r\n');
     out.add('x-forwarded-for: ');
     if (xff !== null) out.add(xff).add(', ');
@@ -451,6 +480,7 @@ export class ClientConnection implements UpstreamOwner {
     this.phase = Phase.Head;
     // Now, as far as the stamps know: a pipelined request starts its exchange here, not when it arrived.
     this.clientActive = Math.max(this.clientActive, this.serverActive);
+    this.waiting = Wait.Nothing;
     this.socket.resume();
     if (this.pending !== null) this.processPending();
     else if (this.clientEnded) this.close();
@@ -533,8 +563,9 @@ export class ClientConnection implements UpstreamOwner {
       // close marks the end, as nginx does; the upstream connection stays reusable. A 1.0 request
       // that came chunked ends its connection too (RFC 9112 6.1; HAProxy forces close there).
       ex.dechunk = ex.head.minor === 0 && res.framing === 'chunked';
+      // An answer before the request body is whole ends the connection, and says so (RFC 9110 10.1.1).
       this.closeAfter = !ex.head.keepAlive || this.clientEnded || res.framing === 'close' || ex.dechunk
-        || (ex.head.minor === 0 && ex.head.framing === 'chunked');
+        || (ex.head.minor === 0 && ex.head.framing === 'chunked') || this.phase === Phase.Body;
       // Most responses need no rewriting: their head goes out as the backend sent it, in one write
       // with the body bytes that came with it (no head rebuilt, no writev).
       const asIs = this.headAsIs(ex, res);

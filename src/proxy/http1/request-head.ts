@@ -26,7 +26,11 @@ export interface RequestHead {
   keepAlive: boolean;
   /** Connection: upgrade with an Upgrade header: a tunnel if the backend answers 101. */
   upgrade: boolean;
-  /** Lower-case header names the Connection header lists (hop-by-hop for this message). */
+  /**
+   * Lower-case header names the Connection header lists (hop-by-hop for this message), except the
+   * fields that frame or address it: dropping a listed Content-Length would leave the backend to
+   * read the body as the next request (RFC 9112 6.3: framing is the same on every hop).
+   */
   connectionTokens: readonly string[];
 }
 
@@ -44,6 +48,8 @@ const KNOWN_METHODS = new Set(METHODS);
 const COMMON_METHODS = ['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
 /** Most heads have no Connection header: they share this empty list. */
 const NO_TOKENS: readonly string[] = Object.freeze([]);
+/** Fields a Connection header may not make hop-by-hop (see RequestHead.connectionTokens). */
+const NEVER_HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'host']);
 /** scanFields' output, reused from head to head. */
 const spans: number[] = [];
 
@@ -160,7 +166,7 @@ export function parseRequestHead(buf: Buffer, maxHeadBytes: number): { head: Req
     }
   }
 
-  const connectionTokens = connection === '' ? NO_TOKENS : connection.toLowerCase().split(',').map(trimOws).filter((t) => t !== '');
+  const connectionTokens = connection === '' ? NO_TOKENS : connection.toLowerCase().split(',').map(trimOws).filter((t) => t !== '' && !NEVER_HOP_BY_HOP.has(t));
   // Close wins over keep-alive (RFC 9112 9.6), which HTTP/1.0 needs to persist at all.
   const keepAlive = !connectionTokens.includes('close') && (minor === 1 || connectionTokens.includes('keep-alive'));
   const upgrade = minor === 1 && upgradeHeader && connectionTokens.includes('upgrade');

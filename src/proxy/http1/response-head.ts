@@ -126,6 +126,7 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
     framing = last === 'chunked' ? 'chunked' : 'close';
   } else if (length !== -1) framing = length === 0 ? 'none' : 'length';
   else framing = 'close';
-  if (framing === 'close') keepAlive = false;
+  // An HTTP/1.0 message has no Transfer-Encoding: its framing is faulty, and the connection ends after it (RFC 9112 6.1).
+  if (framing === 'close' || (minor === 0 && codings !== null)) keepAlive = false;
   return { head: { status, minor, framing, contentLength: Math.max(length, 0), keepAlive, hopByHop, parse: ++parses, spanCount }, length: end + 4 };
 }
