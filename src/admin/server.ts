@@ -73,7 +73,9 @@ export class AdminServer {
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     const path = queryAt < 0 ? url : url.slice(0, queryAt);
-    if (req.method !== 'GET' && req.method !== 'HEAD' && !(req.method === 'POST' && path?.startsWith('/_mlb_signal/'))) {
+    const signal = path.startsWith('/_mlb_signal/');
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !(req.method === 'POST' && signal)) {
+      res.setHeader('allow', signal ? 'GET, HEAD, POST' : 'GET, HEAD'); // RFC 9110 15.5.6
       send(res, 405, 'text/plain', 'method not allowed\n');
       return;
     }

@@ -16,6 +16,8 @@ import { deltaMessage, withTrafficDelta, type FromWorker, type ToWorker, type Wo
 
 interface Member {
   worker: Worker;
+  /** Its place among the workers (a replacement takes the place of the one that died): it decides the worker's --maxconn share. */
+  slot: number;
   ready: boolean;
   report: WorkerReport | null;
 }
@@ -52,9 +54,22 @@ export class ProxyWorkers implements DataPlane {
     await Promise.all(Array.from({ length: this.count }, () => this.fork()));
   }
 
+  /**
+   * --maxconn is a total: each worker admits its share, and the shares add up to it exactly (the
+   * remainder goes to the first slots). The kernel picks the worker of a connection, so one may be
+   * refused while another worker has room; the total never goes over.
+   */
+  private maxconnShare(slot: number): number {
+    const total = this.setup.settings.maxconn;
+    return Math.floor(total / this.count) + (slot < total % this.count ? 1 : 0);
+  }
+
   private fork(): Promise<void> {
     const worker = cluster.fork();
-    const member: Member = { worker, ready: false, report: null };
+    const taken = new Set([...this.members.values()].map((m) => m.slot));
+    let slot = 0;
+    while (taken.has(slot)) slot += 1;
+    const member: Member = { worker, slot, ready: false, report: null };
     // A send to a worker that just died fails with EPIPE; its exit handler deals with the death.
     worker.on('error', (err: Error) => this.log.debug({ component: 'workers', pid: worker.process.pid, err: err.message }, 'worker channel error'));
     this.members.set(worker.id, member);
@@ -62,8 +77,7 @@ export class ProxyWorkers implements DataPlane {
       worker.on('message', (message: FromWorker) => {
         switch (message.type) {
           case 'hello':
-            // --maxconn is a total: each worker admits its share.
-            this.send(member, { type: 'init', setup: { ...this.setup, settings: { ...this.setup.settings, maxconn: Math.ceil(this.setup.settings.maxconn / this.count) } }, logLevel: this.logLevel });
+            this.send(member, { type: 'init', setup: { ...this.setup, settings: { ...this.setup.settings, maxconn: this.maxconnShare(member.slot) } }, logLevel: this.logLevel });
             return;
           case 'ready':
             member.ready = true;

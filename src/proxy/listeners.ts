@@ -32,6 +32,8 @@ export interface ListenerHandlers {
   /** false refuses the connection (global maxconn) before a byte of it is read. */
   admit(spec: ListenerSpec): boolean;
   closed(spec: ListenerSpec): void;
+  /** A TLS client whose handshake failed, timed out, or that left during it. */
+  handshakeFailed(spec: ListenerSpec): void;
 }
 
 export class ListenError extends Error {
@@ -74,6 +76,8 @@ export class Listeners {
   constructor(
     private readonly handlers: ListenerHandlers,
     private readonly drainTimeoutMs: number,
+    /** How long a TLS handshake may take (HAProxy's `timeout client-hs`, which defaults to `timeout client`). */
+    private readonly handshakeTimeoutMs: number,
   ) {}
 
   specs(): ListenerSpec[] {
@@ -175,7 +179,9 @@ export class Listeners {
     // Half-open: a client may send its request and shut its side; the answer still goes back.
     if (!tls) return createTcpServer({ allowHalfOpen: true, noDelay: true });
     const server = createTlsServer({
-      ...tls.options, allowHalfOpen: true, noDelay: true, ALPNProtocols: tls.alpn,
+      // Not half-open during the handshake: a client that shuts its side then (a port probe, an L4
+      // health check) would be held, with its --maxconn slot, until the handshake timeout.
+      ...tls.options, allowHalfOpen: false, handshakeTimeout: this.handshakeTimeoutMs, noDelay: true, ALPNProtocols: tls.alpn,
       // Read at each handshake, so a listener whose certificates were swapped serves the new ones.
       SNICallback: (servername, cb) => {
         const context = listener.tls?.sni(servername);
@@ -183,12 +189,16 @@ export class Listeners {
         else cb(null, context);
       },
     }, (socket: TLSSocket) => {
+      socket.allowHalfOpen = true;
       // strict-sni refuses a client that names no host; Node asks SNICallback only when one does.
       if (listener.tls?.strictSni && !socket.servername) socket.destroy();
       else if (listener.spec.kind === 'service-tcp') this.handlers.tcp(listener.spec, socket);
       else this.serveHttp(listener, socket);
     });
-    server.on('tlsClientError', (_err, socket) => socket.destroy());
+    server.on('tlsClientError', (_err, socket) => {
+      this.handlers.handshakeFailed(listener.spec);
+      socket.destroy();
+    });
     return server;
   }
 

@@ -129,7 +129,8 @@ export class Proxy implements DataPlane {
         this.openConnections -= 1;
         stats.connectionClosed(spec.key);
       },
-    }, settings.drainTimeoutMs);
+      handshakeFailed: (spec) => stats.clientError(spec.key, 'tls-handshake'),
+    }, settings.drainTimeoutMs, settings.clientTimeoutMs);
     const files = new CertificateFiles((path, reason, message, kept) => {
       stats.certificateError(path, reason);
       this.log.error({ certificate: path, reason, kept }, kept ? `${message}: the last good certificate is still served` : message);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
@@ -190,6 +191,39 @@ describe('per-vhost certificates on the HTTPS listener', () => {
       assert.equal(other.peer, 'default.example.com');
       assert.equal(other.status, 404);
       assert.equal((await httpsGet(httpsPort, 'shop.example.com')).peer, 'default.example.com', 'no SNI: the default certificate');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('TLS handshakes that do not finish', () => {
+  it('a client that leaves during the handshake is let go at once, one that stalls after --timeout-client: neither keeps its --maxconn slot', async () => {
+    const h = await startHarness({ maxconn: 2, timeoutClient: 1 });
+    try {
+      const b = await h.httpBackend('web');
+      const port = await freePort();
+      h.marathon.putApp(app('/secure', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http', HAPROXY_0_SSL_CERT: fixtureCert('a') }), [{ host: b.host, ports: [b.port] }]);
+      await until(() => httpsGet(port, 'secure.example.com'), 'the TLS port');
+      const probe = (first: Buffer | null, close: boolean) => new Promise<number>((done) => {
+        const started = Date.now();
+        const s = connect(port, '127.0.0.1', () => {
+          if (close && first) s.end(first);
+          else if (close) s.end();
+          else if (first) s.write(first);
+        });
+        s.on('error', () => {});
+        s.resume();
+        s.on('close', () => done(Date.now() - started));
+      });
+      // A port probe (connect, then FIN), and the start of a ClientHello then FIN: closed at once.
+      const quick = await Promise.all([probe(null, true), probe(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00]), true)]);
+      assert.ok(quick.every((ms) => ms < 500), `closed after ${quick.join(', ')} ms`);
+      // Two clients that stop mid-handshake fill --maxconn 2 until --timeout-client (1 s) cuts them.
+      const stalled = await Promise.all([probe(null, false), probe(Buffer.from([0x16, 0x03, 0x01]), false)]);
+      assert.ok(stalled.every((ms) => ms >= 900 && ms < 5_000), `cut after ${stalled.join(', ')} ms`);
+      assert.equal((await httpsGet(port, 'secure.example.com')).status, 200, 'their slots are free again');
+      assert.ok(await h.metric('turbine_client_errors_total', { reason: 'tls-handshake' }) >= 3);
     } finally {
       await h.close();
     }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,22 @@ import { freePort, get, sumMetric, until, untilServed, within } from '../support
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
 
+/** The primary's pid (all /_haproxy_getpids gives, as zdd.py expects), then the workers' from /stats. */
+async function pidsOf(admin: string): Promise<number[]> {
+  return [Number((await get(`${admin}/_haproxy_getpids`)).text.trim()), ...(JSON.parse((await get(`${admin}/stats`)).text) as { workers: number[] }).workers];
+}
+
+/** Runs `work` while every other worker is stopped (SIGSTOP): only `pid` can accept a connection. */
+async function onlyWorker(admin: string, pid: number, work: () => Promise<void>): Promise<void> {
+  const others = (await pidsOf(admin)).slice(1).filter((p) => p !== pid);
+  for (const p of others) process.kill(p, 'SIGSTOP');
+  try {
+    await work();
+  } finally {
+    for (const p of others) process.kill(p, 'SIGCONT');
+  }
+}
+
 describe('--workers 2', () => {
   const m = new FakeMarathon();
   const backends: RunningBackend[] = [];
@@ -21,8 +37,7 @@ describe('--workers 2', () => {
   let admin: string;
   let port: number;
 
-  /** The primary's pid (all /_haproxy_getpids gives, as zdd.py expects), then the workers' from /stats. */
-  const pids = async () => [Number((await get(`${admin}/_haproxy_getpids`)).text.trim()), ...(JSON.parse((await get(`${admin}/stats`)).text) as { workers: number[] }).workers];
+  const pids = () => pidsOf(admin);
   const metric = async (name: string, labels: Record<string, string> = {}) => sumMetric((await get(`${admin}/metrics`)).text, name, labels);
 
   before(async () => {
@@ -53,20 +68,9 @@ describe('--workers 2', () => {
     assert.equal(m.requests.events, 1);
   });
 
-  /** Runs `work` while every other worker is stopped (SIGSTOP): only `pid` can accept a connection. */
-  const onlyWorker = async (pid: number, work: () => Promise<void>) => {
-    const others = (await pids()).slice(1).filter((p) => p !== pid);
-    for (const p of others) process.kill(p, 'SIGSTOP');
-    try {
-      await work();
-    } finally {
-      for (const p of others) process.kill(p, 'SIGCONT');
-    }
-  };
-
   it('each of the two workers serves requests on its own', async () => {
     for (const pid of (await pids()).slice(1)) {
-      await onlyWorker(pid, async () => {
+      await onlyWorker(admin, pid, async () => {
         for (let i = 0; i < 5; i += 1) {
           const res = await within(5000, get(`http://127.0.0.1:${port}/`, { connection: 'close' }), `worker ${pid} alone`);
           assert.equal(res.status, 200);
@@ -82,7 +86,7 @@ describe('--workers 2', () => {
     await untilServed(`http://127.0.0.1:${countPort}/`, 'the counting service', 5000, { connection: 'close' });
     // Twenty requests served by each worker alone, so the total needs both workers' counters.
     for (const pid of (await pids()).slice(1)) {
-      await onlyWorker(pid, async () => {
+      await onlyWorker(admin, pid, async () => {
         for (let i = 0; i < 20; i += 1) await within(5000, get(`http://127.0.0.1:${countPort}/`, { connection: 'close' }), `worker ${pid} alone`);
       });
     }
@@ -141,6 +145,48 @@ describe('--workers 2', () => {
     } finally {
       checked.closeAllConnections();
       checked.close();
+    }
+  });
+});
+
+describe('--workers 2 --maxconn 3', () => {
+  it('the workers\' shares add up to --maxconn: 2 and 1, not 2 each', async () => {
+    const m = new FakeMarathon();
+    await m.listen();
+    const backend = await startHttpBackend('a');
+    const [port, adminPort, http, appid] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    m.putApp(app('/web', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: backend.host, ports: [backend.port] }]);
+    const admin = `http://127.0.0.1:${adminPort}`;
+    const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1', '--workers', '2', '--maxconn', '3',
+      '--admin-port', String(adminPort), '--http-port', String(http), '--appid-port', String(appid), '--log-level', 'warn'], { stdio: 'ignore' });
+    /** Opens a connection and asks once; it stays open. The status line's code (503: over the worker's share). */
+    const ask = (held: Socket[]) => new Promise<string>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: w\r\n\r\n'));
+      held.push(s);
+      s.once('data', (d: Buffer) => resolve(d.toString('latin1').slice(9, 12)));
+      s.on('error', reject);
+    });
+    try {
+      await untilServed(`http://127.0.0.1:${port}/`, 'served', 15_000, { connection: 'close' });
+      const admitted: number[] = [];
+      for (const pid of (await pidsOf(admin)).slice(1)) {
+        await onlyWorker(admin, pid, async () => {
+          const held: Socket[] = [];
+          const codes: string[] = [];
+          for (let i = 0; i < 4; i += 1) codes.push(await within(5000, ask(held), `connection ${i + 1} to worker ${pid}`));
+          admitted.push(codes.filter((c) => c === '200').length);
+          assert.deepEqual(codes.filter((c) => c !== '200').map(() => '503'), codes.filter((c) => c !== '200'));
+          for (const s of held) s.destroy();
+          // Its slots are free again once it has seen the closes.
+          await new Promise((r) => setTimeout(r, 200));
+        });
+      }
+      assert.deepEqual(admitted.sort(), [1, 2]);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      await m.close();
+      await backend.stop();
     }
   });
 });
