@@ -120,6 +120,9 @@ const CRYPT_CHARS = /^[./0-9A-Za-z]+$/;
 export function parsePasswordHash(stored: string): ParsedPasswordHash {
   if (!stored.startsWith('$')) {
     if (stored === '') return { ok: false, error: 'empty password hash' };
+    // What HAProxy's crypt(3) reads as a traditional DES hash: taken as a plain password, the hash
+    // text itself would log in and the real password would not, so the port fails closed instead.
+    if (stored.length === 13 && CRYPT_CHARS.test(stored)) return { ok: false, error: 'a DES crypt hash (13 characters of ./0-9A-Za-z) is not supported: use a $6$, $5$ or $1$ hash' };
     const plain = Buffer.from(stored);
     return { ok: true, hash: { scheme: 'plain', verify: (pw) => constantTimeEqual(Buffer.from(pw), plain) } };
   }

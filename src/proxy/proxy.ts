@@ -19,7 +19,7 @@ import { Members } from './members.js';
 import type { DataPlane, DataPlaneSetup, FixedPorts, ListenFailure, ListenerStatus } from './data-plane.js';
 import { logBackendChange } from './backend-log.js';
 import { DrainingBackends, type DrainingBackend } from './draining.js';
-import { RouteIndex, listenerKey, routeVhost } from './routes.js';
+import { RouteIndex, hostOf, listenerKey, routeVhost } from './routes.js';
 import { forwardTcp } from './tcp.js';
 import { CertificateFiles } from './tls.js';
 import { TlsListeners, tlsInputs } from './tls-listeners.js';
@@ -36,7 +36,7 @@ interface TrackedStream {
 }
 
 
-const HOST_NAME = /^[a-z0-9.-]+(:\d+)?$|^\[[0-9a-f:.]+\](:\d+)?$/i;
+const HOST_NAME = /^[a-z0-9._-]+(:\d+)?$|^\[[0-9a-f:.]+\](:\d+)?$/i;
 
 /** 301 to the same host and path over https (marathon-lb's HAPROXY_{n}_REDIRECT_TO_HTTPS); the path is origin-form, never the raw target. */
 function redirectToHttps(head: RequestHead, httpsPort: number): LocalResponse {
@@ -351,7 +351,7 @@ export class Proxy implements DataPlane {
     let site = this.sites.get(spec);
     if (!site) {
       const notFound = spec.kind === 'appid' ? 'Not Found: no HTTP service for this X-Marathon-App-Id\n' : 'Not Found: no service for this host and path\n';
-      site = { key: spec.key, forwarded: `x-forwarded-proto: ${spec.tls ? 'https' : 'http'}\r\nx-forwarded-port: ${spec.port}\r\n`, decide: (head) => this.decide(spec, head, notFound) };
+      site = { key: spec.key, forwarded: `x-forwarded-proto: ${spec.tls ? 'https' : 'http'}\r\nx-forwarded-port: ${spec.port}\r\n`, decide: (head, sni) => this.decide(spec, head, sni, notFound) };
       this.sites.set(spec, site);
     }
     return site;
@@ -367,14 +367,21 @@ export class Proxy implements DataPlane {
         return this.serviceRuntime(routeVhost(index, head.authority, head.path));
       case 'appid': {
         const header = field(head, 'x-marathon-app-id');
-        return header !== undefined ? this.serviceRuntime(index.byAppId.get(normaliseAppId(header))) : null;
+        return header !== undefined ? this.serviceRuntime(index.byAppId.get(normaliseAppId(header).toLowerCase())) : null;
       }
       default:
         return null;
     }
   }
 
-  private decide(spec: ListenerSpec, head: RequestHead, notFound: string): ServiceRuntime | LocalResponse {
+  private decide(spec: ListenerSpec, head: RequestHead, sni: string | null, notFound: string): ServiceRuntime | LocalResponse {
+    // The HTTPS listener serves the host its handshake named (marathon-lb routes :443 by SNI alone):
+    // a Host naming another would reach, with another name's handshake, a virtual host whose own
+    // name is refused at the handshake (a certificate that failed to load, client verification).
+    if (spec.kind === 'vhost-https' && (sni === null || hostOf(head.authority) !== hostOf(sni))) {
+      this.stats.clientError(spec.key, 'misdirected');
+      return { status: 421, text: 'Misdirected Request: the Host header does not name the host of the TLS handshake (SNI)\n' };
+    }
     const runtime = this.route(spec, head);
     if (runtime === null) {
       if (spec.kind !== 'service-http') this.stats.clientError(spec.key, spec.kind === 'appid' ? 'unknown-app-id' : 'unknown-host');

@@ -16,10 +16,14 @@ export function listenerKey(address: string, port: number): string {
 
 /**
  * HAPROXY_{n}_BACKEND_WEIGHT first (marathon-lb emits higher-weight vhost rules first), then the
- * longest prefix; ties by service id, so the order does not depend on the order of changes.
+ * longest prefix; ties as marathon-lb orders its apps, by app id and then service port (not by
+ * "appId:index", where `/web2:0` sorts before `/web:0`), so the order does not depend on the order of changes.
  */
 function routeOrder(a: VhostRoute, b: VhostRoute): number {
-  return b.service.backendWeight - a.service.backendWeight || (b.prefix?.length ?? -1) - (a.prefix?.length ?? -1) || (a.service.id < b.service.id ? -1 : a.service.id > b.service.id ? 1 : 0)
+  const x = a.service;
+  const y = b.service;
+  return y.backendWeight - x.backendWeight || (b.prefix?.length ?? -1) - (a.prefix?.length ?? -1)
+    || (x.appId < y.appId ? -1 : x.appId > y.appId ? 1 : 0) || x.servicePort - y.servicePort
     || ((a.prefix ?? '') < (b.prefix ?? '') ? -1 : 1);
 }
 
@@ -30,7 +34,7 @@ export class RouteIndex {
   readonly byHost = new Map<string, VhostRoute[]>();
   /** `*.example.com` vhosts, by the suffix `.example.com`. */
   readonly byWildcard = new Map<string, VhostRoute[]>();
-  /** The app's HTTP service with the lowest port index (marathon-lb's 9091). */
+  /** The app's HTTP service with the lowest service port (marathon-lb's 9091 keeps the first in (appId, servicePort) order). */
   readonly byAppId = new Map<string, Service>();
   private readonly httpByApp = new Map<string, Set<Service>>();
 
@@ -91,7 +95,7 @@ export class RouteIndex {
 
   private pickAppService(appId: string): void {
     let best: Service | null = null;
-    for (const s of this.httpByApp.get(appId) ?? []) if (!best || s.portIndex < best.portIndex) best = s;
+    for (const s of this.httpByApp.get(appId) ?? []) if (!best || s.servicePort < best.servicePort) best = s;
     if (best) this.byAppId.set(appId, best);
     else {
       this.byAppId.delete(appId);
@@ -120,12 +124,17 @@ function matchPath(routes: readonly VhostRoute[], path: string): Service | null 
 }
 
 /** The service for a Host header and request path, or null (unknown host, or no path matches). */
-export function routeVhost(index: RouteIndex, hostHeader: string | undefined, path: string): Service | null {
-  if (!hostHeader) return null;
+/** A Host value's host name as virtual hosts are keyed: lower case, without its port or a trailing dot. */
+export function hostOf(hostHeader: string): string {
   let host = hostHeader.toLowerCase();
   const colon = host.lastIndexOf(':');
   if (colon > 0 && !host.endsWith(']')) host = host.slice(0, colon);
-  if (host.endsWith('.')) host = host.slice(0, -1);
+  return host.endsWith('.') ? host.slice(0, -1) : host;
+}
+
+export function routeVhost(index: RouteIndex, hostHeader: string | undefined, path: string): Service | null {
+  if (!hostHeader) return null;
+  const host = hostOf(hostHeader);
   const exact = index.byHost.get(host);
   if (exact) {
     const service = matchPath(exact, path);

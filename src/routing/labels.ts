@@ -51,7 +51,11 @@ export interface PortLabels extends HttpFeatureLabels {
   securityError: string | null;
 }
 
-const HOSTNAME = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+const TRUE_WORDS = new Set(['true', 't', 'yes', 'y']);
+const FALSE_WORDS = new Set(['false', 'f', 'no', 'n', '0']);
+
+// `_` too: marathon-lb takes the VHOST as given, and internal names such as billing_api.corp are common.
+const HOSTNAME = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
 
 /** Labels Turbine reads per port; other HAPROXY_{n}_* labels are HAProxy config templates. */
 const PER_PORT = ['GROUP', 'ENABLED', 'PORT', 'MODE', 'VHOST', 'PATH', 'BALANCE', 'BIND_ADDR', 'BACKEND_WEIGHT',
@@ -76,13 +80,14 @@ export function readPortLabels(appId: string, labels: Readonly<Record<string, st
     return Number(v);
   };
 
+  /** marathon-lb's string_to_bool: true, t, yes, y (any case) are true and any other value false; one it would not write for false is reported. */
   const parseBool = (name: (typeof PER_PORT)[number]): boolean | null => {
     const v = raw(name);
     if (v === undefined) return null;
-    if (/^true$/i.test(v)) return true;
-    if (/^false$/i.test(v)) return false;
-    warn(name, `expected true or false, got ${JSON.stringify(v)}`);
-    return null;
+    const lower = v.toLowerCase();
+    if (TRUE_WORDS.has(lower)) return true;
+    if (!FALSE_WORDS.has(lower)) warn(name, `expected true or false, got ${JSON.stringify(v)}: read as false, as marathon-lb does`);
+    return false;
   };
   const enabled = parseBool('ENABLED');
 

@@ -61,6 +61,46 @@ describe('marathon-lb label semantics (issue 9)', () => {
     assert.equal(routeVhost(index, 'shop.example.com', '/other')?.appId, '/root');
   });
 
+  it('equal rules on a shared vhost go by app id, then service port, as marathon-lb sorts its apps (/web before /web2)', () => {
+    const table = buildRoutingTable([
+      app('/web2', 10001, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'site.test' }),
+      app('/web', 10002, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'site.test' }),
+      app('/shop-v2', 10003, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'shop.test' }),
+      app('/shop', 10004, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'shop.test' }),
+    ], OPTIONS);
+    const index = compileRoutes(table, '0.0.0.0');
+    assert.equal(routeVhost(index, 'site.test', '/')?.appId, '/web');
+    assert.equal(routeVhost(index, 'shop.test', '/cart')?.appId, '/shop');
+  });
+
+  it('yes/no labels read as marathon-lb\'s string_to_bool: true, t, yes, y are true, anything else false', () => {
+    const port = (labels: Record<string, string>) => buildRoutingTable([app('/b', 10001, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'b.test', ...labels })], OPTIONS);
+    for (const yes of ['true', 'T', 'yes', 'Y']) {
+      const s = port({ HAPROXY_0_REDIRECT_TO_HTTPS: yes, HAPROXY_0_USE_HSTS: yes, HAPROXY_0_STICKY: yes }).services[0]!;
+      assert.deepEqual([s.redirectToHttps, s.hsts, s.sticky], [true, true, true], yes);
+    }
+    for (const no of ['false', 'no', '0', 'off']) {
+      const table = port({ HAPROXY_0_ENABLED: no, HAPROXY_0_REDIRECT_TO_HTTPS: no });
+      assert.equal(table.services.length, 0, `ENABLED=${no} takes the port out`);
+    }
+    assert.equal(port({ HAPROXY_0_ENABLED: 'yes' }).services.length, 1);
+    assert.ok(port({ HAPROXY_0_STICKY: 'off' }).warnings.some((w) => w.label === 'HAPROXY_0_STICKY'), 'a word marathon-lb would not write is reported');
+  });
+
+  it('a VHOST with an underscore is a virtual host, and its port stays HTTP', () => {
+    const table = buildRoutingTable([app('/billing', 10001, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'billing_api.corp.internal' })], OPTIONS);
+    assert.deepEqual(table.services.map((s) => [s.mode, s.vhosts]), [['http', ['billing_api.corp.internal']]]);
+  });
+
+  it('port 9091 takes the app\'s HTTP port with the lowest service port, and the app id in any case', () => {
+    const multi = decodeApp({
+      id: '/multi', labels: { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http', HAPROXY_1_MODE: 'http' }, portDefinitions: [{ port: 10020 }, { port: 10010 }],
+      tasks: [{ id: 'multi.t1', appId: '/multi', host: '10.0.0.1', ports: [31020, 31010], state: 'TASK_RUNNING' }],
+    }, [])!;
+    const index = compileRoutes(buildRoutingTable([multi], OPTIONS), '0.0.0.0');
+    assert.equal(index.byAppId.get('/multi')?.servicePort, 10010);
+  });
+
   it('an IP-per-task port without a service port gets one from the range by marathon-lb\'s hash', () => {
     const ippc = decodeApp({
       id: '/nginx-docker-ippc', labels: { HAPROXY_GROUP: 'external' }, ipAddress: { networkName: 'dcos' },

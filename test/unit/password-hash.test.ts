@@ -58,6 +58,8 @@ describe('password hashes (HAPROXY_{n}_AUTH)', () => {
       ['$5$rounds=abc$salt$' + 'a'.repeat(43), /rounds=abc is not a number/],
       [`$6$rounds=${ROUNDS_MAX + 1}$salt$${'a'.repeat(86)}`, /more than 1000000 rounds is refused/],
       ['$1$rounds=1000$salt$' + 'a'.repeat(22), /no rounds/],
+      // HAProxy reads it as a DES hash: as a plain password the hash text would be what logs in.
+      ['abhWCwoTZY2c6', /DES crypt hash/],
       ['$', /malformed crypt hash/],
       ['', /empty password hash/],
     ];

@@ -42,8 +42,8 @@ export interface HttpSite {
   readonly key: string;
   /** `x-forwarded-proto` and `x-forwarded-port` lines for this listener, made once (not a getsockname per connection). */
   readonly forwarded: string;
-  /** The service to forward to, or the answer Turbine gives itself (404, redirect). */
-  decide(head: RequestHead): ServiceRuntime | LocalResponse;
+  /** The service to forward to, or the answer Turbine gives itself (404, redirect); `sni`: the name a TLS client's handshake asked for. */
+  decide(head: RequestHead, sni: string | null): ServiceRuntime | LocalResponse;
 }
 
 /** Where heads for backends are built, one at a time. */
@@ -124,9 +124,12 @@ export class ClientConnection implements UpstreamOwner {
   /** Connection: close was sent on the current response. */
   private closeAfter = false;
   private readonly address: string;
+  private readonly sni: string | null;
 
   constructor(private readonly ctx: ProxyContext, private readonly site: HttpSite, private readonly socket: ClientSocket) {
     this.address = socket.remoteAddress ?? '';
+    const servername = (socket as { servername?: string | false | null }).servername;
+    this.sni = typeof servername === 'string' && servername !== '' ? servername : null;
     this.waitSince = this.clientActive = performance.now();
     if (!readIntoSharedBuffer(socket, this.onData)) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
@@ -341,7 +344,7 @@ export class ClientConnection implements UpstreamOwner {
 
   private start(head: RequestHead): void {
     const ctx = this.ctx;
-    const decision = this.site.decide(head);
+    const decision = this.site.decide(head, this.sni);
     if (!('service' in decision)) {
       this.respond(head, decision, false);
       return;
