@@ -117,9 +117,12 @@ function groupServed(groups: readonly string[], served: readonly string[]): bool
   return groups.some((g) => served.includes(g));
 }
 
-/** marathon-lb: a check with an explicit `port` applies to every port index; else the one whose portIndex matches. */
+/**
+ * marathon-lb: a check with an explicit `port` applies to every port index; else the one whose
+ * portIndex matches. A check with neither (a COMMAND check) applies to none.
+ */
 function checkFor(app: MarathonApp, index: number): HealthCheck | undefined {
-  return app.healthChecks.find((h) => h.port !== null || (h.portIndex ?? 0) === index);
+  return app.healthChecks.find((h) => h.port !== null || h.portIndex === index);
 }
 
 /**
@@ -178,7 +181,8 @@ export function servicesOfApp(app: MarathonApp, options: RoutingOptions, hosts: 
       warnings.push({ appId: app.id, label: `HAPROXY_${index}_PORT`, reason: 'no service port from Marathon and no HAPROXY_{n}_PORT: port skipped' });
       return;
     }
-    const check = checkFor(app, index);
+    // With no check of its own, the port takes the one at HAPROXY_{n}_BACKEND_HEALTHCHECK_PORT_INDEX (marathon-lb's get_apps).
+    const check = checkFor(app, index) ?? (labels.healthCheckPortIndex !== null ? checkFor(app, labels.healthCheckPortIndex) : undefined);
     // marathon-lb's code reads an explicit MODE label last, so it beats an HTTP health check; only
     // a plain `HTTP` check (not MESOS_HTTP or HTTPS) implies http when no label says otherwise.
     const mode: Mode = labels.mode ?? (check?.protocol === 'HTTP' || labels.vhosts.length > 0 ? 'http' : 'tcp');

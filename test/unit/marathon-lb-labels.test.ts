@@ -101,6 +101,19 @@ describe('marathon-lb label semantics (issue 9)', () => {
     assert.equal(index.byAppId.get('/multi')?.servicePort, 10010);
   });
 
+  it('health checks as marathon-lb matches them: a COMMAND check (no port, no portIndex) applies to no port; BACKEND_HEALTHCHECK_PORT_INDEX lends its check to a port that has none', () => {
+    const twoPorts = (labels: Record<string, string>, healthChecks: unknown[]) => decodeApp({
+      id: '/hc', labels: { HAPROXY_GROUP: 'external', ...labels }, portDefinitions: [{ port: 10030 }, { port: 10031 }], healthChecks,
+      tasks: [{ id: 'hc.t1', appId: '/hc', host: '10.0.0.1', ports: [31030, 31031], state: 'TASK_RUNNING' }],
+    }, [])!;
+    const command = buildRoutingTable([twoPorts({}, [{ protocol: 'COMMAND', command: { value: 'true' } }])], { ...OPTIONS, healthCheck: false });
+    assert.deepEqual(command.services.map((x) => [x.mode, x.healthCheck]), [['tcp', null], ['tcp', null]]);
+    const lent = buildRoutingTable([twoPorts({ HAPROXY_0_BACKEND_HEALTHCHECK_PORT_INDEX: '1' }, [{ protocol: 'HTTP', path: '/health', portIndex: 1 }])], { ...OPTIONS, healthCheck: false });
+    const port0 = lent.services.find((x) => x.servicePort === 10030)!;
+    assert.equal(port0.mode, 'http');
+    assert.equal(port0.healthCheck?.path, '/health');
+  });
+
   it('an IP-per-task port without a service port gets one from the range by marathon-lb\'s hash', () => {
     const ippc = decodeApp({
       id: '/nginx-docker-ippc', labels: { HAPROXY_GROUP: 'external' }, ipAddress: { networkName: 'dcos' },
