@@ -65,6 +65,7 @@ export class FakeMarathon {
   private readonly sockets = new Set<Socket>();
   private stalled = false;
   private failures: { status: number; remaining: number; body?: string } | null = null;
+  private restDelayMs = 0;
   private redirectEvents: string | null = null;
   private dropAfter: { every: number; count: number } | null = null;
   port = 0;
@@ -285,6 +286,18 @@ export class FakeMarathon {
     this.failures = { status, remaining: count, ...(body !== undefined ? { body } : {}) };
   }
 
+  /** App answers (/v2/apps, /v2/apps/ID) are taken when asked for and sent `ms` later, as a slow Marathon's are: changes meanwhile are not in them. */
+  delayRest(ms: number): void {
+    this.restDelayMs = ms;
+  }
+
+  /** Sends a REST answer after the delay set by delayRest. */
+  private answer(res: ServerResponse, status: number, body: string): void {
+    const send = () => res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+    if (this.restDelayMs > 0) setTimeout(send, this.restDelayMs);
+    else send();
+  }
+
   /** Answers /v2/events with a redirect, as a non-leader Marathon does. */
   redirectEventsTo(url: string | null): void {
     this.redirectEvents = url;
@@ -379,18 +392,14 @@ export class FakeMarathon {
     if (url.pathname === '/v2/apps' || url.pathname === '/v2/apps/') {
       this.requests.apps += 1;
       const readiness = url.searchParams.getAll('embed').includes('apps.readiness');
-      const body = JSON.stringify({ apps: [...[...this.apps.keys()].map((id) => this.appJson(id, readiness)), ...this.rawApps] });
-      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      this.answer(res, 200, JSON.stringify({ apps: [...[...this.apps.keys()].map((id) => this.appJson(id, readiness)), ...this.rawApps] }));
       return;
     }
     if (url.pathname.startsWith('/v2/apps/')) {
       this.requests.app += 1;
       const id = decodeURI(url.pathname.slice('/v2/apps'.length));
-      if (!this.apps.has(id)) {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `App '${id}' does not exist` }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ app: this.appJson(id, url.searchParams.getAll('embed').includes('app.readiness')) }));
+      if (!this.apps.has(id)) this.answer(res, 404, JSON.stringify({ message: `App '${id}' does not exist` }));
+      else this.answer(res, 200, JSON.stringify({ app: this.appJson(id, url.searchParams.getAll('embed').includes('app.readiness')) }));
       return;
     }
     res.writeHead(404).end();

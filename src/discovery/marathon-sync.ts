@@ -52,6 +52,10 @@ export class MarathonSync {
   private readinessTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
   private resyncing: MarathonEvent[] | null = null;
+  /** A full resync was asked for while one was in flight: another starts when it is done (its snapshot may predate the ask). */
+  private resyncAgain = false;
+  /** Apps being refetched, with the events about them that arrived meanwhile: replayed on the answer, as a full resync replays its own. */
+  private readonly refetching = new Map<string, MarathonEvent[]>();
   private pendingApps = new Set<string>();
   private pendingFull = false;
   private readonly log: Logger;
@@ -142,6 +146,7 @@ export class MarathonSync {
       this.status.events += 1;
       this.options.metrics.marathonEvents.inc({ type: event.type === 'ignored' ? event.cause : sseType });
       if (this.resyncing) this.resyncing.push(event);
+      if ('appId' in event) this.refetching.get(event.appId)?.push(event);
       if (this.apply(event)) this.options.onChange(arrivedAt);
     }
   }
@@ -197,11 +202,17 @@ export class MarathonSync {
     const arrivedAt = performance.now();
     const results = await Promise.allSettled(ids.map(async (id) => {
       const end = this.options.metrics.marathonFetchDuration.startTimer({ scope: 'app' });
+      const meanwhile: MarathonEvent[] = [];
+      this.refetching.set(id, meanwhile);
       try {
         const { app, problems } = await this.options.client.fetchApp(id);
         this.reportProblems(problems);
-        return app ? this.options.store.upsertApp(app) : this.options.store.removeApp(id);
+        let changed = app ? this.options.store.upsertApp(app) : this.options.store.removeApp(id);
+        // The answer may predate events that came during the fetch: they go on top of it.
+        for (const event of meanwhile) changed = this.apply(event, true) || changed;
+        return changed;
       } finally {
+        if (this.refetching.get(id) === meanwhile) this.refetching.delete(id);
         end();
       }
     }));
@@ -235,8 +246,14 @@ export class MarathonSync {
 
   private async resync(): Promise<void> {
     if (this.stopped) return;
-    if (this.resyncing) return; // one in flight; events meanwhile are replayed after it
+    if (this.resyncing) {
+      // One is in flight; events meanwhile are replayed after it, but a change Marathon made before
+      // this ask and after that fetch began (while the stream was down) is seen only by another.
+      this.resyncAgain = true;
+      return;
+    }
     this.resyncing = [];
+    this.resyncAgain = false;
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     const end = this.options.metrics.marathonFetchDuration.startTimer({ scope: 'full' });
     const arrivedAt = performance.now();
@@ -261,6 +278,7 @@ export class MarathonSync {
       this.options.onChange(arrivedAt);
       this.options.onFullSync?.();
       this.pollReadiness();
+      if (this.resyncAgain) void this.resync();
     } catch (err) {
       end();
       this.resyncing = null;
@@ -269,6 +287,7 @@ export class MarathonSync {
       this.status.lastError = message;
       this.logErrorOnce('sync', err instanceof MarathonError ? err.kind : 'error', `full sync failed; ${this.status.synced ? 'serving the last good routing table' : 'no routing table from Marathon yet'}: ${message}`);
       const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
+      this.resyncAgain = false; // the retry below starts after the ask
       this.resyncTimer = setTimeout(() => void this.resync(), Math.min(maxMs, initialMs * 8));
       this.options.onFullSyncFailed?.();
     }

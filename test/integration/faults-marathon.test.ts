@@ -141,6 +141,51 @@ describe('Marathon faults', () => {
     }
   });
 
+  it('a task killed while the stream was down is gone after the reconnect, though a full fetch begun before the kill was still in flight', async () => {
+    const h = await startHarness();
+    try {
+      const port = await freePort();
+      const [a, b] = [await h.httpBackend('a'), await h.httpBackend('b')];
+      h.marathon.putApp(httpApp('/web', port), [{ host: a.host, ports: [a.port] }, { host: b.host, ports: [b.port] }]);
+      await h.waitTable((t) => t.services[0]?.backends.length === 2, 'two backends');
+      await until(() => h.turbine.sync.getStatus().state === 'connected', 'the event stream open');
+      await new Promise((r) => setTimeout(r, 300)); // the on-open resync done
+      h.marathon.delayRest(800);
+      const fetches = h.marathon.requests.apps;
+      void h.turbine.sync.requestResync(); // SIGHUP: its snapshot is taken when Marathon gets it, with both tasks
+      await until(() => h.marathon.requests.apps > fetches, 'the full fetch in flight');
+      h.marathon.dropStreams();
+      h.marathon.killTask(h.marathon.tasksOf('/web').find((t) => t.ports[0] === b.port)!.id); // nobody hears it
+      await until(() => h.marathon.streamCount() === 1, 'the stream back while the fetch is in flight');
+      h.marathon.delayRest(0);
+      await h.waitTable((t) => t.services[0]?.backends.map((x) => x.port).join() === String(a.port), 'the killed task out of the table');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('events for an app that arrive while it is refetched are not undone by the older answer', async () => {
+    const h = await startHarness();
+    try {
+      const port = await freePort();
+      const [a, b] = [await h.httpBackend('a'), await h.httpBackend('b')];
+      h.marathon.putApp(httpApp('/web', port), [{ host: a.host, ports: [a.port] }]);
+      await h.waitTable((t) => t.services[0]?.backends.length === 1, 'one backend');
+      await until(() => h.turbine.sync.getStatus().state === 'connected', 'the event stream open');
+      await new Promise((r) => setTimeout(r, 300)); // the on-open resync done
+      h.marathon.delayRest(500);
+      const before = h.marathon.requests.app;
+      h.marathon.emit('api_post_event', { appDefinition: { id: '/web' } }); // a label edit: the app is refetched
+      await until(() => h.marathon.requests.app > before, 'the refetch in flight');
+      h.marathon.startTask('/web', { host: b.host, ports: [b.port] }); // TASK_RUNNING while the answer (without it) is on its way
+      await h.waitTable((t) => t.services[0]?.backends.length === 2, 'the new task routed');
+      await new Promise((r) => setTimeout(r, 1_000)); // the refetch answered meanwhile
+      assert.equal(h.turbine.table()!.services[0]!.backends.length, 2, 'the new task still routed after the refetch answer');
+    } finally {
+      await h.close();
+    }
+  });
+
   for (const [how, end] of [
     ['TASK_KILLED alone (a Marathon without TASK_KILLING)', (m: FakeMarathon, id: string) => m.killTask(id, { events: 'killed-only' })],
     ['TASK_KILLING then TASK_KILLED (newer Marathon)', (m: FakeMarathon, id: string) => m.killTask(id, { events: 'killing-then-killed' })],
