@@ -13,6 +13,8 @@ export interface RoutingOptions {
   healthCheck: boolean;
   /** --min/--max-serv-port-ip-per-task: the range IP-per-task ports without a service port get one from. */
   ipPerTaskPorts?: { min: number; max: number };
+  /** Turbine's own ports (--http-port, --https-port, --admin-port, --appid-port) by port: a service claiming one is skipped. */
+  ownPorts?: ReadonlyMap<number, string>;
 }
 
 export interface Backend {
@@ -179,6 +181,13 @@ export function servicesOfApp(app: MarathonApp, options: RoutingOptions, hosts: 
     const servicePort = labels.port ?? spec.servicePort ?? autoPort();
     if (servicePort === null) {
       warnings.push({ appId: app.id, label: `HAPROXY_${index}_PORT`, reason: 'no service port from Marathon and no HAPROXY_{n}_PORT: port skipped' });
+      return;
+    }
+    // Not bound over Turbine's own listener: the app would go unserved with no word, or (the admin
+    // port) fail to bind and turn the health check of the whole load balancer to 503.
+    const own = options.ownPorts?.get(servicePort);
+    if (own !== undefined) {
+      warnings.push({ appId: app.id, label: `HAPROXY_${index}_PORT`, reason: `service port ${servicePort} is Turbine's ${own}: port skipped` });
       return;
     }
     // With no check of its own, the port takes the one at HAPROXY_{n}_BACKEND_HEALTHCHECK_PORT_INDEX (marathon-lb's get_apps).

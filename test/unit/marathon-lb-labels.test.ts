@@ -114,6 +114,15 @@ describe('marathon-lb label semantics (issue 9)', () => {
     assert.equal(port0.healthCheck?.path, '/health');
   });
 
+  it('a service port that is one of Turbine\'s own is skipped with a warning, and the other apps are served', () => {
+    const table = buildRoutingTable([
+      app('/greedy', 10001, { HAPROXY_GROUP: 'external', HAPROXY_0_PORT: '9090' }),
+      app('/good', 10002, { HAPROXY_GROUP: 'external' }),
+    ], { ...OPTIONS, ownPorts: new Map([[9090, '--admin-port']]) });
+    assert.deepEqual(table.services.map((s) => s.appId), ['/good']);
+    assert.deepEqual(table.warnings.filter((w) => w.appId === '/greedy').map((w) => w.reason), ['service port 9090 is Turbine\'s --admin-port: port skipped']);
+  });
+
   it('an IP-per-task port without a service port gets one from the range by marathon-lb\'s hash', () => {
     const ippc = decodeApp({
       id: '/nginx-docker-ippc', labels: { HAPROXY_GROUP: 'external' }, ipAddress: { networkName: 'dcos' },
