@@ -41,7 +41,7 @@ export interface Turbine {
 export function routingOptions(options: Options): RoutingOptions {
   const own: [number, string][] = [[options.httpPort, '--http-port'], [options.httpsPort, '--https-port'], [options.adminPort, '--admin-port'], [options.appidPort, '--appid-port']];
   return { groups: options.group, strictMode: options.strictMode, healthCheck: options.healthCheck,
-    ipPerTaskPorts: { min: options.minServPortIpPerTask, max: options.maxServPortIpPerTask }, ownPorts: new Map(own.filter(([port]) => port > 0)) };
+    ipPerTaskPorts: { min: options.minServPortIpPerTask, max: options.maxServPortIpPerTask }, ownPorts: new Map(own.filter(([port]) => port > 0)), haproxyMap: options.haproxyMap };
 }
 
 export function createMarathonClient(options: Options): MarathonClient {

@@ -15,14 +15,15 @@ export function listenerKey(address: string, port: number): string {
 }
 
 /**
- * HAPROXY_{n}_BACKEND_WEIGHT first (marathon-lb emits higher-weight vhost rules first), then the
+ * With --haproxy-map, plain virtual hosts after every other rule (marathon-lb's map lookup is its
+ * last use_backend); then HAPROXY_{n}_BACKEND_WEIGHT (marathon-lb emits higher-weight vhost rules first), then the
  * longest prefix; ties as marathon-lb orders its apps, by app id and then service port (not by
  * "appId:index", where `/web2:0` sorts before `/web:0`), so the order does not depend on the order of changes.
  */
 function routeOrder(a: VhostRoute, b: VhostRoute): number {
   const x = a.service;
   const y = b.service;
-  return y.backendWeight - x.backendWeight || (b.prefix?.length ?? -1) - (a.prefix?.length ?? -1)
+  return Number(x.mapRouted ?? false) - Number(y.mapRouted ?? false) || y.backendWeight - x.backendWeight || (b.prefix?.length ?? -1) - (a.prefix?.length ?? -1)
     || (x.appId < y.appId ? -1 : x.appId > y.appId ? 1 : 0) || x.servicePort - y.servicePort
     || ((a.prefix ?? '') < (b.prefix ?? '') ? -1 : 1);
 }

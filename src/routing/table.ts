@@ -13,6 +13,8 @@ export interface RoutingOptions {
   healthCheck: boolean;
   /** --min/--max-serv-port-ip-per-task: the range IP-per-task ports without a service port get one from. */
   ipPerTaskPorts?: { min: number; max: number };
+  /** marathon-lb's --haproxy-map. */
+  haproxyMap?: boolean;
   /** Turbine's own ports (--http-port, --https-port, --admin-port, --appid-port) by port: a service claiming one is skipped. */
   ownPorts?: ReadonlyMap<number, string>;
 }
@@ -68,6 +70,8 @@ export interface Service extends HttpFeatureLabels {
   redirectToHttps: boolean;
   /** Cookie affinity (HAPROXY_{n}_STICKY). */
   sticky: boolean;
+  /** With --haproxy-map, a virtual host with no path, auth or redirect: marathon-lb looks it up in its map after every other rule. */
+  mapRouted?: boolean;
   healthCheck: ActiveCheck | null;
   backends: Backend[];
   /** Addresses of backends kept but given no new traffic (blue/green: the old colour draining). */
@@ -254,6 +258,7 @@ export function servicesOfApp(app: MarathonApp, options: RoutingOptions, hosts: 
       backendWeight: labels.paths.length > 0 ? Math.max(labels.backendWeight, 1) : labels.backendWeight,
       redirectToHttps: labels.redirectToHttps,
       sticky: labels.sticky,
+      ...(options.haproxyMap && labels.vhosts.length > 0 && labels.paths.length === 0 && labels.auth === null && !labels.redirectToHttps ? { mapRouted: true } : {}),
       healthCheck: activeCheck(check, mode),
       auth: labels.auth,
       hsts: labels.hsts,

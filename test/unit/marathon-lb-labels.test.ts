@@ -114,6 +114,14 @@ describe('marathon-lb label semantics (issue 9)', () => {
     assert.equal(port0.healthCheck?.path, '/health');
   });
 
+  it('with --haproxy-map, a plain virtual host is matched after the rules with a path, auth or redirect, whatever its weight', () => {
+    const shared = { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'www.test' };
+    const apps = [app('/site', 10001, { ...shared, HAPROXY_0_BACKEND_WEIGHT: '5' }), app('/api', 10002, { ...shared, HAPROXY_0_PATH: '/api' })];
+    const route = (haproxyMap: boolean) => routeVhost(compileRoutes(buildRoutingTable(apps, { ...OPTIONS, haproxyMap }), '0.0.0.0'), 'www.test', '/api/x')?.appId;
+    assert.equal(route(false), '/site', 'without it, weight first');
+    assert.equal(route(true), '/api');
+  });
+
   it('a service port that is one of Turbine\'s own is skipped with a warning, and the other apps are served', () => {
     const table = buildRoutingTable([
       app('/greedy', 10001, { HAPROXY_GROUP: 'external', HAPROXY_0_PORT: '9090' }),
