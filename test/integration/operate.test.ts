@@ -55,6 +55,13 @@ describe('operating Turbine', () => {
     h.marathon.removeApp('/staged');
   });
 
+  it('a method the admin port does not serve gets 405 with the methods it does (Allow)', async () => {
+    const r = await get(`${h.admin}/routes`, {}, 'DELETE');
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.allow, 'GET, HEAD');
+    assert.equal((await get(`${h.admin}/_mlb_signal/hup`, {}, 'PUT')).headers.allow, 'GET, HEAD, POST');
+  });
+
   it('/_mlb_signal/usr1 says which signal it acted on', async () => {
     const r = await get(`${h.admin}/_mlb_signal/usr1`, {}, 'POST');
     assert.equal(r.status, 200);
