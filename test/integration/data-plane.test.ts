@@ -5,22 +5,7 @@ import { createServer } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { app, startHarness, type Harness } from '../support/harness.js';
-import { freePort, until } from '../support/net.js';
-
-/** Writes `bytes` on one connection and collects what comes back until the server closes or `done` says enough. */
-function converse(port: number, bytes: string, done: (text: string) => boolean = () => false): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
-    let text = '';
-    socket.setTimeout(5_000, () => socket.destroy(new Error(`no end within 5 s; got ${JSON.stringify(text)}`)));
-    socket.on('data', (d: Buffer) => {
-      text += d;
-      if (done(text)) socket.destroy();
-    });
-    socket.on('close', () => resolve(text));
-    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? resolve(text) : reject(err)));
-  });
-}
+import { converse, freePort, until } from '../support/net.js';
 
 const count = (text: string, pattern: RegExp) => (text.match(pattern) ?? []).length;
 

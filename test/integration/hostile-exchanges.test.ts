@@ -6,24 +6,9 @@ import { createServer, type Server } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { app, startHarness, type Harness } from '../support/harness.js';
-import { freePort, until } from '../support/net.js';
+import { converse, freePort, until } from '../support/net.js';
 
 const LABELS = { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' };
-
-/** Writes `bytes` on one connection and collects what comes back until the server closes or `done` says enough. */
-function converse(port: number, bytes: string, done: (text: string) => boolean = () => false): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
-    let text = '';
-    socket.setTimeout(5_000, () => socket.destroy(new Error(`no end within 5 s; got ${JSON.stringify(text)}`)));
-    socket.on('data', (d: Buffer) => {
-      text += d.toString('latin1');
-      if (done(text)) socket.destroy();
-    });
-    socket.on('close', () => resolve(text));
-    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? resolve(text) : reject(err)));
-  });
-}
 
 async function listening<T extends Server | ReturnType<typeof createTcpServer>>(server: T): Promise<{ server: T; port: number; stop(): void }> {
   const sockets = new Set<Socket>();

@@ -125,3 +125,18 @@ export function within<T>(ms: number, promise: Promise<T>, what: string): Promis
   const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms: ${what}`)), ms); });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/** Writes `bytes` on one connection and collects what comes back until the server closes or `done` says enough. */
+export function converse(port: number, bytes: string, done: (text: string) => boolean = () => false): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    let text = '';
+    socket.setTimeout(5_000, () => socket.destroy(new Error(`no end within 5 s; got ${JSON.stringify(text)}`)));
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (done(text)) socket.destroy();
+    });
+    socket.on('close', () => resolve(text));
+    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? resolve(text) : reject(err)));
+  });
+}
