@@ -8,7 +8,8 @@ import {
 type TaskEvent = Extract<MarathonEvent, { type: 'status_update_event' }>;
 type HealthEvent = Extract<MarathonEvent, { type: 'health_status_changed_event' }>;
 
-export type ApplyResult = 'changed' | 'unchanged' | 'stale' | 'unknown-app';
+/** `unknown-task`: a health event that names no task of its app (one not seen yet, or an id this store maps otherwise): the app is worth a refetch. */
+export type ApplyResult = 'changed' | 'unchanged' | 'stale' | 'unknown-app' | 'unknown-task';
 
 /** How long a task that reached a terminal state is remembered, to refuse stale events for it. */
 const TOMBSTONE_MS = 10 * 60 * 1000;
@@ -144,14 +145,16 @@ export class AppStore {
     if (!app) return 'unknown-app';
     const matches = (t: MarathonTask) => (event.taskId !== null ? t.id === event.taskId : instanceIdOfTask(t.id) === event.instanceId);
     let changed = false;
+    let matched = false;
     const tasks = app.tasks.map((t) => {
       if (!matches(t)) return t;
+      matched = true;
       this.health.set(t.id, event.alive);
       if (t.healthAlive === event.alive) return t;
       changed = true;
       return { ...t, healthAlive: event.alive };
     });
-    if (!changed) return 'unchanged';
+    if (!changed) return matched ? 'unchanged' : 'unknown-task';
     this.replaceTasks(app, tasks);
     return 'changed';
   }

@@ -170,7 +170,7 @@ export class MarathonSync {
       }
       case 'health_status_changed_event': {
         const result = store.applyHealth(event);
-        if (result === 'unknown-app') this.scheduleRefetch([event.appId]);
+        if (result === 'unknown-app' || result === 'unknown-task') this.scheduleRefetch([event.appId]);
         return result === 'changed';
       }
       case 'app_terminated_event':

@@ -390,8 +390,9 @@ export function splitEventData(data: string): string[] {
 }
 
 /**
- * The instance a task belongs to. Marathon >= 1.5: `app.instance-UUID._app.1` -> `app.instance-UUID`;
- * older: `app.UUID` -> `app.marathon-UUID`.
+ * The instance a task belongs to, as Marathon's Task.Id parses it. Marathon >= 1.5:
+ * `app.instance-UUID._app.1` -> `app.instance-UUID`; older: `app.UUID` or `app_UUID` -> `app.marathon-UUID`,
+ * and a resident task's `app.UUID.3` (its third launch) -> `app.marathon-UUID`.
  */
 export function instanceIdOfTask(taskId: string): string {
   const instanceAt = taskId.indexOf('.instance-');
@@ -399,7 +400,10 @@ export function instanceIdOfTask(taskId: string): string {
     const end = taskId.indexOf('.', instanceAt + '.instance-'.length);
     return end < 0 ? taskId : taskId.slice(0, end);
   }
-  const dot = taskId.lastIndexOf('.');
-  if (dot < 0) return taskId;
-  return `${taskId.slice(0, dot)}.marathon-${taskId.slice(dot + 1)}`;
+  const legacy = LEGACY_RESIDENT_TASK_ID.exec(taskId) ?? LEGACY_TASK_ID.exec(taskId);
+  return legacy === null ? taskId : `${legacy[1]}.marathon-${legacy[2]}`;
 }
+
+/** Marathon's Task.Id patterns from before instances: run spec, `.` or `_`, UUID (and a resident task's `.attempt`). */
+const LEGACY_RESIDENT_TASK_ID = /^(.+)[._]([^_.]+)\.(\d+)$/;
+const LEGACY_TASK_ID = /^(.+)[._]([^_.]+)$/;

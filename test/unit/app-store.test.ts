@@ -72,6 +72,16 @@ describe('AppStore', () => {
     assert.equal(store.get('/web')!.tasks[0]!.healthAlive, true);
   });
 
+  it('a health event for a task the app does not hold says so (the app is then refetched), and reaches a legacy task by its instance', () => {
+    const store = storeWithApp([{ protocol: 'HTTP', path: '/' }]);
+    const legacy = 'web_0a1b-22';
+    apply(store, decodeEvent({ eventType: 'status_update_event', appId: '/web', taskId: legacy, taskStatus: 'TASK_RUNNING', host: 'h', ports: [1] }, null));
+    const health = (instanceId: string) => decodeEvent({ eventType: 'health_status_changed_event', appId: '/web', instanceId, alive: false }, null) as Extract<MarathonEvent, { type: 'health_status_changed_event' }>;
+    assert.equal(store.applyHealth(health('web.marathon-0a1b-22')), 'changed');
+    assert.equal(store.get('/web')!.tasks.find((t) => t.id === legacy)!.healthAlive, false);
+    assert.equal(store.applyHealth(health('web.instance-ffff')), 'unknown-task');
+  });
+
   it('a resync that brings nothing new keeps every app object', () => {
     const store = new AppStore();
     const raw = { id: '/a', labels: { HAPROXY_GROUP: 'external' }, tasks: [{ id: 'a.1', host: 'h', ports: [1], state: 'TASK_RUNNING' }] };

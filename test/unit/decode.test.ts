@@ -128,6 +128,9 @@ describe('decoding Marathon documentation payloads', () => {
     assert.equal((event as { instanceId: string }).instanceId, 'my-app.instance-c7c311a4-b669-11e6-a48f-0ea4f4b1778c');
     assert.equal(instanceIdOfTask('my-app.instance-c7c311a4-b669-11e6-a48f-0ea4f4b1778c._app.1'), 'my-app.instance-c7c311a4-b669-11e6-a48f-0ea4f4b1778c');
     assert.equal(instanceIdOfTask('my-app.0664256e-6771-11e5-94e1-be5b2935a987'), 'my-app.marathon-0664256e-6771-11e5-94e1-be5b2935a987');
+    // Older forms Marathon's Task.Id still parses: `_` before the UUID, and a resident task's attempt after it.
+    assert.equal(instanceIdOfTask('group_my-app_0664256e-6771-11e5-94e1-be5b2935a987'), 'group_my-app.marathon-0664256e-6771-11e5-94e1-be5b2935a987');
+    assert.equal(instanceIdOfTask('my-app.0664256e-6771-11e5-94e1-be5b2935a987.3'), 'my-app.marathon-0664256e-6771-11e5-94e1-be5b2935a987');
   });
 
   it('deployment_info names the apps its steps act on', () => {
