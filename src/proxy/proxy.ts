@@ -19,7 +19,7 @@ import { Members } from './members.js';
 import type { DataPlane, DataPlaneSetup, FixedPorts, ListenFailure, ListenerStatus } from './data-plane.js';
 import { logBackendChange } from './backend-log.js';
 import { DrainingBackends, type DrainingBackend } from './draining.js';
-import { RouteIndex, hostOf, listenerKey, routeVhost } from './routes.js';
+import { RouteIndex, hostOf, hostRedirectsToHttps, listenerKey, routeVhost } from './routes.js';
 import { forwardTcp } from './tcp.js';
 import { CertificateFiles } from './tls.js';
 import { TlsListeners, tlsInputs } from './tls-listeners.js';
@@ -387,7 +387,7 @@ export class Proxy implements DataPlane {
       if (spec.kind !== 'service-http') this.stats.clientError(spec.key, spec.kind === 'appid' ? 'unknown-app-id' : 'unknown-host');
       return { status: 404, text: notFound };
     }
-    if (spec.kind === 'vhost-http' && runtime.service.redirectToHttps) return redirectToHttps(head, this.fixed.httpsPort ?? 443);
+    if (spec.kind === 'vhost-http' && (runtime.service.redirectToHttps || hostRedirectsToHttps(this.index, head.authority))) return redirectToHttps(head, this.fixed.httpsPort ?? 443);
     return runtime;
   }
 

@@ -148,3 +148,17 @@ export function routeVhost(index: RouteIndex, hostHeader: string | undefined, pa
   }
   return null;
 }
+
+/**
+ * Whether an app that claims the whole host (a VHOST without PATH) redirects it to https. marathon-lb
+ * puts its `redirect scheme https if !{ ssl_fc } host_X` before every use_backend, so it also covers
+ * the paths other apps claim on that host with PATH.
+ */
+export function hostRedirectsToHttps(index: RouteIndex, hostHeader: string): boolean {
+  const host = hostOf(hostHeader);
+  const dot = host.indexOf('.');
+  for (const list of [index.byHost.get(host), dot >= 0 ? index.byWildcard.get(host.slice(dot)) : undefined]) {
+    if (list?.some((r) => r.prefix === null && r.service.redirectToHttps)) return true;
+  }
+  return false;
+}

@@ -155,7 +155,12 @@ describe('virtual host and bind details', () => {
       const b = await h.httpBackend('secure');
       h.marathon.putApp(app('/secure', port, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'secure.example.com', HAPROXY_0_REDIRECT_TO_HTTPS: 'true' }), [{ host: b.host, ports: [b.port] }]);
       h.marathon.putApp(app('/sloppy', await freePort(), { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'sloppy.example.com', HAPROXY_0_REDIRECT_TO_HTTPS: 'yes please' }), [{ host: b.host, ports: [b.port] }]);
-      await h.waitTable((t) => t.services.length === 2, 'two services');
+      // Another app claims a path on the same host without the label: the host's redirect covers it too (marathon-lb's rule is by host).
+      h.marathon.putApp(app('/api', await freePort(), { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'secure.example.com', HAPROXY_0_PATH: '/api' }), [{ host: b.host, ports: [b.port] }]);
+      await h.waitTable((t) => t.services.length === 3, 'three services');
+      const api = await get(`http://127.0.0.1:${h.httpPort}/api/orders`, { host: 'secure.example.com' });
+      assert.equal(api.status, 301);
+      assert.equal(api.headers.location, 'https://secure.example.com/api/orders');
       const res = await get(`http://127.0.0.1:${h.httpPort}/cart?item=3`, { host: 'secure.example.com:80' });
       assert.equal(res.status, 301);
       assert.equal(res.headers.location, 'https://secure.example.com/cart?item=3');
