@@ -19,7 +19,7 @@ import { Members } from './members.js';
 import type { DataPlane, DataPlaneSetup, FixedPorts, ListenFailure, ListenerStatus } from './data-plane.js';
 import { logBackendChange } from './backend-log.js';
 import { DrainingBackends, type DrainingBackend } from './draining.js';
-import { RouteIndex, hostOf, hostRedirectsToHttps, listenerKey, routeVhost } from './routes.js';
+import { RouteIndex, hostOf, listenerKey, routeVhost } from './routes.js';
 import { forwardTcp } from './tcp.js';
 import { CertificateFiles } from './tls.js';
 import { TlsListeners, tlsInputs } from './tls-listeners.js';
@@ -378,7 +378,7 @@ export class Proxy implements DataPlane {
     // The HTTPS listener serves the host its handshake named (marathon-lb routes :443 by SNI alone):
     // a Host naming another would reach, with another name's handshake, a virtual host whose own
     // name is refused at the handshake (a certificate that failed to load, client verification).
-    if (spec.kind === 'vhost-https' && (sni === null || hostOf(head.authority) !== hostOf(sni))) {
+    if (spec.kind === 'vhost-https' && (sni === null || hostOf(head.authority) !== sni)) {
       this.stats.clientError(spec.key, 'misdirected');
       return { status: 421, text: 'Misdirected Request: the Host header does not name the host of the TLS handshake (SNI)\n' };
     }
@@ -387,7 +387,7 @@ export class Proxy implements DataPlane {
       if (spec.kind !== 'service-http') this.stats.clientError(spec.key, spec.kind === 'appid' ? 'unknown-app-id' : 'unknown-host');
       return { status: 404, text: notFound };
     }
-    if (spec.kind === 'vhost-http' && (runtime.service.redirectToHttps || hostRedirectsToHttps(this.index, head.authority))) return redirectToHttps(head, this.fixed.httpsPort ?? 443);
+    if (spec.kind === 'vhost-http' && (runtime.service.redirectToHttps || this.index.redirectsToHttps(head.authority))) return redirectToHttps(head, this.fixed.httpsPort ?? 443);
     return runtime;
   }
 

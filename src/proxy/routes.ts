@@ -35,6 +35,12 @@ export class RouteIndex {
   readonly byHost = new Map<string, VhostRoute[]>();
   /** `*.example.com` vhosts, by the suffix `.example.com`. */
   readonly byWildcard = new Map<string, VhostRoute[]>();
+  /**
+   * VHOST labels (`a.test`, `*.a.test`) of apps that claim the whole host (no PATH) and redirect it to
+   * https, with how many such apps: marathon-lb's `redirect scheme https if !{ ssl_fc } host_X` comes
+   * before every use_backend, so it also covers the paths other apps claim on that host.
+   */
+  private readonly redirectingHosts = new Map<string, number>();
   /** The app's HTTP service with the lowest service port (marathon-lb's 9091 keeps the first in (appId, servicePort) order). */
   readonly byAppId = new Map<string, Service>();
   private readonly httpByApp = new Map<string, Set<Service>>();
@@ -58,6 +64,11 @@ export class RouteIndex {
     this.httpByApp.get(service.appId)?.delete(service);
     apps.add(service.appId);
     for (const host of service.vhosts) {
+      if (redirectsHost(service)) {
+        const n = (this.redirectingHosts.get(host) ?? 1) - 1;
+        if (n > 0) this.redirectingHosts.set(host, n);
+        else this.redirectingHosts.delete(host);
+      }
       const [map, hostKey] = this.vhostMap(host);
       const rest = (map.get(hostKey) ?? []).filter((r) => r.service !== service);
       if (rest.length > 0) map.set(hostKey, rest);
@@ -79,6 +90,7 @@ export class RouteIndex {
       ? [{ service, prefix: null, caseInsensitive: false }]
       : service.paths.map((p) => ({ service, prefix: service.pathsCaseInsensitive ? p.toLowerCase() : p, caseInsensitive: service.pathsCaseInsensitive }));
     for (const host of service.vhosts) {
+      if (redirectsHost(service)) this.redirectingHosts.set(host, (this.redirectingHosts.get(host) ?? 0) + 1);
       const [map, hostKey] = this.vhostMap(host);
       let list = map.get(hostKey);
       if (!list) {
@@ -88,6 +100,14 @@ export class RouteIndex {
       list.push(...routes);
       touched.add(list);
     }
+  }
+
+  /** Whether the Host is redirected to https as a whole (see redirectingHosts); nothing is looked at while no app does it. */
+  redirectsToHttps(hostHeader: string): boolean {
+    if (this.redirectingHosts.size === 0) return false;
+    const host = hostOf(hostHeader);
+    const dot = host.indexOf('.');
+    return this.redirectingHosts.has(host) || (dot >= 0 && this.redirectingHosts.has(`*${host.slice(dot)}`));
   }
 
   private vhostMap(host: string): [Map<string, VhostRoute[]>, string] {
@@ -149,16 +169,7 @@ export function routeVhost(index: RouteIndex, hostHeader: string | undefined, pa
   return null;
 }
 
-/**
- * Whether an app that claims the whole host (a VHOST without PATH) redirects it to https. marathon-lb
- * puts its `redirect scheme https if !{ ssl_fc } host_X` before every use_backend, so it also covers
- * the paths other apps claim on that host with PATH.
- */
-export function hostRedirectsToHttps(index: RouteIndex, hostHeader: string): boolean {
-  const host = hostOf(hostHeader);
-  const dot = host.indexOf('.');
-  for (const list of [index.byHost.get(host), dot >= 0 ? index.byWildcard.get(host.slice(dot)) : undefined]) {
-    if (list?.some((r) => r.prefix === null && r.service.redirectToHttps)) return true;
-  }
-  return false;
+/** An app that claims whole hosts (VHOST without PATH) and redirects them to https. */
+function redirectsHost(service: Service): boolean {
+  return service.redirectToHttps && service.paths.length === 0;
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { app, startHarness, type Harness } from '../support/harness.js';
-import { freePort, get, tcpRoundTrip, untilServed } from '../support/net.js';
+import { freePort, get, tcpRoundTrip, until, untilServed } from '../support/net.js';
 
 describe('routing through Turbine', () => {
   let h: Harness;
@@ -168,6 +168,8 @@ describe('virtual host and bind details', () => {
       await untilServed(`http://127.0.0.1:${port}/`, 'the service port serving');
       assert.equal((await get(`http://127.0.0.1:${h.httpPort}/`, { host: 'sloppy.example.com' })).status, 200, 'a malformed value is ignored');
       assert.ok(h.turbine.table()!.warnings.some((w) => w.appId === '/sloppy' && w.label === 'HAPROXY_0_REDIRECT_TO_HTTPS'));
+      h.marathon.removeApp('/secure');
+      await until(async () => (await get(`http://127.0.0.1:${h.httpPort}/api/orders`, { host: 'secure.example.com' })).status === 200, 'the host no longer redirected once its redirecting app left');
     } finally {
       await h.close();
     }

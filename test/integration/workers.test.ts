@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { startHttpBackend, type RunningBackend } from '../../src/demo/backends.js';
+import { startTurbineProcess } from '../support/cli.js';
 import { app } from '../support/harness.js';
 import { freePort, get, sumMetric, until, untilServed, within } from '../support/net.js';
 
@@ -154,11 +155,9 @@ describe('--workers 2 --maxconn 3', () => {
     const m = new FakeMarathon();
     await m.listen();
     const backend = await startHttpBackend('a');
-    const [port, adminPort, http, appid] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const port = await freePort();
     m.putApp(app('/web', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: backend.host, ports: [backend.port] }]);
-    const admin = `http://127.0.0.1:${adminPort}`;
-    const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1', '--workers', '2', '--maxconn', '3',
-      '--admin-port', String(adminPort), '--http-port', String(http), '--appid-port', String(appid), '--log-level', 'warn'], { stdio: 'ignore' });
+    const { child, admin, exited } = await startTurbineProcess(['--marathon', m.url, '--group', 'external', '--workers', '2', '--maxconn', '3']);
     /** Opens a connection and asks once; it stays open. The status line's code (503: over the worker's share). */
     const ask = (held: Socket[]) => new Promise<string>((resolve, reject) => {
       const s = connect(port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: w\r\n\r\n'));
@@ -184,7 +183,7 @@ describe('--workers 2 --maxconn 3', () => {
       assert.deepEqual(admitted.sort(), [1, 2]);
     } finally {
       child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await exited;
       await m.close();
       await backend.stop();
     }

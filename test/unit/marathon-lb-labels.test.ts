@@ -2,6 +2,8 @@
 // group lists, fail-closed security labels, BACKEND_WEIGHT rule order, agent host resolution.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { routingOptions } from '../../src/app.js';
+import { DEFAULTS } from '../../src/config/options.js';
 import { HostResolver } from '../../src/discovery/host-resolver.js';
 import { decodeApp } from '../../src/marathon/decode.js';
 import { compileRoutes, routeVhost } from '../../src/proxy/routes.js';
@@ -117,7 +119,8 @@ describe('marathon-lb label semantics (issue 9)', () => {
   it('with --haproxy-map, a plain virtual host is matched after the rules with a path, auth or redirect, whatever its weight', () => {
     const shared = { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'www.test' };
     const apps = [app('/site', 10001, { ...shared, HAPROXY_0_BACKEND_WEIGHT: '5' }), app('/api', 10002, { ...shared, HAPROXY_0_PATH: '/api' })];
-    const route = (haproxyMap: boolean) => routeVhost(compileRoutes(buildRoutingTable(apps, { ...OPTIONS, haproxyMap }), '0.0.0.0'), 'www.test', '/api/x')?.appId;
+    // Through the flags as the CLI reads them, so the test also covers passing --haproxy-map on to the routing.
+    const route = (haproxyMap: boolean) => routeVhost(compileRoutes(buildRoutingTable(apps, routingOptions({ ...DEFAULTS, group: ['external'], healthCheck: false, haproxyMap })), '0.0.0.0'), 'www.test', '/api/x')?.appId;
     assert.equal(route(false), '/site', 'without it, weight first');
     assert.equal(route(true), '/api');
   });
@@ -126,7 +129,7 @@ describe('marathon-lb label semantics (issue 9)', () => {
     const table = buildRoutingTable([
       app('/greedy', 10001, { HAPROXY_GROUP: 'external', HAPROXY_0_PORT: '9090' }),
       app('/good', 10002, { HAPROXY_GROUP: 'external' }),
-    ], { ...OPTIONS, ownPorts: new Map([[9090, '--admin-port']]) });
+    ], routingOptions({ ...DEFAULTS, group: ['external'], healthCheck: false })); // 9090: --admin-port's default
     assert.deepEqual(table.services.map((s) => s.appId), ['/good']);
     assert.deepEqual(table.warnings.filter((w) => w.appId === '/greedy').map((w) => w.reason), ['service port 9090 is Turbine\'s --admin-port: port skipped']);
   });

@@ -5,6 +5,7 @@
 import { classifyBackendError, type FailureKind } from '../../observability/failure.js';
 import type { Backend } from '../../routing/table.js';
 import type { ProxyContext, ServiceRuntime } from '../context.js';
+import { hostOf } from '../routes.js';
 import { stickyBackend, stickySetCookie, withoutStickyCookie } from '../sticky.js';
 import { BodyFramer } from './body.js';
 import { applyRequestFeatures, applyResponseFeatures } from './features.js';
@@ -42,7 +43,7 @@ export interface HttpSite {
   readonly key: string;
   /** `x-forwarded-proto` and `x-forwarded-port` lines for this listener, made once (not a getsockname per connection). */
   readonly forwarded: string;
-  /** The service to forward to, or the answer Turbine gives itself (404, redirect); `sni`: the name a TLS client's handshake asked for. */
+  /** The service to forward to, or the answer Turbine gives itself (404, redirect); `sni`: the host a TLS client's handshake named, as hostOf keys it. */
   decide(head: RequestHead, sni: string | null): ServiceRuntime | LocalResponse;
 }
 
@@ -129,7 +130,7 @@ export class ClientConnection implements UpstreamOwner {
   constructor(private readonly ctx: ProxyContext, private readonly site: HttpSite, private readonly socket: ClientSocket) {
     this.address = socket.remoteAddress ?? '';
     const servername = (socket as { servername?: string | false | null }).servername;
-    this.sni = typeof servername === 'string' && servername !== '' ? servername : null;
+    this.sni = typeof servername === 'string' && servername !== '' ? hostOf(servername) : null;
     this.waitSince = this.clientActive = performance.now();
     if (!readIntoSharedBuffer(socket, this.onData)) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
