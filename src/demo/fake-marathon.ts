@@ -68,6 +68,7 @@ export class FakeMarathon {
   private restDelayMs = 0;
   private redirectEvents: string | null = null;
   private dropAfter: { every: number; count: number } | null = null;
+  private flapping = false;
   port = 0;
   /** App JSON served verbatim in /v2/apps after the managed apps (malformed-input tests). */
   readonly rawApps: unknown[] = [];
@@ -271,6 +272,11 @@ export class FakeMarathon {
     this.dropAfter = every ? { every, count: 0 } : null;
   }
 
+  /** Every stream closes just after it opens (a proxy or load balancer in front of Marathon cutting it), or no longer. */
+  flap(on: boolean): void {
+    this.flapping = on;
+  }
+
   dropStreams(): void {
     for (const s of this.streams) s.destroy();
     this.streams.clear();
@@ -382,6 +388,7 @@ export class FakeMarathon {
       res.write(`event: event_stream_attached\ndata: ${JSON.stringify({ remoteAddress: req.socket.remoteAddress, eventType: 'event_stream_attached', timestamp: iso() })}\n\n`);
       this.streams.add(res);
       res.once('close', () => this.streams.delete(res));
+      if (this.flapping) setTimeout(() => res.destroy(), 20);
       return;
     }
     if (this.failures && this.failures.remaining > 0 && url.pathname.startsWith('/v2/apps')) {

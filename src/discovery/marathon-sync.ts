@@ -2,6 +2,9 @@
 // task and health events applied at once, app-definition changes refetched (debounced, coalesced),
 // reconnects with capped exponential backoff over the Marathon URLs. Errors are logged once per
 // change of state, not per retry; the store is never emptied because Marathon is unreachable.
+// A stream that keeps opening and dropping (a proxy in front of Marathon cutting it) reconnects
+// at once each time, but its full resyncs are spaced out, the space doubling up to the backoff's
+// cap: each is a whole /v2/apps, and four a second would load Marathon more than anything else.
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { MarathonClient, MarathonError } from '../marathon/client.js';
@@ -51,6 +54,11 @@ export class MarathonSync {
   private refetchTimer: NodeJS.Timeout | null = null;
   private readinessTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
+  /** When the stream last opened, when its last opening resync ran (performance.now()), and how long the next one waits after that. */
+  private lastOpenAt = -Infinity;
+  private lastOpenResyncAt = -Infinity;
+  private openResyncGapMs = 0;
+  private openResyncTimer: NodeJS.Timeout | null = null;
   private resyncing: MarathonEvent[] | null = null;
   /** A full resync was asked for while one was in flight: another starts when it is done (its snapshot may predate the ask). */
   private resyncAgain = false;
@@ -74,7 +82,7 @@ export class MarathonSync {
 
   stop(): void {
     this.stopped = true;
-    for (const t of [this.reconnectTimer, this.resyncTimer, this.refetchTimer, this.readinessTimer]) if (t) clearTimeout(t);
+    for (const t of [this.reconnectTimer, this.resyncTimer, this.refetchTimer, this.readinessTimer, this.openResyncTimer]) if (t) clearTimeout(t);
     this.stream?.close();
   }
 
@@ -108,11 +116,42 @@ export class MarathonSync {
       onOpen: () => {
         this.setState('connected', null);
         this.options.metrics.marathonConnected.set(1);
-        void this.resync();
+        this.resyncOnOpen();
       },
       onEvent: (type, data) => this.onRawEvent(type, data),
       onEnd: (reason, detail) => this.onStreamEnd(reason, detail),
     });
+  }
+
+  /**
+   * The resync that follows a stream's opening: now, unless the last one ran less than the gap
+   * ago, then when the gap is over (one waits for all the openings meanwhile; their events are
+   * applied as they come). The gap doubles from a second at each of these resyncs, up to the
+   * backoff's cap, and is gone once the stream has stayed open that long.
+   */
+  private resyncOnOpen(): void {
+    const now = performance.now();
+    const { maxMs } = this.options.backoff ?? { maxMs: 30_000 };
+    if (now - this.lastOpenAt >= maxMs) this.openResyncGapMs = 0;
+    this.lastOpenAt = now;
+    if (this.openResyncTimer !== null) return;
+    const wait = this.lastOpenResyncAt + this.openResyncGapMs - now;
+    if (wait > 0) {
+      this.log.warn({ url: this.options.client.url, waitMs: Math.round(wait) }, 'event stream reopened soon after the last resync; the full resync waits');
+      this.openResyncTimer = setTimeout(() => {
+        this.openResyncTimer = null;
+        this.runOpenResync();
+      }, wait);
+      return;
+    }
+    this.runOpenResync();
+  }
+
+  private runOpenResync(): void {
+    const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
+    this.openResyncGapMs = Math.min(maxMs, Math.max(initialMs * 4, this.openResyncGapMs * 2));
+    this.lastOpenResyncAt = performance.now();
+    void this.resync();
   }
 
   private onStreamEnd(reason: StreamEndReason, detail: string): void {

@@ -128,6 +128,33 @@ describe('Marathon faults', () => {
     }
   });
 
+  it('a stream that drops as soon as it opens: each reopening is not a full fetch, and a change nobody announced still arrives', async () => {
+    const h = await startHarness({ maxBackoff: 2 });
+    try {
+      const port = await freePort();
+      const [a, b] = [await h.httpBackend('a'), await h.httpBackend('b')];
+      h.marathon.putApp(httpApp('/web', port), [{ host: a.host, ports: [a.port] }, { host: b.host, ports: [b.port] }]);
+      await h.waitTable((t) => t.services[0]?.backends.length === 2, 'two backends');
+      await until(() => h.turbine.sync.getStatus().state === 'connected', 'the event stream open');
+      const [opened, fetched] = [h.marathon.requests.events, h.marathon.requests.apps];
+      h.marathon.flap(true);
+      h.marathon.dropStreams();
+      await new Promise((r) => setTimeout(r, 3000));
+      const openings = h.marathon.requests.events - opened;
+      const fetches = h.marathon.requests.apps - fetched;
+      assert.ok(openings >= 6, `the stream reopened ${openings} times`);
+      assert.ok(fetches <= 3, `${fetches} full fetches of /v2/apps for ${openings} openings of the stream`);
+      h.marathon.stall(true); // nobody hears this kill: only a full resync tells
+      h.marathon.killTask(h.marathon.tasksOf('/web').find((t) => t.ports[0] === b.port)!.id);
+      h.marathon.stall(false);
+      await h.waitTable((t) => t.services[0]?.backends.map((x) => x.port).join() === String(a.port), 'the killed task out of the table');
+      h.marathon.flap(false);
+      await until(() => h.turbine.sync.getStatus().state === 'connected', 'the event stream open again');
+    } finally {
+      await h.close();
+    }
+  });
+
   it('an event for an app Turbine has not seen: the app is fetched and served', async () => {
     const h = await startHarness();
     try {
