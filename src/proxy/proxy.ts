@@ -10,6 +10,7 @@ import type { Backend, RoutingTable, Service } from '../routing/table.js';
 import { Balancer } from './balancer.js';
 import type { ProxyContext, ProxySettings, ServiceRuntime } from './context.js';
 import { ClientConnection, type HttpSite } from './http1/connection.js';
+import { authChallenge } from './http1/features.js';
 import type { RequestHead } from './http1/request-head.js';
 import { field } from './http1/request-head.js';
 import type { LocalResponse } from './http1/respond.js';
@@ -388,6 +389,13 @@ export class Proxy implements DataPlane {
       return { status: 404, text: notFound };
     }
     if (spec.kind === 'vhost-http' && (runtime.service.redirectToHttps || this.index.redirectsToHttps(head.authority))) return redirectToHttps(head, this.fixed.httpsPort ?? 443);
+    if (spec.kind === 'vhost-http' || spec.kind === 'vhost-https') {
+      // Another app's AUTH on the whole host asks first (its own is checked with its other features).
+      for (const guard of this.index.guardsOf(head.authority) ?? []) {
+        const denied = guard === runtime.service ? null : authChallenge(guard, head);
+        if (denied !== null) return denied;
+      }
+    }
     return runtime;
   }
 

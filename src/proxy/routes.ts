@@ -41,6 +41,12 @@ export class RouteIndex {
    * before every use_backend, so it also covers the paths other apps claim on that host.
    */
   private readonly redirectingHosts = new Map<string, number>();
+  /**
+   * VHOST labels of apps that claim the whole host with AUTH, and those apps: marathon-lb's
+   * `http-request auth realm R if host_X !auth_X` depends on the Host (or SNI) alone, so a path
+   * another app claims on that host asks for these credentials too.
+   */
+  private readonly guardedHosts = new Map<string, Service[]>();
   /** The app's HTTP service with the lowest service port (marathon-lb's 9091 keeps the first in (appId, servicePort) order). */
   readonly byAppId = new Map<string, Service>();
   private readonly httpByApp = new Map<string, Set<Service>>();
@@ -69,6 +75,11 @@ export class RouteIndex {
         if (n > 0) this.redirectingHosts.set(host, n);
         else this.redirectingHosts.delete(host);
       }
+      if (guardsHost(service)) {
+        const rest = (this.guardedHosts.get(host) ?? []).filter((s) => s !== service);
+        if (rest.length > 0) this.guardedHosts.set(host, rest);
+        else this.guardedHosts.delete(host);
+      }
       const [map, hostKey] = this.vhostMap(host);
       const rest = (map.get(hostKey) ?? []).filter((r) => r.service !== service);
       if (rest.length > 0) map.set(hostKey, rest);
@@ -91,6 +102,7 @@ export class RouteIndex {
       : service.paths.map((p) => ({ service, prefix: service.pathsCaseInsensitive ? p.toLowerCase() : p, caseInsensitive: service.pathsCaseInsensitive }));
     for (const host of service.vhosts) {
       if (redirectsHost(service)) this.redirectingHosts.set(host, (this.redirectingHosts.get(host) ?? 0) + 1);
+      if (guardsHost(service)) this.guardedHosts.set(host, [...this.guardedHosts.get(host) ?? [], service]);
       const [map, hostKey] = this.vhostMap(host);
       let list = map.get(hostKey);
       if (!list) {
@@ -108,6 +120,16 @@ export class RouteIndex {
     const host = hostOf(hostHeader);
     const dot = host.indexOf('.');
     return this.redirectingHosts.has(host) || (dot >= 0 && this.redirectingHosts.has(`*${host.slice(dot)}`));
+  }
+
+  /** The apps whose AUTH guards the Host as a whole (see guardedHosts), or null; nothing is looked at while no app does it. */
+  guardsOf(hostHeader: string): readonly Service[] | null {
+    if (this.guardedHosts.size === 0) return null;
+    const host = hostOf(hostHeader);
+    const dot = host.indexOf('.');
+    const exact = this.guardedHosts.get(host);
+    const wild = dot >= 0 ? this.guardedHosts.get(`*${host.slice(dot)}`) : undefined;
+    return exact && wild ? [...exact, ...wild] : exact ?? wild ?? null;
   }
 
   private vhostMap(host: string): [Map<string, VhostRoute[]>, string] {
@@ -172,4 +194,9 @@ export function routeVhost(index: RouteIndex, hostHeader: string | undefined, pa
 /** An app that claims whole hosts (VHOST without PATH) and redirects them to https. */
 function redirectsHost(service: Service): boolean {
   return service.redirectToHttps && service.paths.length === 0;
+}
+
+/** An app that claims whole hosts (VHOST without PATH) behind AUTH. */
+function guardsHost(service: Service): boolean {
+  return service.auth !== null && service.paths.length === 0;
 }

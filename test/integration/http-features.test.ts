@@ -83,3 +83,31 @@ describe('HTTP feature labels', () => {
     assert.equal((await get(`http://127.0.0.1:${ports.redir}/other`, { host: 'app.test' })).status, 200);
   });
 });
+
+describe('AUTH on a whole virtual host', () => {
+  it("guards the paths other apps claim on that host, as marathon-lb's rule by host does; other hosts, and the host once the app leaves, need none", async () => {
+    const h = await startHarness({ activeHealthChecks: false });
+    try {
+      const [shop, api] = [await h.httpBackend('shop'), await h.httpBackend('api')];
+      const sha512 = execFileSync('openssl', ['passwd', '-6', '-salt', 'saltsalt', 's3cret'], { encoding: 'utf8' }).trim();
+      const at = (port: number) => [{ host: '127.0.0.1', ports: [port] }];
+      h.marathon.putApp(app('/shop', await freePort(), { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'shop.test', HAPROXY_0_AUTH: `shop:alice:${sha512}` }), at(shop.port));
+      h.marathon.putApp(app('/api', await freePort(), { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'shop.test,api.test', HAPROXY_0_PATH: '/api' }), at(api.port));
+      await h.waitTable((t) => t.services.length === 2, 'two services');
+      const url = `http://127.0.0.1:${h.httpPort}/api/orders`;
+      const refused = await get(url, { host: 'shop.test' });
+      assert.equal(refused.status, 401);
+      assert.equal(refused.headers['www-authenticate'], 'Basic realm="shop"');
+      assert.equal(api.hits(), 0, 'nothing reached the /api backend');
+      const allowed = await get(url, { host: 'shop.test', authorization: basic('alice', 's3cret') });
+      assert.equal(allowed.status, 200);
+      assert.equal(api.hits(), 1, 'the /api backend served it');
+      assert.equal((await get(url, { host: 'api.test' })).status, 200, 'another host of the /api app needs no credentials');
+      h.marathon.removeApp('/shop');
+      await h.waitTable((t) => t.services.length === 1, 'the guarding app gone');
+      assert.equal((await get(url, { host: 'shop.test' })).status, 200, 'the host is no longer guarded');
+    } finally {
+      await h.close();
+    }
+  });
+});

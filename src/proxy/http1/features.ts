@@ -39,6 +39,13 @@ export function networkAllowed(service: Service, clientAddress: string): boolean
   return service.networkAllowed === null || featuresOf(service).acl!(clientAddress);
 }
 
+/** The 401 a request gets when the service has AUTH and the request lacks its credentials; null when it may go on. */
+export function authChallenge(service: Service, head: RequestHead): LocalResponse | null {
+  const auth = service.auth === null ? null : featuresOf(service).auth;
+  if (auth === null || auth.allows(field(head, 'authorization'))) return null;
+  return { status: 401, text: 'Unauthorized\n', headers: [['www-authenticate', auth.challenge]] };
+}
+
 /**
  * Before a request is forwarded: a LocalResponse answers it here (401, 403, 301); null forwards
  * it, with `head.path` and the Host field rewritten for PROXYPASS.
@@ -46,9 +53,8 @@ export function networkAllowed(service: Service, clientAddress: string): boolean
 export function applyRequestFeatures(service: Service, head: RequestHead, clientAddress: string): LocalResponse | null {
   if (service.auth === null && service.networkAllowed === null && service.proxyPassPath === null && service.rootRedirect === null) return null;
   const features = featuresOf(service);
-  if (features.auth !== null && !features.auth.allows(field(head, 'authorization'))) {
-    return { status: 401, text: 'Unauthorized\n', headers: [['www-authenticate', features.auth.challenge]] };
-  }
+  const denied = authChallenge(service, head);
+  if (denied !== null) return denied;
   if (features.acl !== null && !features.acl(clientAddress)) return { status: 403, text: 'Forbidden: your network may not reach this service\n' };
   if (service.proxyPassPath === null && service.rootRedirect === null) return null;
   const rewrite = rewriteBackendRequest({ target: head.path, host: field(head, 'host') }, service);
