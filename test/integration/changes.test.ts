@@ -135,6 +135,8 @@ describe('Marathon changes reach traffic', () => {
     await until(async () => (await get(`http://127.0.0.1:${port}/`)).json().backend === 'while-down', 'the task added while down');
     assert.ok(h.marathon.requests.apps > fetchesBefore);
     assert.ok(await h.metric('turbine_marathon_stream_reconnects_total') >= 1);
+    // The resync that saw the task may have been one the stream's earlier reopening put off, not this one's: the stream is back too.
+    await until(() => h.turbine.sync.getStatus().state === 'connected' && h.marathon.streamCount() === 1, 'the stream open again');
   });
 
   it('malformed SSE data and malformed events are skipped and counted; routing goes on', async () => {
