@@ -63,7 +63,7 @@ interface Exchange {
   backend: Backend;
   conn: UpstreamConnection | null;
   /** The request head as the backend sees it (kept for a retry). */
-  upstreamHead: string;
+  upstreamHead: Buffer;
   attempt: number;
   freshRetried: boolean;
   setSticky: boolean;
@@ -398,7 +398,7 @@ export class ClientConnection implements UpstreamOwner {
   }
 
   /** The request head for the backend: hop-by-hop fields out, X-Forwarded-* in (HAProxy's option forwardfor). */
-  private upstreamHead(head: RequestHead, sticky: boolean, backend: Backend): string {
+  private upstreamHead(head: RequestHead, sticky: boolean, backend: Backend): Buffer {
     const out = headText.begin().add(head.method).add(' ').add(head.path).add(' HTTP/1.1\r\n');
     const f = head.fields;
     const listed = head.connectionTokens;
