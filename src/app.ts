@@ -209,7 +209,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
       return {
         ready: serving > 0,
         draining,
-        problem: unboundProblem(unbound),
+        problem: unboundProblem(unbound.filter((l) => !l.kind.startsWith('service-'))),
         detail: { generation, marathon: sync.getStatus(), listeners: unbound },
       };
     },
@@ -250,7 +250,13 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
 
 const warningKey = (w: LabelWarning) => `${w.appId}|${w.label}|${w.reason}`;
 
-/** Why the health check must fail while a port Turbine should serve is not bound; null when all are. */
+/**
+ * Why the health check must fail while one of Turbine's own ports (--http-port, --https-port,
+ * --appid-port: every virtual host and app id goes through them) is not bound; null when all are.
+ * A service port that cannot be bound is one app's problem, shown in the detail and /routes: failing
+ * the check for it would take every Turbine out of its balancer for one app's port (a tenant asking
+ * for port 22), where marathon-lb's HAProxy keeps serving what it has.
+ */
 function unboundProblem(unbound: readonly ListenerStatus[]): string | null {
   if (unbound.length === 0) return null;
   return `cannot bind ${unbound.map((l) => `${l.key} (${l.error})`).join(', ')}`;

@@ -25,20 +25,28 @@ describe('operating Turbine', () => {
     await h.close();
   });
 
-  it('the health check answers 503 naming the port while a service port cannot be bound, 200 once it is', async () => {
+  it("a service port another process holds: the health check stays 200 and names it, other apps are served, and the port is served once freed", async () => {
     const port = await freePort();
     const squatter = await hold(port);
-    const b = await h.httpBackend('held');
+    const [b, other] = [await h.httpBackend('held'), await h.httpBackend('unaffected')];
+    const otherPort = await freePort();
     h.marathon.putApp(app('/held', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: b.host, ports: [b.port] }]);
-    const unhealthy = await until(async () => {
+    h.marathon.putApp(app('/unaffected', otherPort, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: other.host, ports: [other.port] }]);
+    // One app's port must not take every Turbine out of the balancer in front (marathon-lb's HAProxy keeps serving what it has).
+    const health = await until(async () => {
       const r = await get(`${h.admin}/_haproxy_health_check`);
-      return r.status === 503 && r.json().status === 'degraded' ? r.json() : null;
-    }, 'health 503 while the port is held');
-    assert.match(String(unhealthy.reason), new RegExp(`cannot bind .*${port}`));
+      const body = r.json<{ status: string; listeners: { key: string; error: string }[] }>();
+      return body.listeners.some((l) => l.key.endsWith(`:${port}`)) ? { status: r.status, body } : null;
+    }, 'the held port named in the health detail');
+    assert.equal(health.status, 200);
+    assert.equal(health.body.status, 'ok');
+    assert.match(health.body.listeners.find((l) => l.key.endsWith(`:${port}`))!.error, /EADDRINUSE|in use/i);
+    assert.equal((await get(`http://127.0.0.1:${otherPort}/`)).json().backend, 'unaffected');
     await new Promise((resolve) => squatter.close(resolve));
-    await until(async () => (await get(`${h.admin}/_haproxy_health_check`)).status === 200, 'health 200 once the port is bound', 10_000);
+    await until(async () => (await get(`${h.admin}/_haproxy_health_check`)).json<{ listeners: unknown[] }>().listeners.length === 0, 'nothing unbound once the port is freed', 10_000);
     assert.equal((await get(`http://127.0.0.1:${port}/`)).json().backend, 'held');
     h.marathon.removeApp('/held');
+    h.marathon.removeApp('/unaffected');
   });
 
   it('a task that only enters "excluded" (TASK_STAGING) shows in /routes at once', async () => {
