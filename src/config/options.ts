@@ -52,6 +52,8 @@ export class ConfigError extends Error {
 }
 
 type Kind = 'string' | 'list' | 'port' | 'int' | 'seconds' | 'bool';
+/** The longest timer Node keeps, in whole seconds (2^31-1 ms). */
+const MAX_SECONDS = 2_147_483;
 
 interface Spec<K extends keyof Options = keyof Options> {
   key: K;
@@ -230,7 +232,10 @@ function convert(s: Spec, raw: unknown, source: string): unknown {
     case 'seconds': {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
       const min = s.key === 'shutdownGrace' ? 0 : Number.MIN_VALUE;
-      if (!Number.isFinite(n) || n < min) throw new ConfigError(`${where}: expected a number of seconds ${min === 0 ? '>= 0' : '> 0'}, got ${JSON.stringify(raw)}`);
+      // Node (as HAProxy) keeps no timer longer than 2^31-1 ms: a longer one fires after 1 ms, on every connection.
+      if (!Number.isFinite(n) || n < min || n > MAX_SECONDS) {
+        throw new ConfigError(`${where}: expected a number of seconds ${min === 0 ? '>= 0' : '> 0'} and at most ${MAX_SECONDS} (24.8 days, the longest timer Node keeps), got ${JSON.stringify(raw)}`);
+      }
       return n;
     }
     case 'string': {

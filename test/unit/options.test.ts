@@ -39,6 +39,9 @@ describe('options', () => {
     assert.throws(() => loadOptions(['--marathon', 'http://m'], {}), /--group/);
     assert.throws(() => loadOptions(['--group', 'x', '--http-port'], {}), /--http-port: needs a value/);
     assert.throws(() => loadOptions(['--group', 'x'], { TURBINE_ADMIN_PORT: 'abc' }), /TURBINE_ADMIN_PORT/);
+    // Longer than Node's longest timer, which would fire after 1 ms on every connection instead.
+    assert.throws(() => loadOptions(['--group', 'x', '--timeout-tunnel', '2592000'], {}), /--timeout-tunnel.*at most 2147483/);
+    assert.equal(loadOptions(['--group', 'x', '--timeout-tunnel', '2147483'], {}).options.timeoutTunnel, 2147483);
   });
 
   it('marathon-lb flags without meaning here are accepted and reported once each, with the reason', () => {
