@@ -6,7 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { join } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import type { Logger } from '../observability/logger.js';
-import { countersOnly, emptySnapshot, mergeSnapshots, type StatsSnapshot } from '../observability/stats.js';
+import { countersOnly, emptySnapshot, mergeSnapshots, withinTable, type StatsSnapshot } from '../observability/stats.js';
 import type { TableChange } from '../routing/changes.js';
 import type { RoutingTable } from '../routing/table.js';
 import { logBackendChange } from '../proxy/backend-log.js';
@@ -34,7 +34,7 @@ export class ProxyWorkers implements DataPlane {
   private readonly failing = new Set<string>();
   private routable: readonly string[] = [];
   private readonly pending = new Map<number, PendingApply>();
-  /** Counters of workers that died, so totals never go backwards. */
+  /** Counters of workers that died, so totals never go backwards (for what the table still holds). */
   private retired: StatsSnapshot = emptySnapshot();
   private table: RoutingTable | null = null;
   private stopping = false;
@@ -119,6 +119,8 @@ export class ProxyWorkers implements DataPlane {
   apply(change: TableChange): Promise<ListenFailure[]> {
     const { table } = change;
     this.table = table;
+    // What dead workers counted for services and backends that left goes with them, as a worker's own counters do.
+    this.retired = withinTable(this.retired, table);
     const ready = [...this.members.values()].filter((m) => m.ready);
     if (ready.length === 0) return Promise.resolve([]);
     const message = deltaMessage(change);

@@ -49,13 +49,22 @@ export function emptyServiceCounters(): ServiceCounters {
   };
 }
 
-function backendCounters(service: ServiceCounters, backend: string): BackendCounters {
-  let counters = service.backends[backend];
-  if (!counters) {
-    counters = { responses: [0, 0, 0, 0, 0], tcpConnections: 0 };
-    service.backends[backend] = counters;
-  }
-  return counters;
+/** The backend a request is counted against when no backend was live to take it. */
+export const NO_BACKEND = 'none';
+
+/**
+ * A backend's counters, made when it enters the table (or, for NO_BACKEND, at its first count); undefined once it
+ * left. A request still in flight on a backend that has left finishes uncounted: counted, it would make the series
+ * again, for good (every deploy under traffic would leave one behind).
+ */
+function backendCounters(service: ServiceCounters, backend: string): BackendCounters | undefined {
+  const counters = service.backends[backend];
+  if (counters !== undefined || backend !== NO_BACKEND) return counters;
+  return (service.backends[backend] = newBackendCounters());
+}
+
+function newBackendCounters(): BackendCounters {
+  return { responses: [0, 0, 0, 0, 0], tcpConnections: 0 };
 }
 
 export class ProxyStats {
@@ -72,7 +81,8 @@ export class ProxyStats {
 
   request(service: ServiceCounters, backend: string, status: number, seconds: number): void {
     const index = Math.min(Math.max(Math.floor(status / 100) - 1, 0), 4);
-    backendCounters(service, backend).responses[index]! += 1;
+    const counters = backendCounters(service, backend);
+    if (counters !== undefined) counters.responses[index]! += 1;
     let bucket = 0;
     while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]!) bucket += 1;
     service.durationBuckets[bucket]! += 1;
@@ -81,7 +91,8 @@ export class ProxyStats {
   }
 
   tcpConnection(service: ServiceCounters, backend: string): void {
-    backendCounters(service, backend).tcpConnections += 1;
+    const counters = backendCounters(service, backend);
+    if (counters !== undefined) counters.tcpConnections += 1;
   }
 
   error(service: ServiceCounters, kind: FailureKind): void {
@@ -112,6 +123,11 @@ export class ProxyStats {
     delete this.data.services[id];
   }
 
+  /** A backend entered the service's table: its series start (at zero when it is new). */
+  addBackend(service: ServiceCounters, backend: string): void {
+    service.backends[backend] ??= newBackendCounters();
+  }
+
   forgetBackend(service: string, backend: string): void {
     const counters = this.data.services[service];
     if (counters) delete counters.backends[backend];
@@ -121,6 +137,22 @@ export class ProxyStats {
   snapshot(inFlight: StatsSnapshot['inFlight']): StatsSnapshot {
     return { ...this.data, inFlight };
   }
+}
+
+/** The counters of `snapshot` for what `table` still holds (its services and their backends): the series of what left go. */
+export function withinTable(snapshot: StatsSnapshot, table: { services: readonly { id: string; backends: readonly { address: string }[] }[] }): StatsSnapshot {
+  const services: Record<string, ServiceCounters> = {};
+  for (const service of table.services) {
+    const counters = snapshot.services[service.id];
+    if (counters === undefined) continue;
+    const backends: Record<string, BackendCounters> = {};
+    for (const address of [NO_BACKEND, ...service.backends.map((b) => b.address)]) {
+      const b = counters.backends[address];
+      if (b !== undefined) backends[address] = b;
+    }
+    services[service.id] = { ...counters, backends };
+  }
+  return { ...snapshot, services };
 }
 
 /** Sums snapshots (each worker's) into one, for /metrics and the status page. */
@@ -136,7 +168,7 @@ export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapsh
       s.durationBuckets.forEach((n, i) => { t.durationBuckets[i]! += n; });
       for (const [kind, n] of Object.entries(s.errors)) t.errors[kind as FailureKind] = (t.errors[kind as FailureKind] ?? 0) + (n ?? 0);
       for (const [backend, b] of Object.entries(s.backends)) {
-        const tb = backendCounters(t, backend);
+        const tb = (t.backends[backend] ??= newBackendCounters());
         tb.tcpConnections += b.tcpConnections;
         b.responses.forEach((n, i) => { tb.responses[i]! += n; });
       }

@@ -235,8 +235,10 @@ export class Proxy implements DataPlane {
       return;
     }
     const runtime = this.runtimes.get(now.id);
+    const counters = runtime?.counters ?? this.stats.service(now.id);
+    for (const b of now.backends) this.stats.addBackend(counters, b.address);
     if (!runtime) {
-      this.runtimes.set(now.id, { service: now, routable: routableBackends(now), balancer: new Balancer(now.balance), counters: this.stats.service(now.id), inFlight: 0 });
+      this.runtimes.set(now.id, { service: now, routable: routableBackends(now), balancer: new Balancer(now.balance), counters, inFlight: 0 });
       return;
     }
     runtime.service = now;

@@ -1,7 +1,8 @@
 // What an operator sees: an honest health check, every table change in /routes, the ejection cap,
 // the admin endpoints' replies.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer, type ServerResponse } from 'node:http';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { app, startHarness, type Harness } from '../support/harness.js';
 import { freePort, get, until } from '../support/net.js';
@@ -47,6 +48,35 @@ describe('operating Turbine', () => {
     assert.equal((await get(`http://127.0.0.1:${port}/`)).json().backend, 'held');
     h.marathon.removeApp('/held');
     h.marathon.removeApp('/unaffected');
+  });
+
+  it("a task killed while a request to it is in flight: the request ends, and the backend's series leave /metrics for good", async () => {
+    let held: ServerResponse | null = null;
+    const slow = createHttpServer((_req, res) => { held = res; });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const slowPort = (slow.address() as AddressInfo).port;
+    try {
+      const port = await freePort();
+      const steady = await h.httpBackend('steady');
+      h.marathon.putApp(app('/killed', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http', HAPROXY_0_BALANCE: 'roundrobin' }),
+        [{ host: '127.0.0.1', ports: [steady.port] }, { host: '127.0.0.1', ports: [slowPort] }]);
+      await h.waitTable((t) => t.services.find((s) => s.appId === '/killed')?.backends.length === 2, 'two backends');
+      const first = await get(`http://127.0.0.1:${port}/`); // one goes to each backend: the other is held by the slow one
+      const answers = [first.status, get(`http://127.0.0.1:${port}/`).then((r) => r.status)] as const;
+      await until(() => held !== null, 'a request held by the slow backend');
+      const series = () => get(`${h.admin}/metrics`).then((r) => r.text.split('\n').filter((l) => l.includes(`backend="127.0.0.1:${slowPort}"`)));
+      h.marathon.killTask(h.marathon.tasksOf('/killed').find((t) => t.ports[0] === slowPort)!.id);
+      await h.waitTable((t) => t.services.find((s) => s.appId === '/killed')?.backends.length === 1, 'the slow task gone');
+      const counted = async () => (await series()).filter((l) => l.startsWith('turbine_requests_total'));
+      assert.deepEqual(await counted(), [], 'no request series once the task left (it shows as draining meanwhile)');
+      held!.end('late');
+      assert.deepEqual([answers[0], await answers[1]], [200, 200], 'the request in flight still got its answer');
+      await until(async () => (await series()).length === 0, 'nothing left of the backend once its drain ended');
+      assert.deepEqual(await counted(), [], 'the late answer did not bring the series back');
+      h.marathon.removeApp('/killed');
+    } finally {
+      slow.close();
+    }
   });
 
   it('a task that only enters "excluded" (TASK_STAGING) shows in /routes at once', async () => {

@@ -117,6 +117,12 @@ describe('--workers 2', () => {
     await until(async () => (await metric('turbine_requests_total')) >= total + 50, 'totals kept and growing');
   });
 
+  it("what a killed worker counted leaves /metrics with its service, as a live worker's counters do", async () => {
+    // The /count service was counted by the worker the last test killed (its counters are kept so totals do not go backwards).
+    m.removeApp('/count');
+    await until(async () => !(await get(`${admin}/metrics`)).text.includes('service="/count:0"'), 'no /count:0 series left', 5000);
+  });
+
   it('an active health check failing in the primary takes the backend out in every worker', async () => {
     let healthy = true;
     const checked = createServer((req, res) => {

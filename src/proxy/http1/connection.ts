@@ -3,6 +3,7 @@
 // with backpressure both ways, upstream sockets taken from and given back to the pool. An upgrade
 // becomes a byte tunnel only once the backend has answered 101.
 import { classifyBackendError, type FailureKind } from '../../observability/failure.js';
+import { NO_BACKEND } from '../../observability/stats.js';
 import type { Backend } from '../../routing/table.js';
 import type { ProxyContext, ServiceRuntime } from '../context.js';
 import { hostOf } from '../routes.js';
@@ -367,7 +368,7 @@ export class ClientConnection implements UpstreamOwner {
     const backend = named ?? runtime.balancer.pick(runtime.routable, ctx.health.isUp, this.address);
     if (backend === null) {
       ctx.stats.error(runtime.counters, 'no-backend');
-      ctx.stats.request(runtime.counters, 'none', 503, 0);
+      ctx.stats.request(runtime.counters, NO_BACKEND, 503, 0);
       this.respond(head, { status: 503, text: TEXT_FOR['no-backend'] }, false);
       return;
     }
