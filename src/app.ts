@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Options } from './config/options.js';
+import { appIdMap, vhostMap } from './admin/haproxy-maps.js';
 import { AdminServer } from './admin/server.js';
 import { haproxyCsvView, routesView, statsView } from './admin/views.js';
 import { AppStore } from './discovery/app-store.js';
@@ -216,8 +217,8 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     routes: () => ({ ...routesView(current, plane, ejection), draining: plane.drainingBackends() }),
     stats: () => ({ ...statsView(current, plane, sync.getStatus()), workers: workers?.pids() ?? [] }),
     haproxyCsv: (csvOptions) => haproxyCsvView(current, plane, ejection, store.snapshot(), csvOptions),
-    vhostMap: () => (current?.services ?? []).flatMap((s) => s.vhosts.map((v): [string, string] => [v, s.id])),
-    appMap: () => (current?.services ?? []).filter((s) => s.mode === 'http').map((s): [string, string] => [s.appId, s.id]),
+    vhostMap: () => vhostMap(current),
+    appMap: () => appIdMap(current, options.haproxyMap),
     resync: () => void sync.requestResync(),
     // One pid, as one HAProxy without a reload under way: zdd.py waits while it sees several.
     pids: () => [process.pid],

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ScrapingRegistry } from '../observability/metrics.js';
 import { prettyJson, sliced } from './slices.js';
 import { parseStatsQuery, type CsvOptions } from './haproxy-csv.js';
+import { mapText } from './haproxy-maps.js';
 import { STATUS_PAGE } from './status-page.js';
 
 export interface AdminSources {
@@ -96,10 +97,14 @@ export class AdminServer {
         json(res, 200, this.sources.stats());
         return;
       case '/_haproxy_getvhostmap':
-        send(res, 200, 'text/plain', this.sources.vhostMap().map(([k, v]) => `${k}\t${v}\n`).join(''));
+        send(res, 200, 'text/plain', mapText(this.sources.vhostMap()));
         return;
       case '/_haproxy_getappmap':
-        send(res, 200, 'text/plain', this.sources.appMap().map(([k, v]) => `${k}\t${v}\n`).join(''));
+        send(res, 200, 'text/plain', mapText(this.sources.appMap()));
+        return;
+      case '/_haproxy_getconfig':
+        // marathon-lb returns the HAProxy config it generated; Turbine generates none.
+        send(res, 501, 'text/plain', 'Turbine routes in process and has no HAProxy config: GET /routes shows the routing table (JSON)\n');
         return;
       case '/_haproxy_getpids':
         send(res, 200, 'text/plain', this.sources.pids().map((p) => `${p}\n`).join(''));

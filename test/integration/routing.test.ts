@@ -126,9 +126,29 @@ describe('routing through Turbine', () => {
 
   it('marathon-lb admin endpoints answer with their meaning', async () => {
     assert.equal((await get(`${h.admin}/_haproxy_health_check`)).status, 200);
-    assert.match((await get(`${h.admin}/_haproxy_getvhostmap`)).text, /^web\.example\.com\t\/web:0$/m);
-    assert.match((await get(`${h.admin}/_haproxy_getappmap`)).text, /^\/site\t\/site:0$/m);
+    // The maps exist with --haproxy-map only, as marathon-lb's map files do.
+    assert.equal((await get(`${h.admin}/_haproxy_getvhostmap`)).text, '');
+    assert.equal((await get(`${h.admin}/_haproxy_getappmap`)).text, '');
     assert.equal((await get(`${h.admin}/_haproxy_getpids`)).text.trim(), String(process.pid));
+    const config = await get(`${h.admin}/_haproxy_getconfig`);
+    assert.equal(config.status, 501);
+    assert.match(config.text, /GET \/routes/);
+  });
+
+  it("with --haproxy-map, the map endpoints give marathon-lb's map files: host or app id, a space, the backend as the stats CSV names it", async () => {
+    const h2 = await startHarness({ haproxyMap: true });
+    try {
+      const [plainPort, pathPort] = [await freePort(), await freePort()];
+      const b = await h2.httpBackend('mapped');
+      h2.marathon.putApp(app('/shop/web', plainPort, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'shop.test' }), [{ host: b.host, ports: [b.port] }]);
+      h2.marathon.putApp(app('/api', pathPort, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'shop.test', HAPROXY_0_PATH: '/api' }), [{ host: b.host, ports: [b.port] }]);
+      await h2.waitTable((t) => t.services.length === 2, 'two services');
+      assert.equal((await get(`${h2.admin}/_haproxy_getvhostmap`)).text, `shop.test shop_web_${plainPort}\n`, 'only the plain virtual host is in the map');
+      assert.equal((await get(`${h2.admin}/_haproxy_getappmap`)).text, `/api api_${pathPort}\n/shop/web shop_web_${plainPort}\n`);
+      assert.match((await get(`${h2.admin}/haproxy?stats;csv`)).text, new RegExp(`^shop_web_${plainPort},`, 'm'), 'the same backend name as the stats CSV');
+    } finally {
+      await h2.close();
+    }
   });
 });
 

@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { describe, it } from 'node:test';
 import { AppStore } from '../../src/discovery/app-store.js';
 import { decodeApp, type DecodeProblem, type MarathonApp } from '../../src/marathon/decode.js';
+import { appIdMap, vhostMap } from '../../src/admin/haproxy-maps.js';
 import { buildRoutingTable } from '../../src/routing/builder.js';
 import type { Service } from '../../src/routing/table.js';
 import { fixtureFiles, readFixture } from '../support/fixtures.js';
@@ -42,7 +43,10 @@ interface Case {
   options: { groups: string[]; strictMode: boolean; healthCheck: boolean; hostResolution?: Record<string, string>; haproxyMap?: boolean };
   previousRounds?: unknown[][];
   apps: unknown[];
-  expect: { services: ExpectedService[]; notServed: { appId: string; portIndex: number; servicePort: number; reason: string }[]; sharedHttpVhostRuleOrder: string[] };
+  expect: {
+    services: ExpectedService[]; notServed: { appId: string; portIndex: number; servicePort: number; reason: string }[]; sharedHttpVhostRuleOrder: string[];
+    vhostMap?: Record<string, string>; appIdMap?: Record<string, string>;
+  };
 }
 
 /*
@@ -137,6 +141,11 @@ describe('marathon-lb cases (outcomes produced by marathon-lb itself)', () => {
       for (const n of c.expect.notServed) {
         assert.ok(!table.services.some((s) => s.appId === n.appId && s.portIndex === n.portIndex), `${n.appId}:${n.portIndex} must not be served (${n.reason})`);
       }
+      // The maps /_haproxy_getvhostmap and /_haproxy_getappmap return, for the services Turbine serves (see above for a shared port).
+      const served = new Set(expectedServed.map((e) => `${e.appId.slice(1).replaceAll('/', '_')}_${e.servicePort}`));
+      const servedOnly = (map: Record<string, string>) => Object.fromEntries(Object.entries(map).filter(([, backend]) => served.has(backend)));
+      assert.deepEqual(Object.fromEntries(vhostMap(table)), servedOnly(c.expect.vhostMap ?? {}), 'vhost map');
+      assert.deepEqual(Object.fromEntries(appIdMap(table, c.options.haproxyMap === true)), servedOnly(c.expect.appIdMap ?? {}), 'app id map');
     });
   }
 });
