@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The turbine command: flags, env and config file -> Options; starts Turbine against Marathon, or
 // the built-in demo only when asked (`turbine demo`); SIGTERM/SIGINT drain and exit 0; SIGHUP resyncs.
+import { accessSync, constants } from 'node:fs';
+import { createRequire } from 'node:module';
 import { ConfigError, loadOptions, usage, type Options } from './config/options.js';
 import { longHelp } from './config/marathon-lb-reference.js';
 import { createMarathonClient, routingOptions, startTurbine } from './app.js';
@@ -21,6 +23,25 @@ async function dry(options: Options): Promise<void> {
 function configError(message: string): never {
   process.stderr.write(`turbine: ${message}\n`);
   process.exit(2);
+}
+
+/** Files and packages that flags name, checked before anything starts: a mistake exits 2 naming the flag, not later with a bare fs error. */
+function checkResources(options: Options): void {
+  for (const [flag, path] of [['--marathon-ca-cert', options.marathonCaCert], ['--marathon-auth-credential-file', options.marathonAuthCredentialFile]] as const) {
+    if (path === null) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (err) {
+      configError(`${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  if (options.logFormat === 'pretty') {
+    try {
+      createRequire(import.meta.url).resolve('pino-pretty');
+    } catch {
+      configError('--log-format: pretty needs the pino-pretty package, which this install does not have (a development dependency); use json');
+    }
+  }
 }
 
 async function demo(options: Options): Promise<void> {
@@ -49,6 +70,7 @@ async function main(): Promise<void> {
     return;
   }
   const { options } = loaded;
+  checkResources(options);
   if (isDemo) {
     await demo(options);
     return;

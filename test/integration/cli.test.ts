@@ -21,6 +21,8 @@ describe('turbine command line', () => {
     [['--marathon', 'ftp://m', '--group', 'external'], '--marathon'],
     [['--marathon', 'http://m:8080'], '--group'],
     [['--marathon', 'http://m:8080', '--group', 'x', '--bogus'], '--bogus'],
+    [['--marathon', 'https://m:8443', '--group', 'x', '--marathon-ca-cert', '/nonexistent/ca.pem'], '--marathon-ca-cert'],
+    [['--marathon', 'http://m:8080', '--group', 'x', '--marathon-auth-credential-file', '/nonexistent/credentials'], '--marathon-auth-credential-file'],
   ] as const) {
     it(`${args.join(' ')} exits 2 naming ${flag}`, () => {
       const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000 });
