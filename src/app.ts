@@ -172,7 +172,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     // The summary walks every changed service's backends: only worth it when the line is written.
     if (log.isLevelEnabled('info')) {
       const summary = summariseChange(change.services);
-      if (!isEmptySummary(summary)) log.info({ generation, ...logFields(summary) }, 'routing table changed');
+      if (!isEmptySummary(summary)) logChange(log, generation, summary);
     }
     for (const w of newWarnings) log.warn({ appId: w.appId, label: w.label, reason: w.reason }, 'label ignored');
   };
@@ -263,12 +263,18 @@ function unboundProblem(unbound: readonly ListenerStatus[]): string | null {
   return `cannot bind ${unbound.map((l) => `${l.key} (${l.error})`).join(', ')}`;
 }
 
-function logFields(summary: ChangeSummary) {
-  return {
-    servicesAdded: summary.servicesAdded, servicesRemoved: summary.servicesRemoved, servicesChanged: summary.servicesChanged,
-    backendsAdded: summary.backendsAdded.map((b) => `${b.service} ${b.address} ${b.taskId}`),
-    backendsRemoved: summary.backendsRemoved.map((b) => `${b.service} ${b.address} ${b.taskId}`),
-  };
+/** Backends listed one line each per table change; past this (a first sync of a large cluster), the summary counts the rest. */
+const LISTED_MOVES = 100;
+
+/** One line for the change, then one per backend that came or went, with service, app id, task id and backend as fields. */
+function logChange(log: Logger, generation: number, summary: ChangeSummary): void {
+  const moves = [...summary.backendsAdded.map((b) => ['backend added', b] as const), ...summary.backendsRemoved.map((b) => ['backend removed', b] as const)];
+  log.info({
+    generation, servicesAdded: summary.servicesAdded, servicesRemoved: summary.servicesRemoved, servicesChanged: summary.servicesChanged,
+    backendsAdded: summary.backendsAdded.length, backendsRemoved: summary.backendsRemoved.length,
+    ...(moves.length > LISTED_MOVES ? { backendsNotListed: moves.length - LISTED_MOVES } : {}),
+  }, 'routing table changed');
+  for (const [msg, b] of moves.slice(0, LISTED_MOVES)) log.info({ generation, service: b.service, appId: b.appId, taskId: b.taskId, backend: b.address }, msg);
 }
 
 function* hostsOf(store: AppStore, appIds: Iterable<string>): Iterable<string> {

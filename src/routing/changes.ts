@@ -47,6 +47,7 @@ export class ServiceOrder {
 
 export interface BackendMove {
   service: string;
+  appId: string;
   address: string;
   taskId: string;
 }
@@ -78,8 +79,8 @@ export function summariseChange(changes: readonly ServiceChange[]): ChangeSummar
     const id = (after ?? before)!.id;
     const was = new Set(before?.backends.map((b) => b.address));
     const is = new Set(after?.backends.map((b) => b.address));
-    for (const b of after?.backends ?? []) if (!was.has(b.address)) summary.backendsAdded.push({ service: id, address: b.address, taskId: b.taskId });
-    for (const b of before?.backends ?? []) if (!is.has(b.address)) summary.backendsRemoved.push({ service: id, address: b.address, taskId: b.taskId });
+    for (const b of after?.backends ?? []) if (!was.has(b.address)) summary.backendsAdded.push({ service: id, appId: b.appId, address: b.address, taskId: b.taskId });
+    for (const b of before?.backends ?? []) if (!is.has(b.address)) summary.backendsRemoved.push({ service: id, appId: b.appId, address: b.address, taskId: b.taskId });
   }
   return summary;
 }

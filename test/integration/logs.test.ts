@@ -26,13 +26,33 @@ describe('logs', () => {
 
       assert.ok(lines.some((l) => l.msg === 'Marathon event stream connected' && l.component === 'marathon'));
       const change = lines.find((l) => l.msg === 'routing table changed' && (l.servicesAdded as string[]).includes('/web:0'))!;
-      assert.equal((change.backendsAdded as string[]).length, 2);
+      assert.equal(change.backendsAdded, 2);
+      const added = lines.filter((l) => l.msg === 'backend added' && l.generation === change.generation);
+      assert.deepEqual(added.map((l) => ({ service: l.service, appId: l.appId, backend: l.backend, taskId: l.taskId })).sort((a, b) => String(a.backend).localeCompare(String(b.backend))),
+        h.marathon.tasksOf('/web').map((t) => ({ service: '/web:0', appId: '/web', backend: `127.0.0.1:${t.ports[0]}`, taskId: t.id })).sort((a, b) => a.backend.localeCompare(b.backend)));
       const out = lines.filter((l) => l.msg === 'backend out of rotation');
       assert.equal(out.length, 1, 'one line for the change of state, not one per failed request');
       const task = h.marathon.tasksOf('/web')[0]!;
       assert.deepEqual({ backend: out[0]!.backend, appId: out[0]!.appId, taskId: out[0]!.taskId, reasons: out[0]!.reasons },
         { backend: `127.0.0.1:${dead}`, appId: '/web', taskId: task.id, reasons: ['ejected'] });
       assert.equal(lines.filter((l) => l.level >= 40 && l.msg !== 'backend out of rotation').length, 0, JSON.stringify(lines.filter((l) => l.level >= 40)));
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a change of hundreds of backends: the first hundred are listed a line each, the summary counts the rest (no line of kilobytes)', async () => {
+    const lines: Line[] = [];
+    const sink = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l)); done(); } });
+    const h = await startHarness({ activeHealthChecks: false }, new FakeMarathon(), pino({ level: 'info' }, sink));
+    try {
+      const tasks = Array.from({ length: 150 }, (_, i) => ({ host: '127.0.0.1', ports: [20_000 + i] }));
+      h.marathon.putApp(app('/big', await freePort(), { HAPROXY_GROUP: 'external' }), tasks);
+      await h.waitTable((t) => t.services[0]?.backends.length === 150, '150 backends');
+      const change = await until(() => lines.find((l) => l.msg === 'routing table changed' && l.backendsAdded === 150), 'the summary line');
+      assert.equal(change.backendsNotListed, 50);
+      assert.equal(lines.filter((l) => l.msg === 'backend added' && l.generation === change.generation).length, 100);
+      assert.ok(lines.every((l) => JSON.stringify(l).length < 1000), 'no line of kilobytes');
     } finally {
       await h.close();
     }
