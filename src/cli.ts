@@ -44,7 +44,7 @@ function checkResources(options: Options): void {
   }
 }
 
-async function demo(options: Options): Promise<void> {
+async function demo(options: Options, explicit: ReadonlySet<keyof Options>): Promise<void> {
   let runDemo;
   try {
     ({ runDemo } = await import('./demo/main.js'));
@@ -52,7 +52,7 @@ async function demo(options: Options): Promise<void> {
     // The production image leaves the demo out (Dockerfile); say so rather than a module error.
     configError('demo: not in this installation (the production image ships without it); run it from a clone: npm ci && npm run demo');
   }
-  await runDemo({ logLevel: options.logLevel, logFormat: options.logFormat, accessLog: options.accessLog });
+  await runDemo(options, explicit);
 }
 
 async function main(): Promise<void> {
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   const { options } = loaded;
   checkResources(options);
   if (isDemo) {
-    await demo(options);
+    await demo(options, loaded.explicit);
     return;
   }
   // Never fall back to the demo: a deployment that lost its Marathon URL must not serve fake apps.

@@ -363,6 +363,8 @@ export interface LoadedOptions {
   longHelp: boolean;
   /** marathon-lb flags (and the `poll` word) accepted for compatibility that do nothing here, each once. */
   ignoredFlags: IgnoredFlag[];
+  /** The options a flag, the environment or the config file set (the others are DEFAULTS). */
+  explicit: ReadonlySet<keyof Options>;
 }
 
 export function loadOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): LoadedOptions {
@@ -370,15 +372,18 @@ export function loadOptions(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   const configFile = args.configFile ?? env.TURBINE_CONFIG ?? null;
   const file = configFile ? readConfigFile(configFile) : {};
   const options: Record<string, unknown> = { ...DEFAULTS };
+  const explicit = new Set<keyof Options>();
   for (const s of SPECS) {
     const envKey = [envName(s), ...(s.envAliases ?? [])].find((k) => env[k] !== undefined && env[k] !== '');
     if (args.values.has(s.key)) options[s.key] = args.values.get(s.key);
     else if (envKey !== undefined) options[s.key] = convert(s, env[envKey], `env ${envKey}`);
     else if (s.key in file && file[s.key] !== null) options[s.key] = convert(s, file[s.key], `config key "${s.key}"`);
+    else continue;
+    explicit.add(s.key);
   }
   const result = options as unknown as Options;
   if (!args.help && !args.longHelp) validate(result);
-  return { options: result, help: args.help, longHelp: args.longHelp, ignoredFlags: args.ignored };
+  return { options: result, help: args.help, longHelp: args.longHelp, ignoredFlags: args.ignored, explicit };
 }
 
 function validate(o: Options): void {
@@ -413,10 +418,9 @@ export function usage(): string {
     return `  ${flag.padEnd(40)} ${s.help} [env ${envName(s)}, default ${JSON.stringify(DEFAULTS[s.key])}]`;
   });
   const foreign = FOREIGN_FLAGS.map((f) => [f.flag, ...(f.aliases ?? [])].join(', ') + (f.value ? ' VALUE' : ''));
-  return ['Usage: turbine [sse] --marathon URL... --group NAME [options]', '', ...lines,
+  return ['Usage: turbine [sse] --marathon URL... --group NAME [options]',
+    '       turbine demo [options]   (a fake Marathon with sample apps, real backends; ports 8080, 9090, 9091 unless given)', '', ...lines,
     `  ${'--config FILE'.padEnd(40)} JSON file with any of the keys above [env TURBINE_CONFIG]`,
     `  ${'--longhelp'.padEnd(40)} every HAPROXY_* label and marathon-lb flag with what Turbine does with it`,
     '', `Accepted from marathon-lb, no effect here (see --longhelp): ${foreign.join('; ')}`].join('\n');
-  return ['Usage: turbine --marathon URL --group NAME [options]', '       turbine demo   (fake Marathon, sample apps, real backends; for trying Turbine out)', '', ...lines,
-    `  ${'--config FILE'.padEnd(40)} JSON file with any of the keys above [env TURBINE_CONFIG]`].join('\n');
 }

@@ -1,13 +1,16 @@
 // `npm run demo` (or `turbine demo`): a fake Marathon with sample apps, real backend
 // servers and Turbine, in one process tree; prints curl commands that show routing; Ctrl-C stops.
-import { DEFAULTS, type Options } from '../config/options.js';
+import type { Options } from '../config/options.js';
 import { startTurbine } from '../app.js';
 import { installSignals } from '../signals.js';
 import { startHttpBackend, startTcpBackend, type RunningBackend } from './backends.js';
 import { FakeMarathon } from './fake-marathon.js';
 
-/** The demo keeps its own ports and group (its sample apps are "external"); logging is the caller's. */
-export async function runDemo(logging: Pick<Options, 'logLevel' | 'logFormat' | 'accessLog'>): Promise<void> {
+/** Where the demo listens and what it serves unless a flag (or the environment, or --config) says otherwise. */
+const DEMO_DEFAULTS: Partial<Options> = { bind: '127.0.0.1', httpPort: 8080, adminPort: 9090, appidPort: 9091, group: ['external'] };
+
+/** `given`: the options the user set, which win over the demo's own; Marathon is always the demo's. */
+export async function runDemo(given: Options, explicit: ReadonlySet<keyof Options>): Promise<void> {
   const backends: RunningBackend[] = [];
   let counter = 0;
   const marathon = new FakeMarathon({
@@ -32,10 +35,8 @@ export async function runDemo(logging: Pick<Options, 'logLevel' | 'logFormat' | 
   await marathon.scale('/echo', 1);
   await marathon.scale('/billing', 1);
 
-  const options: Options = {
-    ...DEFAULTS, ...logging, bind: '127.0.0.1', httpPort: 8080, adminPort: 9090, appidPort: 9091, group: ['external'],
-    marathon: [marathon.url],
-  };
+  const options: Options = { ...given, marathon: [marathon.url] };
+  for (const [key, value] of Object.entries(DEMO_DEFAULTS) as [keyof Options, never][]) if (!explicit.has(key)) options[key] = value;
   const turbine = await startTurbine(options);
   installSignals(turbine, 0);
   const stopDemo = async () => {

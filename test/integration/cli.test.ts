@@ -85,8 +85,9 @@ describe('turbine command line', () => {
     assert.match(r.stderr, /^turbine: --dry: needs --marathon/);
   });
 
-  it('`turbine demo` runs the demo: the sample apps are served; SIGTERM stops it', async () => {
-    const child = spawn(process.execPath, [CLI, 'demo'], { env: { ...process.env, TURBINE_LOG_LEVEL: 'warn' } });
+  it('`turbine demo` runs the demo: the sample apps are served, on the ports its flags give; SIGTERM stops it', async () => {
+    const [http, admin] = [await freePort(), await freePort()];
+    const child = spawn(process.execPath, [CLI, 'demo', '--http-port', String(http), '--admin-port', String(admin)], { env: { ...process.env, TURBINE_LOG_LEVEL: 'warn' } });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => { stderr += c; });
     try {
@@ -94,7 +95,9 @@ describe('turbine command line', () => {
       // The banner follows the first table; its listeners may still be opening.
       await untilServed('http://127.0.0.1:10000/hello', 'the demo web app on its service port', 10_000);
       assert.match((await get('http://127.0.0.1:10000/hello')).json().backend as string, /^web-/);
-      assert.match((await get('http://127.0.0.1:8080/', { host: 'web.example.com' })).json().backend as string, /^web-/);
+      assert.match((await get(`http://127.0.0.1:${http}/`, { host: 'web.example.com' })).json().backend as string, /^web-/);
+      assert.equal((await get(`http://127.0.0.1:${admin}/_haproxy_health_check`)).status, 200);
+      assert.match(stderr, new RegExp(`localhost:${http}/`), 'the banner names the port given');
       await assert.rejects(get('http://127.0.0.1:10002/'), /ECONNREFUSED/);
       const exited = new Promise((r) => child.on('exit', r));
       child.kill('SIGTERM');
