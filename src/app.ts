@@ -2,7 +2,7 @@
 // health checks beside them. Owns start, stop, signals and graceful shutdown.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { Options } from './config/options.js';
+import { MAX_WORKERS, type Options } from './config/options.js';
 import { appIdMap, vhostMap } from './admin/haproxy-maps.js';
 import { AdminServer } from './admin/server.js';
 import { haproxyCsvView, routesView, statsView } from './admin/views.js';
@@ -18,6 +18,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import type { DataPlane, DataPlaneSetup, ListenerStatus } from './proxy/data-plane.js';
 import { Proxy } from './proxy/proxy.js';
+import { cgroupCpuLimit } from './cluster/cpu-limit.js';
 import { ProxyWorkers } from './cluster/workers.js';
 import { TableBuilder } from './routing/builder.js';
 import { isEmptySummary, summariseChange, type ChangeSummary } from './routing/changes.js';
@@ -93,7 +94,8 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     ejectAfterFailures: options.ejectAfterFailures,
     ejectMs: options.ejectSeconds * 1000,
   };
-  const workerCount = options.workers === 0 ? availableParallelism() : options.workers;
+  // One per CPU the container may use (its quota, when lower than the CPUs it sees), at most --workers' own cap.
+  const workerCount = options.workers === 0 ? Math.min(availableParallelism(), cgroupCpuLimit() ?? Infinity, MAX_WORKERS) : options.workers;
   const workers = workerCount > 1 ? new ProxyWorkers(setup, workerCount, options.logLevel, logger) : null;
   const plane: DataPlane = workers ?? Proxy.create(setup, logger);
   const metrics = new Metrics({

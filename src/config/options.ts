@@ -52,6 +52,7 @@ export class ConfigError extends Error {
 }
 
 type Kind = 'string' | 'list' | 'port' | 'int' | 'seconds' | 'bool';
+export const MAX_WORKERS = 64;
 /** The longest timer Node keeps, in whole seconds (2^31-1 ms). */
 const MAX_SECONDS = 2_147_483;
 
@@ -145,7 +146,7 @@ export const SPECS: readonly Spec[] = [
     help: 'json lines, or pretty (needs pino-pretty); a marathon-lb format string is accepted and has no effect' }),
   spec({ key: 'accessLog', flag: '--access-log', kind: 'bool', help: 'one log line per request or TCP connection' }),
   spec({ key: 'dry', flag: '--dry', aliases: ['-d'], kind: 'bool', help: 'fetch once, print the routing table as JSON, exit' }),
-  spec({ key: 'workers', flag: '--workers', kind: 'int', help: 'proxy worker processes; 0: one per CPU; 1: no worker processes' }),
+  spec({ key: 'workers', flag: '--workers', kind: 'int', help: 'proxy worker processes; 0: one per CPU the container may use (its cgroup CPU quota when lower); 1: no worker processes' }),
   spec({ key: 'stateFile', flag: '--state-file', kind: 'string', help: 'keep the last good Marathon snapshot here; serve it at start while Marathon is unreachable' }),
   spec({ key: 'eventStallTimeout', flag: '--event-stall-timeout', kind: 'seconds', help: 'reconnect the event stream after this long without a byte' }),
   spec({ key: 'timeoutConnect', flag: '--timeout-connect', kind: 'seconds', help: 'connecting to a backend' }),
@@ -399,7 +400,9 @@ function validate(o: Options): void {
   // Whether a Marathon URL is required at all is the command's decision (cli.ts: `turbine demo` needs none).
   if (o.marathon.length > 0 && o.group.length === 0) throw new ConfigError("--group: at least one group is required (use '*' for every app)");
   if (o.dry && o.marathon.length === 0) throw new ConfigError('--dry: needs --marathon');
-  if (o.workers > 64) throw new ConfigError('--workers: at most 64');
+  if (o.workers > MAX_WORKERS) throw new ConfigError(`--workers: at most ${MAX_WORKERS}`);
+  // 0 means "no limit" for --maxconn-per-service, but would refuse every connection here.
+  if (o.maxconn === 0) throw new ConfigError('--maxconn: at least 1 (it has no unlimited setting; the default is 50000)');
   if (o.maxEjectionPercent > 100) throw new ConfigError('--max-ejection-percent: at most 100');
   if (o.panicThreshold > 100) throw new ConfigError('--panic-threshold: at most 100');
   if (o.authCredentials !== null && !o.authCredentials.includes(':')) throw new ConfigError('--auth-credentials: expected user:password');

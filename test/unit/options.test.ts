@@ -42,6 +42,7 @@ describe('options', () => {
     // Longer than Node's longest timer, which would fire after 1 ms on every connection instead.
     assert.throws(() => loadOptions(['--group', 'x', '--timeout-tunnel', '2592000'], {}), /--timeout-tunnel.*at most 2147483/);
     assert.equal(loadOptions(['--group', 'x', '--timeout-tunnel', '2147483'], {}).options.timeoutTunnel, 2147483);
+    assert.throws(() => loadOptions(['--group', 'x', '--maxconn', '0'], {}), /--maxconn: at least 1/);
   });
 
   it('marathon-lb flags without meaning here are accepted and reported once each, with the reason', () => {
