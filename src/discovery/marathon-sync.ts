@@ -348,7 +348,8 @@ export class MarathonSync {
       this.logErrorOnce('stream', error.kind, error.message, level);
     } else if (changed) {
       if (state === 'connected') this.loggedErrors.delete('stream');
-      this.log.info({ state, url: this.options.client.url }, `Marathon event stream ${state}`);
+      // Each attempt while Marathon is down goes through 'connecting': a line per retry belongs at debug.
+      this.log[state === 'connecting' ? 'debug' : 'info']({ state, url: this.options.client.url }, `Marathon event stream ${state}`);
     }
   }
 

@@ -68,6 +68,7 @@ describe('logs', () => {
       await until(async () => await h.metric('turbine_marathon_stream_reconnects_total') >= 4, 'four failed stream attempts', 15_000);
       const errors = lines.filter((l) => l.level >= 50);
       assert.deepEqual(errors.map((l) => l.source).sort(), ['stream', 'sync'], `one line per failing source: ${errors.map((l) => l.msg).join(' | ')}`);
+      assert.equal(lines.filter((l) => l.component === 'marathon' && l.level < 50).length, 0, `no line per retry: ${lines.filter((l) => l.component === 'marathon').map((l) => l.msg).join(' | ')}`);
     } finally {
       await h.close();
     }
