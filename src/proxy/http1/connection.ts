@@ -63,8 +63,6 @@ interface Exchange {
   runtime: ServiceRuntime;
   backend: Backend;
   conn: UpstreamConnection | null;
-  /** The request head as the backend sees it (kept for a retry). */
-  upstreamHead: Buffer;
   attempt: number;
   freshRetried: boolean;
   setSticky: boolean;
@@ -375,7 +373,7 @@ export class ClientConnection implements UpstreamOwner {
     runtime.balancer.acquire(backend.address);
     runtime.inFlight += 1;
     const ex: Exchange = {
-      head, runtime, backend, conn: null, upstreamHead: this.upstreamHead(head, sticky, backend), attempt: 0, freshRetried: false,
+      head, runtime, backend, conn: null, attempt: 0, freshRetried: false,
       setSticky: sticky && backend !== named, startedAt: this.clientActive, responseBuf: null, response: null, responseBytes: 0,
       dechunk: false, status: 0, sent: 0, received: 0, released: false, untrack: null,
     };
@@ -389,12 +387,16 @@ export class ClientConnection implements UpstreamOwner {
     this.dispatch(ex, false, this.clientActive);
   }
 
-  /** Sends the request head to the exchange's backend on a pooled or new connection. */
+  /**
+   * Sends the request head to the exchange's backend on a pooled or new connection. A retry builds
+   * it again rather than the exchange keeping it: a head is a view of a 16 KiB slab (HeadText),
+   * which a long poll or a WebSocket holding it would keep alive for its whole life.
+   */
   private dispatch(ex: Exchange, fresh: boolean, now: number): void {
     const conn = this.ctx.upstreams.acquire(ex.backend, this, fresh);
     ex.conn = conn;
     this.serverActive = now;
-    conn.write(ex.upstreamHead);
+    conn.write(this.upstreamHead(ex.head, ex.runtime.service.sticky, ex.backend));
     this.wake();
   }
 
