@@ -35,7 +35,8 @@ export async function runDemo(given: Options, explicit: ReadonlySet<keyof Option
   await marathon.scale('/echo', 1);
   await marathon.scale('/billing', 1);
 
-  const options: Options = { ...given, marathon: [marathon.url] };
+  // Never the production state file: a Turbine started from it while Marathon is down would serve the demo's apps.
+  const options: Options = { ...given, marathon: [marathon.url], stateFile: null };
   for (const [key, value] of Object.entries(DEMO_DEFAULTS) as [keyof Options, never][]) if (!explicit.has(key)) options[key] = value;
   const turbine = await startTurbine(options);
   installSignals(turbine, 0);

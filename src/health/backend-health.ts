@@ -61,8 +61,9 @@ export class BackendHealth {
     s.consecutiveFailures += 1;
     if (s.consecutiveFailures < this.options.ejectAfterFailures || s.ejectedUntil > this.now()) return;
     s.ejections += 1;
-    // Backoff grows with repeated ejections (Envoy's outlier detection), capped at 10 periods.
-    s.ejectedUntil = this.now() + this.options.ejectMs * Math.min(s.ejections, 10);
+    // Backoff grows with repeated ejections (Envoy's outlier detection), capped at 10 periods, and at
+    // the longest timer Node keeps (a longer one would fire at once and the ejection end unheard).
+    s.ejectedUntil = this.now() + Math.min(this.options.ejectMs * Math.min(s.ejections, 10), 2 ** 31 - 1);
     s.consecutiveFailures = 0;
     this.emit(address);
     const timer = setTimeout(() => this.emit(address), s.ejectedUntil - this.now() + 1);

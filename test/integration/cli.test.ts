@@ -2,7 +2,7 @@
 // --dry printing the routing table, SIGTERM draining and exiting 0.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,7 +87,9 @@ describe('turbine command line', () => {
 
   it('`turbine demo` runs the demo: the sample apps are served, on the ports its flags give; SIGTERM stops it', async () => {
     const [http, admin] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [CLI, 'demo', '--http-port', String(http), '--admin-port', String(admin)], { env: { ...process.env, TURBINE_LOG_LEVEL: 'warn' } });
+    // A production state file in the environment: the demo's fake apps must never be saved into it.
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'turbine-demo-')), 'state.json');
+    const child = spawn(process.execPath, [CLI, 'demo', '--http-port', String(http), '--admin-port', String(admin)], { env: { ...process.env, TURBINE_LOG_LEVEL: 'warn', TURBINE_STATE_FILE: stateFile } });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => { stderr += c; });
     try {
@@ -98,6 +100,7 @@ describe('turbine command line', () => {
       assert.match((await get(`http://127.0.0.1:${http}/`, { host: 'web.example.com' })).json().backend as string, /^web-/);
       assert.equal((await get(`http://127.0.0.1:${admin}/_haproxy_health_check`)).status, 200);
       assert.match(stderr, new RegExp(`localhost:${http}/`), 'the banner names the port given');
+      assert.equal(existsSync(stateFile), false, 'the state file was not written');
       await assert.rejects(get('http://127.0.0.1:10002/'), /ECONNREFUSED/);
       const exited = new Promise((r) => child.on('exit', r));
       child.kill('SIGTERM');
