@@ -219,7 +219,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     routes: () => ({ ...routesView(current, plane, ejection), draining: plane.drainingBackends() }),
     stats: () => ({ ...statsView(current, plane, sync.getStatus()), workers: workers?.pids() ?? [] }),
     haproxyCsv: (csvOptions) => haproxyCsvView(current, plane, ejection, store.snapshot(), csvOptions),
-    vhostMap: () => vhostMap(current),
+    vhostMap: () => vhostMap(current, !options.dontBindHttpHttps),
     appMap: () => appIdMap(current, options.haproxyMap),
     resync: () => void sync.requestResync(),
     // One pid, as one HAProxy without a reload under way: zdd.py waits while it sees several.

@@ -4,12 +4,17 @@
 import type { RoutingTable } from '../routing/table.js';
 import { backendName } from './haproxy-csv.js';
 
-/** Each virtual host that --haproxy-map routes by map (no PATH, AUTH or redirect), with its backend. */
-export function vhostMap(table: RoutingTable | null): [string, string][] {
+/**
+ * Each virtual host that --haproxy-map routes by map (no PATH, AUTH or redirect), with its backend;
+ * none without the virtual-host listeners (--dont-bind-http-https). marathon-lb leaves an app
+ * without tasks out of its config, maps included.
+ */
+export function vhostMap(table: RoutingTable | null, vhostListeners: boolean): [string, string][] {
   const out: [string, string][] = [];
   const seen = new Set<string>();
+  if (!vhostListeners) return out;
   for (const s of table?.services ?? []) {
-    if (!s.mapRouted) continue;
+    if (!s.mapRouted || s.backends.length === 0) continue;
     for (const host of s.vhosts) {
       const line = `${host} ${backendName(s)}`;
       if (!seen.has(line)) out.push([host, backendName(s)]);
@@ -25,7 +30,7 @@ export function appIdMap(table: RoutingTable | null, haproxyMap: boolean): [stri
   const first = new Map<string, RoutingTable['services'][number]>();
   for (const s of table?.services ?? []) {
     const held = first.get(s.appId);
-    if (s.mode === 'http' && (held === undefined || s.servicePort < held.servicePort)) first.set(s.appId, s);
+    if (s.mode === 'http' && s.backends.length > 0 && (held === undefined || s.servicePort < held.servicePort)) first.set(s.appId, s);
   }
   return [...first.values()].map((s): [string, string] => [s.appId, backendName(s)]);
 }

@@ -142,7 +142,9 @@ describe('routing through Turbine', () => {
       const b = await h2.httpBackend('mapped');
       h2.marathon.putApp(app('/shop/web', plainPort, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'shop.test' }), [{ host: b.host, ports: [b.port] }]);
       h2.marathon.putApp(app('/api', pathPort, { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'shop.test', HAPROXY_0_PATH: '/api' }), [{ host: b.host, ports: [b.port] }]);
-      await h2.waitTable((t) => t.services.length === 2, 'two services');
+      // An app without tasks is left out, as marathon-lb leaves it out of its config.
+      h2.marathon.putApp(app('/idle', await freePort(), { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'idle.test' }), []);
+      await h2.waitTable((t) => t.services.filter((s) => s.backends.length > 0).length === 2 && t.services.some((s) => s.appId === '/idle'), 'three services, two with tasks');
       assert.equal((await get(`${h2.admin}/_haproxy_getvhostmap`)).text, `shop.test shop_web_${plainPort}\n`, 'only the plain virtual host is in the map');
       assert.equal((await get(`${h2.admin}/_haproxy_getappmap`)).text, `/api api_${pathPort}\n/shop/web shop_web_${plainPort}\n`);
       assert.match((await get(`${h2.admin}/haproxy?stats;csv`)).text, new RegExp(`^shop_web_${plainPort},`, 'm'), 'the same backend name as the stats CSV');
