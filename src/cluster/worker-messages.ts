@@ -113,13 +113,10 @@ export class TrafficReporter {
 
 function fingerprint(c: ServiceCounters): string {
   let tcp = 0;
-  let backends = 0;
-  for (const b of Object.values(c.backends)) {
-    tcp += b.tcpConnections;
-    backends += 1;
-  }
+  for (const b of Object.values(c.backends)) tcp += b.tcpConnections;
   const errors = Object.values(c.errors).reduce((a, n) => a + (n ?? 0), 0);
-  return `${c.durationCount}|${c.receivedBytes}|${c.sentBytes}|${errors}|${tcp}|${backends}`;
+  // The backends by name: one replaced by another in the same interval leaves the count as it was.
+  return `${c.durationCount}|${c.receivedBytes}|${c.sentBytes}|${errors}|${tcp}|${Object.keys(c.backends).join(',')}`;
 }
 
 /** The primary's side: a worker's whole snapshot, from the last one and a report's changes. */
