@@ -83,6 +83,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
       maxconn: options.maxconn,
       maxconnPerService: options.maxconnPerService,
       accessLog: options.accessLog,
+      seriesRetentionMs: options.metricsRetention * 1000,
     },
     fixed: {
       bind: options.bind,

@@ -32,6 +32,7 @@ export interface Options {
   timeoutHttpRequest: number;
   timeoutHttpKeepAlive: number;
   drainTimeout: number;
+  metricsRetention: number;
   maxconn: number;
   maxconnPerService: number;
   activeHealthChecks: boolean;
@@ -108,6 +109,7 @@ export const DEFAULTS: Options = {
   timeoutHttpRequest: 15,
   timeoutHttpKeepAlive: 1,
   drainTimeout: 30,
+  metricsRetention: 120,
   maxconn: 50000,
   maxconnPerService: 0,
   activeHealthChecks: true,
@@ -156,6 +158,7 @@ export const SPECS: readonly Spec[] = [
   spec({ key: 'timeoutHttpRequest', flag: '--timeout-http-request', kind: 'seconds', help: 'receiving a complete request head' }),
   spec({ key: 'timeoutHttpKeepAlive', flag: '--timeout-http-keep-alive', kind: 'seconds', help: 'idle client keep-alive connection' }),
   spec({ key: 'drainTimeout', flag: '--drain-timeout', kind: 'seconds', help: 'on shutdown or removal, how long in-flight work may finish' }),
+  spec({ key: 'metricsRetention', flag: '--metrics-retention', kind: 'seconds', help: "how long the series of a backend that left stay in /metrics, so a scrape sees its last counts (errors of a deploy included)" }),
   spec({ key: 'maxconn', flag: '--maxconn', kind: 'int', help: 'client connections open at once, all listeners' }),
   spec({ key: 'maxconnPerService', flag: '--maxconn-per-service', kind: 'int', help: 'requests or connections in flight per service (0: no limit)' }),
   spec({ key: 'activeHealthChecks', flag: '--active-health-checks', kind: 'bool', help: "run the apps' Marathon health checks from Turbine too" }),

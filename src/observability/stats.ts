@@ -53,9 +53,9 @@ export function emptyServiceCounters(): ServiceCounters {
 export const NO_BACKEND = 'none';
 
 /**
- * A backend's counters, made when it enters the table (or, for NO_BACKEND, at its first count); undefined once it
- * left. A request still in flight on a backend that has left finishes uncounted: counted, it would make the series
- * again, for good (every deploy under traffic would leave one behind).
+ * A backend's counters, made when it enters the table (or, for NO_BACKEND, at its first count), kept for a while
+ * after it left (ProxyStats' retention); undefined after that. A request that ends later still is not counted:
+ * counted, it would make the series again, for good (every deploy under traffic would leave one behind).
  */
 function backendCounters(service: ServiceCounters, backend: string): BackendCounters | undefined {
   const counters = service.backends[backend];
@@ -69,6 +69,15 @@ function newBackendCounters(): BackendCounters {
 
 export class ProxyStats {
   private data: Omit<StatsSnapshot, 'inFlight'> = { services: {}, activeConnections: {}, clientErrors: {} };
+  /** Backends that left, by service id then address, with when their counters go (performance.now()). */
+  private readonly leaving = new Map<string, Map<string, number>>();
+  private sweeper: NodeJS.Timeout | null = null;
+
+  /**
+   * `retainMs`: how long a backend that left keeps its counters, so that a scrape sees what it
+   * counted last, the errors of requests still in flight when it was killed included.
+   */
+  constructor(private readonly retainMs = 0) {}
 
   service(id: string): ServiceCounters {
     let counters = this.data.services[id];
@@ -121,16 +130,48 @@ export class ProxyStats {
   /** A service left the table: its series go with it, so label sets stay bounded. */
   forgetService(id: string): void {
     delete this.data.services[id];
+    this.leaving.delete(id);
   }
 
-  /** A backend entered the service's table: its series start (at zero when it is new). */
-  addBackend(service: ServiceCounters, backend: string): void {
-    service.backends[backend] ??= newBackendCounters();
+  /** A backend entered the service's table: its series start (at zero when it is new), or stay if it had just left. */
+  addBackend(service: string, backend: string): void {
+    this.leaving.get(service)?.delete(backend);
+    this.service(service).backends[backend] ??= newBackendCounters();
   }
 
+  /** A backend left the service's table: its series go after the retention time. */
   forgetBackend(service: string, backend: string): void {
+    if (this.retainMs <= 0) {
+      this.dropBackend(service, backend);
+      return;
+    }
+    let backends = this.leaving.get(service);
+    if (backends === undefined) this.leaving.set(service, (backends = new Map()));
+    backends.set(backend, performance.now() + this.retainMs);
+    this.sweepLater();
+  }
+
+  private dropBackend(service: string, backend: string): void {
     const counters = this.data.services[service];
     if (counters) delete counters.backends[backend];
+  }
+
+  private sweepLater(): void {
+    if (this.sweeper !== null) return;
+    this.sweeper = setTimeout(() => {
+      this.sweeper = null;
+      const now = performance.now();
+      for (const [service, backends] of this.leaving) {
+        for (const [backend, at] of backends) {
+          if (at > now) continue;
+          this.dropBackend(service, backend);
+          backends.delete(backend);
+        }
+        if (backends.size === 0) this.leaving.delete(service);
+      }
+      if (this.leaving.size > 0) this.sweepLater();
+    }, Math.max(100, this.retainMs / 4));
+    this.sweeper.unref();
   }
 
   /** `inFlight` comes from the balancers, which count it to balance. */

@@ -18,6 +18,8 @@ export interface ProxySettings {
   maxconn: number;
   maxconnPerService: number;
   accessLog: boolean;
+  /** How long a backend that left keeps its counters (ProxyStats). */
+  seriesRetentionMs: number;
 }
 
 export interface ServiceRuntime {

@@ -65,7 +65,7 @@ export class Proxy implements DataPlane {
         proxy?.logBackendChange(address, up, reasons);
       },
     });
-    proxy = new Proxy(setup.settings, setup.fixed, health, new ProxyStats(), logger, setup.sslCerts);
+    proxy = new Proxy(setup.settings, setup.fixed, health, new ProxyStats(setup.settings.seriesRetentionMs), logger, setup.sslCerts);
     return proxy;
   }
 
@@ -236,7 +236,7 @@ export class Proxy implements DataPlane {
     }
     const runtime = this.runtimes.get(now.id);
     const counters = runtime?.counters ?? this.stats.service(now.id);
-    for (const b of now.backends) this.stats.addBackend(counters, b.address);
+    for (const b of now.backends) this.stats.addBackend(now.id, b.address);
     if (!runtime) {
       this.runtimes.set(now.id, { service: now, routable: routableBackends(now), balancer: new Balancer(now.balance), counters, inFlight: 0 });
       return;

@@ -19,7 +19,7 @@ describe('worker traffic reports', () => {
       return Object.keys(traffic.services);
     };
     for (let i = 0; i < 100; i += 1) {
-      stats.addBackend(stats.service(`/s${i}:0`), `10.0.0.${i}:31000`);
+      stats.addBackend(`/s${i}:0`, `10.0.0.${i}:31000`);
       stats.request(stats.service(`/s${i}:0`), `10.0.0.${i}:31000`, 200, 0.001);
     }
     assert.equal(report().length, 100, 'the first report holds every service');
@@ -28,7 +28,7 @@ describe('worker traffic reports', () => {
     assert.deepEqual(report(), [], 'nothing moved: nothing sent');
     // A backend replaced by another within one interval, no request since: the service is sent again.
     stats.forgetBackend('/s5:0', '10.0.0.5:31000');
-    stats.addBackend(stats.service('/s5:0'), '10.0.0.55:31000');
+    stats.addBackend('/s5:0', '10.0.0.55:31000');
     assert.deepEqual(report(), ['/s5:0'], 'a backend swapped for another');
     stats.forgetService('/s3:0');
     assert.deepEqual(report(), []);
