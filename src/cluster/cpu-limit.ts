@@ -2,7 +2,7 @@
 // task's CPUs by quota, not by the CPUs it can see, so a Turbine given 2 CPUs on a 64-core agent
 // would otherwise fork 64 workers (about 57 MB each), over its memory limit, to share 2 CPUs.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 
 function read(path: string): string | null {
   try {
@@ -13,22 +13,40 @@ function read(path: string): string | null {
 }
 
 /** CPUs as quota / period, rounded up; null when no quota is set (or none can be read). */
-function quota(quotaText: string | null, periodText: string | null): number | null {
+function quota(quotaText: string | null | undefined, periodText: string | null | undefined): number | null {
   const q = Number(quotaText);
   const p = Number(periodText);
   return Number.isFinite(q) && Number.isFinite(p) && q > 0 && p > 0 ? Math.max(1, Math.ceil(q / p)) : null;
 }
 
-/** The CPU limit of this process's cgroup (v2 `cpu.max`, else v1 `cpu.cfs_quota_us`), or null. `root`: where cgroups are mounted. */
-export function cgroupCpuLimit(root = '/sys/fs/cgroup'): number | null {
-  const max = read(join(root, 'cpu.max'));
-  if (max !== null) {
-    const [q, p] = max.split(/\s+/);
-    return q === 'max' ? null : quota(q ?? null, p ?? null);
+/** `/a/b`, `/a`, `/`: a cgroup and those above it, each of which may limit it. */
+function ancestors(path: string): string[] {
+  const out = [path];
+  while (path !== '/' && path !== '.') out.push((path = posix.dirname(path)));
+  return out;
+}
+
+/**
+ * The CPU limit of this process's cgroup: the lowest quota on its path from the mount point, in
+ * cgroup v2 (`cpu.max`) or v1 (`cpu.cfs_quota_us`); null when none is set or none can be read.
+ * The path comes from /proc/self/cgroup: `/` in a container with its own cgroup namespace, the
+ * whole path without one (a systemd unit, `--cgroupns=host`).
+ */
+export function cgroupCpuLimit(root = '/sys/fs/cgroup', procCgroup = '/proc/self/cgroup'): number | null {
+  const lines = (read(procCgroup) ?? '').split('\n').map((l) => l.split(':'));
+  const unified = lines.find(([id]) => id === '0')?.[2] ?? '/';
+  const v1 = lines.find(([, controllers]) => controllers?.split(',').includes('cpu'))?.[2] ?? '/';
+  const limits: number[] = [];
+  for (const dir of ancestors(unified)) {
+    const [q, p] = (read(join(root, dir, 'cpu.max')) ?? '').split(/\s+/);
+    const limit = q === 'max' ? null : quota(q, p);
+    if (limit !== null) limits.push(limit);
   }
-  for (const dir of ['cpu', 'cpu,cpuacct']) {
-    const limit = quota(read(join(root, dir, 'cpu.cfs_quota_us')), read(join(root, dir, 'cpu.cfs_period_us')));
-    if (limit !== null) return limit;
+  for (const mount of ['cpu', 'cpu,cpuacct']) {
+    for (const dir of ancestors(v1)) {
+      const limit = quota(read(join(root, mount, dir, 'cpu.cfs_quota_us')), read(join(root, mount, dir, 'cpu.cfs_period_us')));
+      if (limit !== null) limits.push(limit);
+    }
   }
-  return null;
+  return limits.length > 0 ? Math.min(...limits) : null;
 }

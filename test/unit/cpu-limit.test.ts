@@ -32,4 +32,13 @@ describe('cgroup CPU limit', () => {
   it('no cgroup files: no limit', () => {
     assert.equal(cgroupCpuLimit(cgroups({})), null);
   });
+
+  it("without a cgroup namespace: the process's own cgroup (from /proc/self/cgroup) and the lowest quota above it", () => {
+    const v2 = cgroups({ 'proc-cgroup': '0::/system.slice/turbine.service', 'system.slice/turbine.service/cpu.max': '300000 100000', 'cpu.max': 'max 100000' });
+    assert.equal(cgroupCpuLimit(v2, join(v2, 'proc-cgroup')), 3);
+    const capped = cgroups({ 'proc-cgroup': '0::/kubepods/pod1', 'kubepods/pod1/cpu.max': '300000 100000', 'kubepods/cpu.max': '100000 100000' });
+    assert.equal(cgroupCpuLimit(capped, join(capped, 'proc-cgroup')), 1);
+    const v1 = cgroups({ 'proc-cgroup': '4:memory:/mesos/x\n3:cpu,cpuacct:/mesos/abc\n0::/', 'cpu,cpuacct/mesos/abc/cpu.cfs_quota_us': '200000', 'cpu,cpuacct/mesos/abc/cpu.cfs_period_us': '100000' });
+    assert.equal(cgroupCpuLimit(v1, join(v1, 'proc-cgroup')), 2);
+  });
 });
