@@ -7,13 +7,22 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { startHttpBackend } from '../../src/demo/backends.js';
+import { startHttpBackend, type RunningBackend } from '../../src/demo/backends.js';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { startTurbineProcess, type TurbineProcess } from '../support/cli.js';
-import { app, startHarness } from '../support/harness.js';
+import { app, startHarness, type Harness } from '../support/harness.js';
 import { freePort, get, until, untilServed } from '../support/net.js';
 
 const httpApp = (id: string, port: number) => app(id, port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' });
+
+/** /web served by backends a and b, with the event stream open. */
+async function webOnTwo(h: Harness): Promise<{ a: RunningBackend; b: RunningBackend }> {
+  const [a, b] = [await h.httpBackend('a'), await h.httpBackend('b')];
+  h.marathon.putApp(httpApp('/web', await freePort()), [{ host: a.host, ports: [a.port] }, { host: b.host, ports: [b.port] }]);
+  await h.waitTable((t) => t.services[0]?.backends.length === 2, 'two backends');
+  await until(() => h.turbine.sync.getStatus().state === 'connected', 'the event stream open');
+  return { a, b };
+}
 
 /** The task ports the state file holds now (none while it is missing). */
 function savedPorts(path: string): number[] {
@@ -131,11 +140,7 @@ describe('Marathon faults', () => {
   it('a stream that drops as soon as it opens: each reopening is not a full fetch, and a change nobody announced still arrives', async () => {
     const h = await startHarness({ maxBackoff: 2 });
     try {
-      const port = await freePort();
-      const [a, b] = [await h.httpBackend('a'), await h.httpBackend('b')];
-      h.marathon.putApp(httpApp('/web', port), [{ host: a.host, ports: [a.port] }, { host: b.host, ports: [b.port] }]);
-      await h.waitTable((t) => t.services[0]?.backends.length === 2, 'two backends');
-      await until(() => h.turbine.sync.getStatus().state === 'connected', 'the event stream open');
+      const { a, b } = await webOnTwo(h);
       const [opened, fetched] = [h.marathon.requests.events, h.marathon.requests.apps];
       h.marathon.flap(true);
       h.marathon.dropStreams();
@@ -171,11 +176,7 @@ describe('Marathon faults', () => {
   it('a task killed while the stream was down is gone after the reconnect, though a full fetch begun before the kill was still in flight', async () => {
     const h = await startHarness();
     try {
-      const port = await freePort();
-      const [a, b] = [await h.httpBackend('a'), await h.httpBackend('b')];
-      h.marathon.putApp(httpApp('/web', port), [{ host: a.host, ports: [a.port] }, { host: b.host, ports: [b.port] }]);
-      await h.waitTable((t) => t.services[0]?.backends.length === 2, 'two backends');
-      await until(() => h.turbine.sync.getStatus().state === 'connected', 'the event stream open');
+      const { a, b } = await webOnTwo(h);
       await new Promise((r) => setTimeout(r, 300)); // the on-open resync done
       h.marathon.delayRest(800);
       const fetches = h.marathon.requests.apps;
