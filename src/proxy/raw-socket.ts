@@ -21,6 +21,25 @@ export type ClientSocket = Socket | RawSocket;
 /** libuv's end of stream (UV_EOF), the one negative read that is not an error. */
 const UV_EOF = -4095;
 
+/**
+ * Closes a socket with a TCP reset, so its peer sees the stream cut rather than ended. A TLS
+ * socket's handle cannot be reset (Node throws ERR_INVALID_HANDLE_TYPE: asked to, in an event
+ * handler, it took the process down): the TCP socket under it is, and the TLS socket destroyed.
+ */
+export function resetSocket(socket: ClientSocket): void {
+  if (socket instanceof RawSocket) {
+    socket.resetAndDestroy();
+    return;
+  }
+  const tcp = 'encrypted' in socket ? (socket as Socket & { _parent?: Socket | null })._parent : socket;
+  try {
+    if (tcp && !tcp.destroyed) tcp.resetAndDestroy();
+  } catch {
+    // Not a TCP handle either (no parent socket to reach): a plain close below.
+  }
+  socket.destroy();
+}
+
 /** The accepted handle (Node's TCPWrap), as far as RawSocket uses it. */
 export interface TcpHandle extends StreamHandle {
   onread: () => undefined;

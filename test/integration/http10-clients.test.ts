@@ -5,9 +5,11 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { app, startHarness, type Harness } from '../support/harness.js';
-import { freePort, untilServed } from '../support/net.js';
+import { freePort, until, untilServed } from '../support/net.js';
+import { fixtureCert } from '../support/tls.js';
 
 interface RawResponse {
   head: string;
@@ -144,6 +146,33 @@ describe('HTTP/1.0 clients', () => {
       void client.closed.then(() => resolve(null));
     });
     assert.equal(error?.code, 'ECONNRESET');
+  });
+
+  it('over TLS too (HAPROXY_{n}_SSL_CERT): the client sees a reset, and Turbine serves on', async () => {
+    const tlsPort = await freePort();
+    h.marathon.putApp(app('/secure', tlsPort, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http', HAPROXY_0_SSL_CERT: fixtureCert('a') }),
+      [{ host: '127.0.0.1', ports: [(backend.address() as AddressInfo).port] }]);
+    await h.waitTable((t) => t.services.some((s) => s.appId === '/secure'), 'the TLS service');
+    const ask = async (path: string) => {
+      const socket = await until(() => new Promise<TLSSocket | null>((resolve) => {
+        const s = tlsConnect({ port: tlsPort, host: '127.0.0.1', rejectUnauthorized: false }, () => resolve(s));
+        s.once('error', () => resolve(null));
+      }), 'the TLS port open');
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (d: string) => { text += d; });
+      socket.write(`GET ${path} HTTP/1.0\r\nHost: a.test\r\n\r\n`);
+      const error = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+        socket.on('error', resolve);
+        socket.on('end', () => resolve(null));
+      });
+      socket.destroy();
+      return { error, text };
+    };
+    // A TLS socket's handle cannot be reset: asked to, Node throws, and Turbine went down with it.
+    assert.equal((await ask('/cut')).error?.code, 'ECONNRESET');
+    assert.match((await ask('/length')).text, /GET got 0 bytes$/, 'Turbine still serving');
+    h.marathon.removeApp('/secure');
   });
 
   it('an HTTP/1.1 client gets the chunked framing as the backend sent it', async () => {

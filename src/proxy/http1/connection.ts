@@ -18,7 +18,7 @@ import { HeadText } from './head-text.js';
 import type { UpstreamConnection, UpstreamOwner } from './upstream.js';
 import { owned, readIntoSharedBuffer } from '../read-buffer.js';
 import { send } from '../socket-write.js';
-import type { ClientSocket } from '../raw-socket.js';
+import { resetSocket, type ClientSocket } from '../raw-socket.js';
 
 /** Request heads above this are refused with 431 (Node's default, which Turbine had before). */
 export const MAX_REQUEST_HEAD = 16 * 1024;
@@ -469,7 +469,7 @@ export class ClientConnection implements UpstreamOwner {
     this.finish(ex, status);
     if (ex.response === null) this.respond(ex.head, { status, text }, close);
     // A de-chunked body ends at the close, so a clean close would pass a truncated body as whole: a reset says it is not.
-    else if (ex.dechunk) this.socket.resetAndDestroy();
+    else if (ex.dechunk) resetSocket(this.socket);
     else this.socket.destroy();
   }
 
