@@ -5,6 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { classifyBackendError } from '../observability/failure.js';
 import type { Backend } from '../routing/table.js';
 import { reusedReadBuffer } from './read-buffer.js';
+import { resetSocket } from './raw-socket.js';
 import type { ProxyContext, ServiceRuntime } from './context.js';
 
 export interface TunnelHooks {
@@ -41,6 +42,8 @@ export function tunnel(ctx: ProxyContext, runtime: ServiceRuntime, backend: Back
   };
   const fail = (err: Error) => {
     if (connected || released) {
+      // The backend's stream was cut: so is the client's, not ended as if it were complete (an idle timeout only closes).
+      if (!released && (err as NodeJS.ErrnoException).code !== 'ERR_TURBINE_TIMEOUT') resetSocket(client);
       finish();
       return;
     }
@@ -69,8 +72,21 @@ export function tunnel(ctx: ProxyContext, runtime: ServiceRuntime, backend: Back
   });
   upstream.on('error', fail);
   upstream.on('timeout', () => fail(Object.assign(new Error(connected ? 'tunnel idle timeout' : 'connect timeout'), { code: 'ERR_TURBINE_TIMEOUT' })));
-  // Both halves closed, or either side destroyed: release everything.
-  upstream.on('close', () => { if (connected) finish(); });
-  client.on('close', finish);
+  // A side that closed cleanly did so after both its ends: the other still sends what it holds and
+  // then closes on its own (or its tunnel timeout cuts it), and the tunnel is done when both are.
+  // Destroying it at once threw away up to a read buffer of bytes, and its peer saw a clean end.
+  // A client that failed is the backend's to hear of as a reset (HAProxy resets toward the server).
+  let clientClosed = false;
+  let upstreamClosed = false;
+  upstream.on('close', (hadError: boolean) => {
+    if (!connected) return;
+    upstreamClosed = true;
+    if (hadError || clientClosed || !client.readableEnded) finish();
+  });
+  client.on('close', (hadError: boolean) => {
+    clientClosed = true;
+    if (hadError && connected && !upstream.destroyed) upstream.resetAndDestroy();
+    if (hadError || upstreamClosed || !connected || !upstream.readableEnded) finish();
+  });
   client.on('timeout', finish);
 }

@@ -180,7 +180,8 @@ export class ClientConnection implements UpstreamOwner {
     else if (this.phase === Phase.Head && this.waiting !== Wait.Drain) this.close();
   };
 
-  private readonly onClose = () => {
+  /** `hadError`: the client's connection failed (a reset), rather than closing after both sides ended. */
+  private readonly onClose = (hadError: boolean) => {
     const ex = this.ex;
     const phase = this.phase;
     this.phase = Phase.Closed;
@@ -189,11 +190,17 @@ export class ClientConnection implements UpstreamOwner {
     this.timer = null;
     if (ex === null) return;
     this.ex = null;
-    if (ex.conn) this.ctx.upstreams.release(ex.conn, false);
     if (phase === Phase.Tunnel) {
+      // A clean close came after both ends: the backend's socket still sends what it holds, then
+      // closes on its own (its tunnel timeout if the backend never reads). A failed client is the
+      // backend's to hear of as a reset, not as an end of stream.
+      const conn = ex.conn;
+      if (conn && hadError) conn.socket.resetAndDestroy();
+      if (conn) this.ctx.upstreams.release(conn, false, !hadError && conn.socket.readableEnded);
       this.finish(ex, 101);
       return;
     }
+    if (ex.conn) this.ctx.upstreams.release(ex.conn, false);
     // Gone before its answer: the client's doing. The upstream socket may be mid-response, so it is discarded.
     this.ctx.stats.clientError(this.site.key, this.cutFor);
     this.finish(ex, 499);
@@ -695,8 +702,16 @@ export class ClientConnection implements UpstreamOwner {
   onUpstreamError(err: Error): void {
     const ex = this.ex;
     if (ex === null) return;
-    if (this.phase === Phase.Tunnel) this.socket.destroy();
+    // The backend's stream was cut: so is the client's, not ended as if it were complete.
+    if (this.phase === Phase.Tunnel) resetSocket(this.socket);
     else this.backendFailed(ex, classifyBackendError(err), err);
+  }
+
+  onUpstreamClose(): void {
+    if (this.phase !== Phase.Tunnel) this.onUpstreamError(Object.assign(new Error('backend closed the connection'), { code: 'ECONNRESET' }));
+    // A tunnel's backend that closed after its end: the client's socket sends what it holds, then
+    // closes on its own. One closed here without its end (a drain timeout) closes the client's too.
+    else if (this.ex?.conn?.socket.readableEnded !== true) this.socket.destroy();
   }
 
   onUpstreamTimeout(): void {

@@ -24,6 +24,8 @@ export interface UpstreamOwner {
   onUpstreamData(chunk: Buffer): void;
   onUpstreamEnd(): void;
   onUpstreamError(err: Error): void;
+  /** The socket closed without an error, both sides having ended (an error comes as onUpstreamError). */
+  onUpstreamClose(): void;
   onUpstreamTimeout(): void;
   onUpstreamDrain(): void;
 }
@@ -87,10 +89,12 @@ export class UpstreamConnection {
     owner?.onUpstreamError(err);
   };
 
-  private readonly onClose = () => {
+  private readonly onClose = (hadError: boolean) => {
     const owner = this.owner;
     this.pool.forget(this);
-    if (owner) owner.onUpstreamError(Object.assign(new Error('backend closed the connection'), { code: 'ECONNRESET' }));
+    if (owner === null) return;
+    if (hadError) owner.onUpstreamError(Object.assign(new Error('backend closed the connection'), { code: 'ECONNRESET' }));
+    else owner.onUpstreamClose();
   };
 
   private readonly onTimeout = () => {
@@ -138,11 +142,16 @@ export class UpstreamPool {
     return conn;
   }
 
-  /** The exchange ended: a clean connection goes back to the idle list (reading, so a close is seen), any other is destroyed. */
-  release(conn: UpstreamConnection, clean: boolean): void {
+  /**
+   * The exchange ended: a clean connection goes back to the idle list (reading, so a close is
+   * seen), any other is destroyed, unless `ending`: a tunnel whose both sides ended, whose socket
+   * still sends what it holds and then closes on its own (pooled never).
+   */
+  release(conn: UpstreamConnection, clean: boolean, ending = false): void {
     // Read first: the last exchange of a retired address ending clears `retiring`, and its connection must not be pooled.
     const retired = conn.slot.retiring !== null;
     this.leaveBusy(conn);
+    if (ending) return;
     if (!clean || conn.socket.destroyed || retired) {
       conn.socket.destroy();
       return;
