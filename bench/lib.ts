@@ -85,14 +85,14 @@ export function rssBytes(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
-/** A self-signed certificate for bench.local, made by openssl now: key and certificate apart, and both in one PEM. */
+/** A self-signed certificate for bench.local and localhost, made by openssl now: key and certificate apart, and both in one PEM. */
 export function selfSignedCertificate(): { pem: string; cert: string; key: string } {
   const dir = join(workdir, 'tls');
   mkdirSync(dir, { recursive: true });
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-    '-subj', '/CN=bench.local', '-addext', 'subjectAltName=DNS:bench.local', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+    '-subj', '/CN=bench.local', '-addext', 'subjectAltName=DNS:bench.local,DNS:localhost', '-keyout', key, '-out', cert], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`openssl could not make the bench certificate: ${r.stderr}`);
   // Servers that drop privileges (nginx's workers) must read them.
   chmodSync(dir, 0o755);

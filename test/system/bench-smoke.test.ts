@@ -22,6 +22,10 @@ describe('benchmarks in smoke mode', () => {
       const r = spawnSync(process.execPath, [join(BENCH, file), '--smoke'], { encoding: 'utf8', timeout: 240_000 });
       assert.equal(r.status, 0, r.stderr);
       for (const row of rows) assert.ok(r.stdout.includes(row), `${row} missing from:\n${r.stdout}`);
+      // A proxy that answers errors (a 421, a refused connection) would make a row measure the wrong thing: every count is 0.
+      for (const line of r.stdout.split('\n').filter((l) => /\| [\d–]+\/[\d–]+\/[\d–]+\/[\d–]+ +\|$/.test(l))) {
+        assert.match(line, /\| [0–]\/[0–]\/[0–]\/[0–] +\|$/, `errors in: ${line}`);
+      }
     });
   }
 });
