@@ -195,7 +195,7 @@ export class ClientConnection implements UpstreamOwner {
       // closes on its own (its tunnel timeout if the backend never reads). A failed client is the
       // backend's to hear of as a reset, not as an end of stream.
       const conn = ex.conn;
-      if (conn && hadError) conn.socket.resetAndDestroy();
+      if (conn && hadError && !conn.socket.destroyed) conn.socket.resetAndDestroy();
       if (conn) this.ctx.upstreams.release(conn, false, !hadError && conn.socket.readableEnded);
       this.finish(ex, 101);
       return;
