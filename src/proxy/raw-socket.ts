@@ -12,7 +12,7 @@
 // Small writes leave at the end of the event loop's turn (turn-batch.ts), in the order written.
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { errnoError, streamBinding, writeToHandle, type StreamHandle } from './socket-write.js';
+import { errnoError, isTls, streamBinding, writeToHandle, type StreamHandle } from './socket-write.js';
 import { TurnBatch } from './turn-batch.js';
 
 /** What ClientConnection and the listeners need of a client connection: a net.Socket (TLS) or a RawSocket. */
@@ -31,7 +31,7 @@ export function resetSocket(socket: ClientSocket): void {
     socket.resetAndDestroy();
     return;
   }
-  const tcp = 'encrypted' in socket ? (socket as Socket & { _parent?: Socket | null })._parent : socket;
+  const tcp = isTls(socket) ? (socket as Socket & { _parent?: Socket | null })._parent : socket;
   try {
     if (tcp && !tcp.destroyed) tcp.resetAndDestroy();
   } catch {

@@ -36,17 +36,13 @@ export class RouteIndex {
   /** `*.example.com` vhosts, by the suffix `.example.com`. */
   readonly byWildcard = new Map<string, VhostRoute[]>();
   /**
-   * VHOST labels (`a.test`, `*.a.test`) of apps that claim the whole host (no PATH) and redirect it to
-   * https, with how many such apps: marathon-lb's `redirect scheme https if !{ ssl_fc } host_X` comes
+   * Apps that claim a whole host (VHOST without PATH) and redirect it to https, by VHOST label
+   * (`a.test`, `*.a.test`): marathon-lb's `redirect scheme https if !{ ssl_fc } host_X` comes
    * before every use_backend, so it also covers the paths other apps claim on that host.
    */
-  private readonly redirectingHosts = new Map<string, number>();
-  /**
-   * VHOST labels of apps that claim the whole host with AUTH, and those apps: marathon-lb's
-   * `http-request auth realm R if host_X !auth_X` depends on the Host (or SNI) alone, so a path
-   * another app claims on that host asks for these credentials too.
-   */
-  private readonly guardedHosts = new Map<string, Service[]>();
+  private readonly redirectingHosts = new HostClaims();
+  /** Apps that claim a whole host with AUTH: marathon-lb's `http-request auth realm R if host_X !auth_X` depends on the Host (or SNI) alone. */
+  private readonly guardedHosts = new HostClaims();
   /** The app's HTTP service with the lowest service port (marathon-lb's 9091 keeps the first in (appId, servicePort) order). */
   readonly byAppId = new Map<string, Service>();
   private readonly httpByApp = new Map<string, Set<Service>>();
@@ -70,16 +66,8 @@ export class RouteIndex {
     this.httpByApp.get(service.appId)?.delete(service);
     apps.add(service.appId);
     for (const host of service.vhosts) {
-      if (redirectsHost(service)) {
-        const n = (this.redirectingHosts.get(host) ?? 1) - 1;
-        if (n > 0) this.redirectingHosts.set(host, n);
-        else this.redirectingHosts.delete(host);
-      }
-      if (guardsHost(service)) {
-        const rest = (this.guardedHosts.get(host) ?? []).filter((s) => s !== service);
-        if (rest.length > 0) this.guardedHosts.set(host, rest);
-        else this.guardedHosts.delete(host);
-      }
+      if (redirectsHost(service)) this.redirectingHosts.remove(host, service);
+      if (guardsHost(service)) this.guardedHosts.remove(host, service);
       const [map, hostKey] = this.vhostMap(host);
       const rest = (map.get(hostKey) ?? []).filter((r) => r.service !== service);
       if (rest.length > 0) map.set(hostKey, rest);
@@ -101,8 +89,8 @@ export class RouteIndex {
       ? [{ service, prefix: null, caseInsensitive: false }]
       : service.paths.map((p) => ({ service, prefix: service.pathsCaseInsensitive ? p.toLowerCase() : p, caseInsensitive: service.pathsCaseInsensitive }));
     for (const host of service.vhosts) {
-      if (redirectsHost(service)) this.redirectingHosts.set(host, (this.redirectingHosts.get(host) ?? 0) + 1);
-      if (guardsHost(service)) this.guardedHosts.set(host, [...this.guardedHosts.get(host) ?? [], service]);
+      if (redirectsHost(service)) this.redirectingHosts.add(host, service);
+      if (guardsHost(service)) this.guardedHosts.add(host, service);
       const [map, hostKey] = this.vhostMap(host);
       let list = map.get(hostKey);
       if (!list) {
@@ -114,22 +102,14 @@ export class RouteIndex {
     }
   }
 
-  /** Whether the Host is redirected to https as a whole (see redirectingHosts); nothing is looked at while no app does it. */
+  /** Whether the Host is redirected to https as a whole (see redirectingHosts). */
   redirectsToHttps(hostHeader: string): boolean {
-    if (this.redirectingHosts.size === 0) return false;
-    const host = hostOf(hostHeader);
-    const dot = host.indexOf('.');
-    return this.redirectingHosts.has(host) || (dot >= 0 && this.redirectingHosts.has(`*${host.slice(dot)}`));
+    return this.redirectingHosts.of(hostHeader) !== null;
   }
 
-  /** The apps whose AUTH guards the Host as a whole (see guardedHosts), or null; nothing is looked at while no app does it. */
+  /** The apps whose AUTH guards the Host as a whole (see guardedHosts), or null. */
   guardsOf(hostHeader: string): readonly Service[] | null {
-    if (this.guardedHosts.size === 0) return null;
-    const host = hostOf(hostHeader);
-    const dot = host.indexOf('.');
-    const exact = this.guardedHosts.get(host);
-    const wild = dot >= 0 ? this.guardedHosts.get(`*${host.slice(dot)}`) : undefined;
-    return exact && wild ? [...exact, ...wild] : exact ?? wild ?? null;
+    return this.guardedHosts.of(hostHeader);
   }
 
   private vhostMap(host: string): [Map<string, VhostRoute[]>, string] {
@@ -144,6 +124,31 @@ export class RouteIndex {
       this.byAppId.delete(appId);
       this.httpByApp.delete(appId);
     }
+  }
+}
+
+/** Apps that claim whole hosts for a host-wide rule, by VHOST label; a request looks nothing up while there are none. */
+class HostClaims {
+  private readonly byLabel = new Map<string, Service[]>();
+
+  add(label: string, service: Service): void {
+    this.byLabel.set(label, [...this.byLabel.get(label) ?? [], service]);
+  }
+
+  remove(label: string, service: Service): void {
+    const rest = (this.byLabel.get(label) ?? []).filter((s) => s !== service);
+    if (rest.length > 0) this.byLabel.set(label, rest);
+    else this.byLabel.delete(label);
+  }
+
+  /** The apps claiming a Host value's host, by its name or by a wildcard over it; null when none. */
+  of(hostHeader: string): readonly Service[] | null {
+    if (this.byLabel.size === 0) return null;
+    const host = hostOf(hostHeader);
+    const dot = host.indexOf('.');
+    const exact = this.byLabel.get(host);
+    const wild = dot >= 0 ? this.byLabel.get(`*${host.slice(dot)}`) : undefined;
+    return exact && wild ? [...exact, ...wild] : exact ?? wild ?? null;
   }
 }
 
