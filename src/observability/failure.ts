@@ -1,5 +1,6 @@
 // Failure kinds, named once: the same words are used in code, logs and metric labels.
-export type FailureKind = 'connect' | 'timeout' | 'reset' | 'no-backend' | 'maxconn';
+// bad-response: the backend answered, but not in HTTP Turbine can forward (framing, head syntax).
+export type FailureKind = 'connect' | 'timeout' | 'reset' | 'bad-response' | 'no-backend' | 'maxconn';
 
 const CONNECT_CODES = new Set([
   'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',

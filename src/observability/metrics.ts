@@ -201,7 +201,7 @@ export class Metrics {
       Object.entries(s.services).map(([service, c]) => ({ labels: { service }, value: c.receivedBytes })));
     add('turbine_sent_bytes_total', 'Bytes sent to clients, by service.', 'counter', (s) =>
       Object.entries(s.services).map(([service, c]) => ({ labels: { service }, value: c.sentBytes })));
-    add('turbine_errors_total', 'Proxy failures by service and kind (connect, timeout, reset, no-backend, maxconn).', 'counter', (s) =>
+    add('turbine_errors_total', 'Proxy failures by service and kind (connect, timeout, reset, bad-response, no-backend, maxconn).', 'counter', (s) =>
       Object.entries(s.services).flatMap(([service, c]) =>
         Object.entries(c.errors).map(([kind, n]) => ({ labels: { service, kind }, value: n ?? 0 }))));
     add('turbine_request_duration_seconds', 'Time from a request to the end of its response, by service.', 'histogram', function* (s): Generator<Sample> {

@@ -161,6 +161,109 @@ describe('hostile exchanges', () => {
     }
     assert.notEqual(used['/one'], used['/two'], 'the second request went on the same backend connection');
   });
+
+  it('a backend that sends a second, stray response after a complete one does not hand it to another client', async () => {
+    const backend = await rawBackend((head, _id, socket) => {
+      const path = head.split(' ')[1]!;
+      if (path === '/stray') {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nfor-a\n');
+        setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSTRAY\n'), 30);
+      } else setTimeout(() => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length + 4}\r\n\r\nfor-${path.slice(1)}\n`), 60);
+    });
+    stops.push(backend.stop);
+    const port = await service('/stray', backend.port);
+    // a stays connected, as a browser or a pooled client does.
+    const a = connect(port, '127.0.0.1');
+    let answer = '';
+    a.on('data', (d: Buffer) => { answer += d.toString('latin1'); });
+    a.write('GET /stray HTTP/1.1\r\nHost: s\r\n\r\n');
+    try {
+      await until(() => answer.endsWith('for-a\n'), 'a\'s answer');
+      // Right after a's answer, before the stray comes: bob's request must not go where the stray will land.
+      for (const user of ['bob', 'carol']) {
+        const text = await converse(port, `GET /${user} HTTP/1.1\r\nHost: s\r\n\r\n`, (t) => /\r\n\r\n[^]*\n$/.test(t));
+        assert.match(text, new RegExp(`for-${user}\\n$`), `${user} got ${JSON.stringify(text)}`);
+      }
+    } finally {
+      a.destroy();
+    }
+  });
+
+  it('the backend connection a client kept is shared once that client leaves', async () => {
+    const used: number[] = [];
+    const backend = await rawBackend((_head, id, socket) => {
+      used.push(id);
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    stops.push(backend.stop);
+    const port = await service('/shared', backend.port);
+    for (let i = 0; i < 3; i += 1) await converse(port, 'GET / HTTP/1.1\r\nHost: s\r\n\r\n', (t) => t.endsWith('ok'));
+    assert.deepEqual(used, [1, 1, 1]);
+  });
+
+  it('a malformed chunked body that comes with its head gets the client a 502, not an empty close; the kind says bad-response', async () => {
+    const backend = await rawBackend((_head, _id, socket) => socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello0\r\n\r\n'));
+    stops.push(backend.stop);
+    const port = await service('/badchunk', backend.port);
+    // HTTP/1.1 gets the head as it came, HTTP/1.0 a rebuilt one and the data de-chunked: both were empty closes.
+    for (const version of ['1.1', '1.0']) {
+      const text = await converse(port, `GET / HTTP/${version}\r\nHost: b\r\nConnection: close\r\n\r\n`);
+      assert.match(text, /^HTTP\/1\.1 502 /, `HTTP/${version}: ${JSON.stringify(text)}`);
+      assert.match(text, /malformed/);
+    }
+    assert.equal(await h.metric('turbine_errors_total', { service: '/badchunk:0', kind: 'bad-response' }), 2);
+  });
+
+  it('a Content-Length or a chunk size with leading zeros is read as its value (llhttp and HAProxy take them)', async () => {
+    const backend = await rawBackend((head, _id, socket) => socket.write(head.startsWith('GET /cl')
+      ? 'HTTP/1.1 200 OK\r\nContent-Length: 00000000000000000005\r\n\r\nhello'
+      : 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000005\r\nhello\r\n0\r\n\r\n'));
+    stops.push(backend.stop);
+    const port = await service('/zeros', backend.port);
+    for (const path of ['/cl', '/chunked']) {
+      const text = await converse(port, `GET ${path} HTTP/1.1\r\nHost: z\r\n\r\n`, (t) => t.includes('hello'));
+      assert.match(text, /^HTTP\/1\.1 200 [^]*hello/, `${path}: ${JSON.stringify(text)}`);
+    }
+  });
+
+  it('a response head over 64 KiB is refused when it comes in one read, as when it comes in several', async () => {
+    const backend = await rawBackend((_head, _id, socket) => socket.write(`HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(70 * 1024)}\r\nContent-Length: 2\r\n\r\nok`));
+    stops.push(backend.stop);
+    const port = await service('/bighead', backend.port);
+    const text = await converse(port, 'GET / HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n');
+    assert.match(text, /^HTTP\/1\.1 502 /, JSON.stringify(text.slice(0, 100)));
+  });
+
+  it('interim (1xx) responses to a client that does not read hold the backend back instead of piling up in memory', async () => {
+    const hint = `HTTP/1.1 103 Early Hints\r\nLink: </${'a'.repeat(4000)}>; rel=preload\r\n\r\n`;
+    let written = 0;
+    const backend = await rawBackend((_head, _id, socket) => {
+      const flood = () => {
+        while (!socket.destroyed) {
+          written += hint.length;
+          if (!socket.write(hint)) { socket.once('drain', flood); return; }
+        }
+      };
+      flood();
+    });
+    stops.push(backend.stop);
+    const port = await service('/hints', backend.port);
+    const client = connect(port, '127.0.0.1');
+    client.on('error', () => {});
+    client.pause();
+    client.on('connect', () => client.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n'));
+    // What the kernel's buffers hold (a few MiB each way), then nothing: without backpressure, hundreds of MiB in seconds.
+    let last = -1;
+    await until(async () => {
+      const now = written;
+      await new Promise((r) => setTimeout(r, 500));
+      const settled = now === last && now === written;
+      last = now;
+      return settled;
+    }, `the backend held back (${written} bytes so far)`, 8_000);
+    client.destroy();
+    assert.ok(written < 48 * 1024 * 1024, `${written} bytes of 1xx taken for a client that reads none`);
+  });
 });
 
 describe('a client that stalls is not the backend\'s failure (--timeout-server shorter than --timeout-client)', () => {
@@ -209,5 +312,68 @@ describe('a client that stalls is not the backend\'s failure (--timeout-server s
     client.on('connect', () => client.write('POST /upload HTTP/1.1\r\nHost: s\r\nContent-Length: 100\r\n\r\n0123456789'));
     await until(() => uploadsHeard === 1, 'the upload reached the backend');
     await blamedOnTheClient(client, await h.metric('turbine_client_errors_total', { reason: 'client-timeout' }));
+  });
+});
+
+describe('a backend\'s answer is timed by --timeout-server (0.5 s; --timeout-connect 3 s)', () => {
+  let h: Harness;
+  let backend: Awaited<ReturnType<typeof rawBackend>>;
+  let port = 0;
+
+  before(async () => {
+    h = await startHarness({ activeHealthChecks: false, timeoutServer: 0.5, timeoutConnect: 3, ejectAfterFailures: 1000 });
+    // /trickle: a head one byte every 100 ms, never silent for the timeout; /silent: nothing.
+    backend = await rawBackend((head, _id, socket) => {
+      if (!head.startsWith('GET /trickle')) return;
+      const bytes = `HTTP/1.1 200 OK\r\nX-Pad: ${'p'.repeat(200)}\r\nContent-Length: 2\r\n\r\nok`;
+      let at = 0;
+      const timer = setInterval(() => {
+        if (socket.destroyed || at === bytes.length) clearInterval(timer);
+        else socket.write(bytes[at++]!);
+      }, 100);
+    });
+    port = await freePort();
+    h.marathon.putApp(app('/timed', port, LABELS), [{ host: '127.0.0.1', ports: [backend.port] }]);
+    await h.waitTable((t) => t.services.length === 1, 'the service');
+  });
+  after(async () => {
+    backend.stop();
+    await h.close();
+  });
+
+  /** Sends `request` on `client` and waits for the next complete 504; how long it took. */
+  async function timedOut(client: Socket, text: () => string, request: string): Promise<number> {
+    const answers = text().split('HTTP/1.1 504').length;
+    const sent = Date.now();
+    client.write(request);
+    await until(() => text().split('HTTP/1.1 504').length > answers && text().endsWith('in time\n'), 'a 504', 4_000);
+    return Date.now() - sent;
+  }
+
+  it('a head trickled a byte at a time must come whole within the timeout: 504', async () => {
+    const client = connect(port, '127.0.0.1');
+    let text = '';
+    client.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    await new Promise((r) => client.once('connect', r));
+    const waited = await timedOut(client, () => text, 'GET /trickle HTTP/1.1\r\nHost: t\r\n\r\n');
+    client.destroy();
+    assert.ok(waited < 2_000, `504 after ${waited} ms`);
+  });
+
+  it('on a new backend connection the server timeout counts from the connect, not after the connect timeout; the client connection stays open after the 504', async () => {
+    const client = connect(port, '127.0.0.1');
+    let text = '';
+    let closed = false;
+    client.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    client.on('close', () => { closed = true; });
+    await new Promise((r) => client.once('connect', r));
+    const waited = await timedOut(client, () => text, 'GET /silent HTTP/1.1\r\nHost: t\r\n\r\n');
+    assert.ok(waited < 2_000, `504 after ${waited} ms (the connect timeout is 3 s)`);
+    // The 504 is not Connection: close, so the connection is the client's to use for its keep-alive time (1 s).
+    assert.doesNotMatch(text, /connection: close/i);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(closed, false, 'the connection closed right after the 504');
+    await timedOut(client, () => text, 'GET /silent HTTP/1.1\r\nHost: t\r\n\r\n');
+    client.destroy();
   });
 });

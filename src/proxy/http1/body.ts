@@ -11,8 +11,12 @@ const enum State { Size, Ext, SizeLf, Data, DataCr, DataLf, TrailerStart, Traile
 /** Receives the bytes `buf[start, end)` of a chunked body's data, without its framing. */
 export type ChunkDataSink = (buf: Buffer, start: number, end: number) => void;
 
-/** More hex digits than this is a chunk size no one means (and an overflow in some parsers). */
-const MAX_SIZE_DIGITS = 12;
+/**
+ * A size at or above this cannot take another hex digit: more than 12 significant digits is a chunk
+ * size no one means (and an overflow in some parsers). Leading zeros do not count (llhttp and
+ * HAProxy take them).
+ */
+const MAX_SIZE_BEFORE_DIGIT = 16 ** 11;
 const MAX_TRAILER_BYTES = 16 * 1024;
 
 export class BodyFramer {
@@ -57,7 +61,7 @@ export class BodyFramer {
           const v = HEX[b]!;
           if (v >= 0) {
             this.digits += 1;
-            if (this.digits > MAX_SIZE_DIGITS) this.fail(status, 'chunk size too large');
+            if (this.remaining >= MAX_SIZE_BEFORE_DIGIT) this.fail(status, 'chunk size too large');
             this.remaining = this.remaining * 16 + v;
           } else if (this.digits === 0) this.fail(status, 'invalid chunk size');
           else if (b === 0x3b) this.state = State.Ext;

@@ -29,11 +29,12 @@ const MAX_PIPELINED = 64 * 1024;
 const LINGER_MS = 2_000;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-const STATUS_FOR: Record<FailureKind, number> = { connect: 503, timeout: 504, reset: 502, 'no-backend': 503, maxconn: 503 };
+const STATUS_FOR: Record<FailureKind, number> = { connect: 503, timeout: 504, reset: 502, 'bad-response': 502, 'no-backend': 503, maxconn: 503 };
 const TEXT_FOR: Record<FailureKind, string> = {
   connect: 'Service Unavailable: could not connect to a backend\n',
   timeout: 'Gateway Timeout: the backend did not answer in time\n',
   reset: 'Bad Gateway: the backend closed the connection\n',
+  'bad-response': 'Bad Gateway: the backend\'s response was malformed\n',
   'no-backend': 'Service Unavailable: no live backend for this service\n',
   maxconn: 'Service Unavailable: too many requests in flight for this service\n',
 };
@@ -72,6 +73,8 @@ interface Exchange {
   responseBytes: number;
   /** The client speaks HTTP/1.0 and the response is chunked: its data goes out bare, the close ends it. */
   dechunk: boolean;
+  /** Bytes of the final response went to the client: a failure from here cuts the connection instead of answering 502. */
+  committed: boolean;
   status: number;
   sent: number;
   received: number;
@@ -125,6 +128,7 @@ export class ClientConnection implements UpstreamOwner {
   private closeAfter = false;
   private readonly address: string;
   private readonly sni: string | null;
+  readonly held: UpstreamConnection[] = [];
 
   constructor(private readonly ctx: ProxyContext, private readonly site: HttpSite, private readonly socket: ClientSocket) {
     this.address = socket.remoteAddress ?? '';
@@ -185,6 +189,7 @@ export class ClientConnection implements UpstreamOwner {
     const ex = this.ex;
     const phase = this.phase;
     this.phase = Phase.Closed;
+    this.ctx.upstreams.unhold(this);
     // Really cleared here: a pending Timeout would keep the closed connection in memory until it fires.
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
@@ -240,8 +245,9 @@ export class ClientConnection implements UpstreamOwner {
       case Phase.Body:
         return silence;
       case Phase.Waiting:
-        // While the backend works on a request, --timeout-server decides, not the client's silence.
-        return this.ex !== null && this.ex.response !== null ? silence : Infinity;
+        // While the backend works on a request, --timeout-server decides, not the client's silence;
+        // once it answers (a response, or 1xx the client has not taken), the client's silence counts.
+        return this.ex !== null && (this.ex.response !== null || this.ex.conn?.socket.isPaused() === true) ? silence : Infinity;
       case Phase.Closing:
         return this.waitSince + LINGER_MS;
       default:
@@ -257,7 +263,7 @@ export class ClientConnection implements UpstreamOwner {
     // While Turbine waits on the client (for the rest of an upload, or to take a response it has
     // stopped reading), the backend is not late: the client's deadline decides, as HAProxy stops
     // the server timeout while its buffer waits on the client.
-    if (conn.connected && (this.phase === Phase.Body ? !this.socket.isPaused() : this.ex!.response !== null && conn.socket.isPaused())) return Infinity;
+    if (conn.connected && (this.phase === Phase.Body ? !this.socket.isPaused() : conn.socket.isPaused())) return Infinity;
     const s = this.ctx.settings;
     return this.serverActive + (conn.connected ? s.serverTimeoutMs : s.connectTimeoutMs);
   }
@@ -382,7 +388,7 @@ export class ClientConnection implements UpstreamOwner {
     const ex: Exchange = {
       head, runtime, backend, conn: null, attempt: 0, freshRetried: false,
       setSticky: sticky && backend !== named, startedAt: this.clientActive, responseBuf: null, response: null, responseBytes: 0,
-      dechunk: false, status: 0, sent: 0, received: 0, released: false, untrack: null,
+      dechunk: false, committed: false, status: 0, sent: 0, received: 0, released: false, untrack: null,
     };
     this.ex = ex;
     this.closeAfter = false;
@@ -474,7 +480,7 @@ export class ClientConnection implements UpstreamOwner {
     if (ex.conn) this.ctx.upstreams.release(ex.conn, false);
     ex.conn = null;
     this.finish(ex, status);
-    if (ex.response === null) this.respond(ex.head, { status, text }, close);
+    if (!ex.committed) this.respond(ex.head, { status, text }, close);
     // A de-chunked body ends at the close, so a clean close would pass a truncated body as whole: a reset says it is not.
     else if (ex.dechunk) resetSocket(this.socket);
     else this.socket.destroy();
@@ -485,6 +491,8 @@ export class ClientConnection implements UpstreamOwner {
     const mustClose = close || head === null || !head.keepAlive || this.clientEnded || this.phase === Phase.Body
       || (this.phase === Phase.Head && head.framing !== 'none');
     this.socket.write(localResponseBytes(response, head?.method === 'HEAD', mustClose), 'latin1');
+    // The keep-alive wait starts now: an answer given at a timeout comes long after the last activity either side had.
+    this.clientActive = performance.now();
     if (mustClose) this.close();
     else this.next();
   }
@@ -509,6 +517,7 @@ export class ClientConnection implements UpstreamOwner {
   private close(): void {
     if (this.phase === Phase.Closing || this.phase === Phase.Closed) return;
     this.phase = Phase.Closing;
+    this.ctx.upstreams.unhold(this);
     this.pending = null;
     this.socket.resume();
     this.socket.end();
@@ -522,13 +531,20 @@ export class ClientConnection implements UpstreamOwner {
     return this.socket;
   }
 
+  get keepsUpstreams(): boolean {
+    return !this.closeAfter && !this.clientEnded && this.phase < Phase.Closing;
+  }
+
   onUpstreamConnect(): void {
     this.serverActive = performance.now();
+    this.wake(); // the connect timeout gives way to --timeout-server, which may come sooner
   }
 
   onUpstreamData(chunk: Buffer): void {
     const ex = this.ex!;
-    this.serverActive = performance.now();
+    // A head that is still incomplete does not put off --timeout-server: it must come whole within
+    // it (as HAProxy's does), so a backend trickling its head a byte at a time is not waited on forever.
+    if (ex.responseBuf === null) this.serverActive = performance.now();
     if (this.phase === Phase.Tunnel) {
       ex.sent += chunk.length;
       if (!this.socket.write(chunk)) ex.conn!.socket.pause();
@@ -546,7 +562,7 @@ export class ClientConnection implements UpstreamOwner {
         parsed = parseResponseHead(buf, MAX_RESPONSE_HEAD, ex.head.method === 'HEAD');
       } catch (err) {
         if (!(err instanceof HttpError)) throw err;
-        this.backendFailed(ex, 'reset', err);
+        this.backendFailed(ex, 'bad-response', err);
         return;
       }
       if (parsed === null) {
@@ -554,16 +570,21 @@ export class ClientConnection implements UpstreamOwner {
         ex.responseBuf = Buffer.from(buf);
         return;
       }
-      ex.responseBuf = null;
+      if (ex.responseBuf !== null) {
+        ex.responseBuf = null;
+        this.serverActive = performance.now(); // a head that came in pieces is whole: the backend's silence counts from here
+      }
       const res = parsed.head;
       if (res.status < 200) {
         if (res.status === 101) {
-          if (!ex.head.upgrade) this.backendFailed(ex, 'reset', new Error('101 Switching Protocols to a request without Upgrade'));
+          if (!ex.head.upgrade) this.backendFailed(ex, 'bad-response', new Error('101 Switching Protocols to a request without Upgrade'));
           else this.openTunnel(ex, buf);
           return;
         }
         // 100 Continue, 103 Early Hints: passed on as they came (an HTTP/1.0 client gets none, RFC 9110 15.2).
-        if (ex.head.minor === 1) this.socket.write(buf.subarray(0, parsed.length));
+        // A client that does not take them holds the backend back, as with a body: endless 1xx
+        // responses to a client that does not read would otherwise pile up in Turbine's memory.
+        if (ex.head.minor === 1 && !this.socket.write(buf.subarray(0, parsed.length))) ex.conn!.socket.pause();
         if (parsed.length === buf.length) return;
         buf = buf.subarray(parsed.length);
         continue;
@@ -582,20 +603,20 @@ export class ClientConnection implements UpstreamOwner {
         || (ex.head.minor === 0 && ex.head.framing === 'chunked') || this.phase === Phase.Body;
       // Most responses need no rewriting: their head goes out as the backend sent it, in one write
       // with the body bytes that came with it (no head rebuilt, no writev).
-      const asIs = this.headAsIs(ex, res);
-      if (!asIs) {
-        this.socket.cork();
-        this.socket.write(this.clientHead(ex, res, buf), 'latin1');
-      }
-      if (res.framing === 'none') {
-        if (asIs) send(this.socket, buf.subarray(0, parsed.length));
-        this.responseDone(ex, res.keepAlive && parsed.length === buf.length);
-      } else {
+      const head = this.headAsIs(ex, res) ? null : this.clientHead(ex, res, buf);
+      if (res.framing !== 'none') {
         this.responseBody.reset(res.framing === 'chunked', res.contentLength);
-        if (parsed.length < buf.length) this.forwardResponse(ex, buf, parsed.length, asIs ? 0 : parsed.length);
-        else if (asIs) send(this.socket, buf.subarray(0, parsed.length));
+        // The body bytes that came with the head are checked before the head goes: a malformed
+        // body there still gets the client a 502, not an empty close.
+        if (parsed.length < buf.length) {
+          this.forwardResponse(ex, buf, parsed.length, head === null ? 0 : parsed.length, head);
+          return;
+        }
       }
-      if (!asIs) this.uncorkToClient(ex);
+      ex.committed = true;
+      if (head === null) send(this.socket, buf.subarray(0, parsed.length));
+      else this.socket.write(head, 'latin1');
+      if (res.framing === 'none') this.responseDone(ex, res.keepAlive && parsed.length === buf.length);
       return;
     }
   }
@@ -637,23 +658,36 @@ export class ClientConnection implements UpstreamOwner {
     return `${out}\r\n`;
   }
 
-  /** Forwards the body bytes of `buf` from `from`; the write starts at `writeFrom` (0: the head as it came goes with them). */
-  private forwardResponse(ex: Exchange, buf: Buffer, from: number, writeFrom = from): void {
+  /**
+   * Forwards the body bytes of `buf` from `from`, after `head` (a rebuilt head) when given; the
+   * write starts at `writeFrom` (0: the head as it came goes with them). Nothing is written before
+   * the bytes are known good.
+   */
+  private forwardResponse(ex: Exchange, buf: Buffer, from: number, writeFrom = from, head: string | null = null): void {
     const res = ex.response!;
     let n = buf.length - from;
     if (res.framing !== 'close') {
-      // De-chunked data leaves as one write per chunk: corked, a read's worth goes out in one writev.
-      if (ex.dechunk) this.socket.cork();
       try {
-        n = this.responseBody.feed(buf, from, 502, ex.dechunk ? this.sendChunkData : undefined);
+        n = this.responseBody.feed(buf, from, 502, ex.dechunk ? this.keepChunkData : undefined);
       } catch (err) {
-        this.backendFailed(ex, 'reset', err as Error);
-        if (ex.dechunk) this.socket.uncork();
+        this.chunkData.length = 0;
+        this.backendFailed(ex, 'bad-response', err as Error);
         return;
       }
     }
+    ex.committed = true;
+    // A rebuilt head and de-chunked data (one piece per chunk) go out corked: one writev.
+    const corked = head !== null || ex.dechunk;
+    if (corked) {
+      this.socket.cork();
+      if (head !== null) this.socket.write(head, 'latin1');
+    }
     if (ex.dechunk) {
-      if (this.uncorkToClient(ex)) this.clientActive = this.serverActive;
+      for (const piece of this.chunkData) {
+        ex.sent += piece.length;
+        this.socket.write(piece);
+      }
+      this.chunkData.length = 0;
     } else {
       ex.sent += n;
       const end = from + n;
@@ -662,6 +696,7 @@ export class ClientConnection implements UpstreamOwner {
         else ex.conn?.socket.pause();
       }
     }
+    if (corked && this.uncorkToClient(ex)) this.clientActive = this.serverActive;
     if (res.framing !== 'close' && this.responseBody.done) this.responseDone(ex, res.keepAlive && from + n === buf.length);
   }
 
@@ -673,11 +708,10 @@ export class ClientConnection implements UpstreamOwner {
     return false;
   }
 
-  /** A chunked response's data, without its framing, for an HTTP/1.0 client. */
-  private readonly sendChunkData = (buf: Buffer, start: number, end: number) => {
-    if (end === start) return;
-    this.ex!.sent += end - start;
-    this.socket.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+  /** A chunked response's data, without its framing, for an HTTP/1.0 client: kept until the read is known good. */
+  private readonly chunkData: Buffer[] = [];
+  private readonly keepChunkData = (buf: Buffer, start: number, end: number) => {
+    if (end > start) this.chunkData.push(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
   };
 
   /** The response is complete: the upstream socket goes back to the pool if clean, the client goes on or closes. */

@@ -42,10 +42,9 @@ function fail(message: string): never {
 /** The response head at the start of `buf`, or null when incomplete. `head`: the request was HEAD. */
 export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boolean): { head: ResponseHead; length: number } | null {
   const end = headEnd(buf, 0, fail);
-  if (end === -1) {
-    if (buf.length > maxHeadBytes) fail('response head too large');
-    return null;
-  }
+  // The limit holds however the head was cut into reads.
+  if (end === -1 ? buf.length > maxHeadBytes : end + 4 > maxHeadBytes) fail('response head too large');
+  if (end === -1) return null;
   // "HTTP/1.x NNN" then SP reason or nothing.
   if (!http1At(buf, 0) || buf[8] !== SP) fail('invalid status line');
   const minor = buf[7]! - 0x30;

@@ -110,9 +110,12 @@ export function fieldStrings(buf: Buffer, spans: readonly number[], from: number
 
 /** A Content-Length value (the bytes from `start` to `end`): digits only, one value (a list or a repeat is refused, as llhttp does). */
 export function contentLength(buf: Buffer, start: number, end: number, fail: (message: string) => never): number {
-  if (end === start || end - start > 15) fail('invalid Content-Length');
+  // Up to 15 significant digits (a safe integer); leading zeros do not count, as in llhttp and HAProxy.
+  let first = start;
+  while (first < end - 1 && buf[first] === 0x30) first += 1;
+  if (end === start || end - first > 15) fail('invalid Content-Length');
   let n = 0;
-  for (let i = start; i < end; i += 1) {
+  for (let i = first; i < end; i += 1) {
     const d = buf[i]! - 0x30;
     if (d < 0 || d > 9) fail('invalid Content-Length');
     n = n * 10 + d;

@@ -2,6 +2,14 @@
 // response and reused (HAProxy's http-reuse safe). A socket that was mid-response when its
 // exchange ended is destroyed, never pooled. A retired backend gets no new connections; the
 // exchanges it still has finish, or are cut at the drain timeout.
+//
+// A client connection keeps the backend connections of its exchanges while it stays open (up to
+// MAX_HELD, as HAProxy's session keeps its own): its next request to that backend goes on the
+// same one, and only connections of clients that left are shared. The bytes of a response
+// cannot be told from those of the next: a backend that sends more than it framed (a body to a
+// HEAD, a second response) puts them before the next exchange on that connection. Shared at once,
+// they were another client's answer (and every later client's, one behind); held, they are seen as
+// stray on an idle connection, which is closed, or at worst reach the same client.
 import { connect, type Socket } from 'node:net';
 import type { Backend } from '../../routing/table.js';
 import { Members, type Member } from '../members.js';
@@ -14,6 +22,11 @@ import { TurnBatch } from '../turn-batch.js';
 const IDLE_MS = 4_000;
 /** How often idle connections are looked at: one closes between IDLE_MS and IDLE_MS + SWEEP_MS idle. */
 const SWEEP_MS = 500;
+/**
+ * Idle backend connections one client connection keeps, to different backends (HAProxy's
+ * max-session-srv-conns is 10; fewer here, as each idle one holds a read buffer).
+ */
+const MAX_HELD = 4;
 
 /** What owns a busy upstream connection: the client connection whose exchange it carries. */
 export interface UpstreamOwner {
@@ -28,11 +41,17 @@ export interface UpstreamOwner {
   onUpstreamClose(): void;
   onUpstreamTimeout(): void;
   onUpstreamDrain(): void;
+  /** The connections it keeps between its exchanges, oldest first (the pool fills and empties it). */
+  readonly held: UpstreamConnection[];
+  /** Whether it keeps a connection whose exchange ended cleanly: false once it is closing. */
+  readonly keepsUpstreams: boolean;
 }
 
 export class UpstreamConnection {
   readonly socket: Socket;
   owner: UpstreamOwner | null = null;
+  /** The client connection keeping it while idle; null when idle in the shared list, or busy. */
+  holder: UpstreamOwner | null = null;
   connected = false;
   /** True once it carried an exchange to its end: a close before any byte may be a keep-alive race. */
   reused = false;
@@ -134,8 +153,11 @@ export class UpstreamPool {
       slot = new Slot(backend);
       this.slots.set(backend.address, slot);
     }
-    let conn = fresh ? undefined : slot.idle.pop();
-    while (conn !== undefined && conn.socket.destroyed) conn = slot.idle.pop();
+    let conn: UpstreamConnection | undefined;
+    if (!fresh) {
+      conn = this.takeHeld(owner, slot) ?? slot.idle.pop();
+      while (conn !== undefined && conn.socket.destroyed) conn = slot.idle.pop();
+    }
     conn ??= new UpstreamConnection(this, slot);
     conn.owner = owner;
     slot.busy += 1;
@@ -150,6 +172,7 @@ export class UpstreamPool {
   release(conn: UpstreamConnection, clean: boolean, ending = false): void {
     // Read first: the last exchange of a retired address ending clears `retiring`, and its connection must not be pooled.
     const retired = conn.slot.retiring !== null;
+    const owner = conn.owner;
     this.leaveBusy(conn);
     if (ending) return;
     if (!clean || conn.socket.destroyed || retired) {
@@ -162,12 +185,52 @@ export class UpstreamPool {
     conn.socket.resume();
     conn.idleSince = performance.now();
     this.sweeper ??= setInterval(this.sweep, SWEEP_MS).unref();
-    conn.slot.idle.push(conn);
+    if (owner === null || !owner.keepsUpstreams) {
+      conn.slot.idle.push(conn);
+      return;
+    }
+    if (owner.held.length === MAX_HELD) this.share(owner.held.shift()!);
+    conn.holder = owner;
+    owner.held.push(conn);
+  }
+
+  /** The client connection is closing: the connections it kept are shared. */
+  unhold(owner: UpstreamOwner): void {
+    for (const conn of owner.held) this.share(conn);
+    owner.held.length = 0;
+  }
+
+  /** `owner`'s connection to `slot`'s backend, if it keeps one (off its list). */
+  private takeHeld(owner: UpstreamOwner, slot: Slot): UpstreamConnection | undefined {
+    const held = owner.held;
+    for (let i = held.length - 1; i >= 0; i -= 1) {
+      const conn = held[i]!;
+      if (conn.slot !== slot) continue;
+      held.splice(i, 1);
+      conn.holder = null;
+      return conn.socket.destroyed ? undefined : conn;
+    }
+    return undefined;
+  }
+
+  /** A kept connection joins the shared idle list, in its place by idle time (the sweep closes the oldest first). */
+  private share(conn: UpstreamConnection): void {
+    conn.holder = null;
+    const list = conn.slot.idle;
+    let at = list.length;
+    while (at > 0 && list[at - 1]!.idleSince > conn.idleSince) at -= 1;
+    list.splice(at, 0, conn);
   }
 
   /** A connection that closed or failed: off every list. */
   forget(conn: UpstreamConnection): void {
     this.leaveBusy(conn);
+    if (conn.holder !== null) {
+      const held = conn.holder.held;
+      const at = held.indexOf(conn);
+      if (at !== -1) held.splice(at, 1);
+      conn.holder = null;
+    }
     const slot = conn.slot;
     if (!slot.all.delete(conn.membership)) return;
     const at = slot.idle.indexOf(conn);
@@ -189,6 +252,7 @@ export class UpstreamPool {
     const slot = this.slots.get(address);
     if (slot === undefined) return null;
     for (const conn of slot.idle.splice(0)) conn.socket.destroy();
+    for (const conn of slot.all.values()) if (conn.holder !== null) conn.socket.destroy();
     if (slot.busy === 0) return null;
     if (slot.retiring === null) {
       const timer = setTimeout(() => { for (const conn of slot.all.values()) conn.socket.destroy(); }, this.drainTimeoutMs);
@@ -225,6 +289,15 @@ export class UpstreamPool {
       for (const conn of list.splice(0, n)) conn.socket.destroy();
       for (let i = 0; i < list.length && list[i]!.idleSince <= resting; i += 1) list[i]!.reads.dropSpare();
       idle += list.length;
+      // Kept ones are in no list by age: the slot's connections are few enough to look at each.
+      for (const conn of slot.all.values()) {
+        if (conn.holder === null) continue;
+        if (conn.idleSince <= expired) conn.socket.destroy();
+        else {
+          if (conn.idleSince <= resting) conn.reads.dropSpare();
+          idle += 1;
+        }
+      }
     }
     if (idle === 0) {
       clearInterval(this.sweeper!);
