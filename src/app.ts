@@ -197,6 +197,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
   const sync: MarathonSync = new MarathonSync({
     client, store, logger, metrics, onChange,
     stallTimeoutMs: options.eventStallTimeout * 1000,
+    resyncIntervalMs: options.resyncInterval * 1000,
     backoff: { initialMs: 250, maxMs: options.maxBackoff * 1000 },
     onFullSync: () => state?.saveNow(),
     onFullSyncFailed: () => {

@@ -25,6 +25,7 @@ export interface Options {
   workers: number;
   stateFile: string | null;
   eventStallTimeout: number;
+  resyncInterval: number;
   timeoutConnect: number;
   timeoutClient: number;
   timeoutServer: number;
@@ -102,6 +103,7 @@ export const DEFAULTS: Options = {
   workers: 0,
   stateFile: null,
   eventStallTimeout: 300,
+  resyncInterval: 300,
   timeoutConnect: 3,
   timeoutClient: 30,
   timeoutServer: 30,
@@ -150,6 +152,7 @@ export const SPECS: readonly Spec[] = [
   spec({ key: 'dry', flag: '--dry', aliases: ['-d'], kind: 'bool', help: 'fetch once, print the routing table as JSON, exit' }),
   spec({ key: 'workers', flag: '--workers', kind: 'int', help: 'proxy worker processes; 0: one per CPU the container may use (its cgroup CPU quota when lower); 1: no worker processes' }),
   spec({ key: 'stateFile', flag: '--state-file', kind: 'string', help: 'keep the last good Marathon snapshot here; serve it at start while Marathon is unreachable' }),
+  spec({ key: 'resyncInterval', flag: '--resync-interval', kind: 'seconds', help: 'full /v2/apps fetch at least this often, events or not (marathon-lb: 300)' }),
   spec({ key: 'eventStallTimeout', flag: '--event-stall-timeout', kind: 'seconds', help: 'reconnect the event stream after this long without a byte' }),
   spec({ key: 'timeoutConnect', flag: '--timeout-connect', kind: 'seconds', help: 'connecting to a backend' }),
   spec({ key: 'timeoutClient', flag: '--timeout-client', kind: 'seconds', help: 'client inactivity' }),

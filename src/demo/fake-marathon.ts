@@ -16,6 +16,8 @@ export interface FakeTask {
   ipAddresses: { ipAddress: string; protocol: 'IPv4' }[];
   state: string;
   alive: boolean | null;
+  /** Per health check, once one was set on its own (setHealth with a check): Marathon lists a result for each. */
+  checks?: boolean[];
   stagedAt: string;
   startedAt: string;
   version: string;
@@ -64,9 +66,12 @@ export class FakeMarathon {
   private lastVersion = 0;
   private readonly sockets = new Set<Socket>();
   private stalled = false;
+  /** App answers leave out `tasks`, as a Marathon (or a proxy) that drops the embed parameter does. */
+  private withoutTasks = false;
   private failures: { status: number; remaining: number; body?: string } | null = null;
   private restDelayMs = 0;
   private redirectEvents: string | null = null;
+  private eventsStatus: number | null = null;
   private dropAfter: { every: number; count: number } | null = null;
   private flapping = false;
   port = 0;
@@ -186,10 +191,18 @@ export class FakeMarathon {
     if (stop) setTimeout(() => void stop(), this.options.stopDelayMs ?? 0);
   }
 
-  setHealth(taskId: string, alive: boolean): void {
+  /** Sets a task's health, or one of its checks' (`check`: an index into the app's healthChecks); the event names neither, as Marathon's. */
+  setHealth(taskId: string, alive: boolean, check?: number): void {
     const task = this.findTask(taskId);
     if (!task) throw new Error(`no task ${taskId}`);
-    task.alive = alive;
+    if (check === undefined) {
+      task.alive = alive;
+      delete task.checks;
+    } else {
+      const count = (this.apps.get(task.appId)?.healthChecks as unknown[] | undefined)?.length ?? 1;
+      task.checks ??= Array.from({ length: count }, () => task.alive ?? true);
+      task.checks[check] = alive;
+    }
     this.emit('health_status_changed_event', { appId: task.appId, instanceId: task.id.replace(/\._app\.\d+$/, ''), version: task.version, alive });
   }
 
@@ -304,6 +317,16 @@ export class FakeMarathon {
     else send();
   }
 
+  /** From now on app answers have no `tasks` field (false: as usual). */
+  omitTasks(on: boolean): void {
+    this.withoutTasks = on;
+  }
+
+  /** Answers /v2/events with this status (null: streams again), as an account without the events permission or a proxy that breaks SSE gets. */
+  failEvents(status: number | null): void {
+    this.eventsStatus = status;
+  }
+
   /** Answers /v2/events with a redirect, as a non-leader Marathon does. */
   redirectEventsTo(url: string | null): void {
     this.redirectEvents = url;
@@ -350,13 +373,13 @@ export class FakeMarathon {
       deployments: deployment ? [{ id: deployment }] : [],
       ...(results ? { readinessCheckResults: results } : {}),
       tasksRunning: tasks.filter((t) => t.state === 'TASK_RUNNING').length,
-      tasks: tasks.map(({ alive, ...t }) => ({
+      ...(this.withoutTasks ? {} : { tasks: tasks.map(({ alive, checks, ...t }) => ({
         ...t,
         servicePorts: [],
         ...(alive === null ? {} : {
-          healthCheckResults: [{ alive, consecutiveFailures: alive ? 0 : 3, firstSuccess: t.startedAt, lastSuccess: alive ? iso() : null, lastFailure: alive ? null : iso(), instanceId: t.id.replace(/\._app\.\d+$/, '') }],
+          healthCheckResults: (checks ?? [alive]).map((ok) => ({ alive: ok, consecutiveFailures: ok ? 0 : 3, firstSuccess: t.startedAt, lastSuccess: ok ? iso() : null, lastFailure: ok ? null : iso(), instanceId: t.id.replace(/\._app\.\d+$/, '') })),
         }),
-      })),
+      })) }),
     };
   }
 
@@ -376,6 +399,10 @@ export class FakeMarathon {
     }
     if (url.pathname === '/v2/events') {
       this.requests.events += 1;
+      if (this.eventsStatus !== null) {
+        res.writeHead(this.eventsStatus, { 'content-type': 'application/json' }).end('{"message":"events refused"}');
+        return;
+      }
       if (this.redirectEvents) {
         res.writeHead(307, { location: this.redirectEvents + url.pathname + url.search }).end();
         return;

@@ -9,7 +9,8 @@ type TaskEvent = Extract<MarathonEvent, { type: 'status_update_event' }>;
 type HealthEvent = Extract<MarathonEvent, { type: 'health_status_changed_event' }>;
 
 /** `unknown-task`: a health event that names no task of its app (one not seen yet, or an id this store maps otherwise): the app is worth a refetch. */
-export type ApplyResult = 'changed' | 'unchanged' | 'stale' | 'unknown-app' | 'unknown-task';
+/** `refetch`: the event cannot be applied alone; the app's state is to be fetched. */
+export type ApplyResult = 'changed' | 'unchanged' | 'stale' | 'unknown-app' | 'unknown-task' | 'refetch';
 
 /** How long a task that reached a terminal state is remembered, to refuse stale events for it. */
 const TOMBSTONE_MS = 10 * 60 * 1000;
@@ -59,9 +60,16 @@ export class AppStore {
   }
 
   /** Replaces everything with a full snapshot from Marathon. */
-  replaceAll(apps: readonly MarathonApp[]): void {
+  /** `kept`: apps Marathon listed but whose entries could not be read: their last good version stays. */
+  replaceAll(apps: readonly MarathonApp[], kept: ReadonlySet<string> = new Set()): void {
     const next = new Map<string, MarathonApp>();
     const liveTasks = new Set<string>();
+    for (const id of kept) {
+      const prev = this.apps.get(id);
+      if (prev === undefined) continue;
+      next.set(id, prev);
+      for (const t of prev.tasks) liveTasks.add(t.id);
+    }
     for (const app of apps) {
       const withHealth = this.withRememberedHealth(app);
       const prev = this.apps.get(app.id);
@@ -110,7 +118,9 @@ export class AppStore {
     const index = app.tasks.findIndex((t) => t.id === event.taskId);
     const prev = index >= 0 ? app.tasks[index]! : null;
     const at = event.at ?? this.now();
-    if (prev && at < prev.stateAt) return 'stale';
+    // A terminal state is final whatever its timestamp says (Mesos never revives a task; the
+    // clocks of the Marathon that listed the task and of the one sending this may disagree).
+    if (prev && at < prev.stateAt && !TERMINAL_STATES.has(event.state)) return 'stale';
 
     if (TERMINAL_STATES.has(event.state)) {
       this.bury(event.taskId, at);
@@ -143,6 +153,10 @@ export class AppStore {
   applyHealth(event: HealthEvent): ApplyResult {
     const app = this.apps.get(event.appId);
     if (!app) return 'unknown-app';
+    // A task is alive while any of its checks is (marathon-lb's rule, healthFromResults). Marathon
+    // sends an event per check without naming it, so with several checks one failing says nothing
+    // of the others: the app's results are fetched instead (marathon-lb, too, fetches on events).
+    if (!event.alive && app.healthChecks.length > 1) return 'refetch';
     const matches = (t: MarathonTask) => (event.taskId !== null ? t.id === event.taskId : instanceIdOfTask(t.id) === event.instanceId);
     let changed = false;
     let matched = false;

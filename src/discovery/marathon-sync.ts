@@ -5,11 +5,14 @@
 // A stream that keeps opening and dropping (a proxy in front of Marathon cutting it) reconnects
 // at once each time, but its full resyncs are spaced out, the space doubling up to the backoff's
 // cap: each is a whole /v2/apps, and four a second would load Marathon more than anything else.
+// A full resync also runs every --resync-interval, events or not (an event Marathon lost is
+// otherwise missed until the stream reopens, which may be never), and, while the stream cannot
+// open, at each reconnect once the last one is older than the backoff's cap.
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { MarathonClient, MarathonError } from '../marathon/client.js';
 import { openEventStream, type EventStreamHandle, type StreamEndReason } from '../marathon/events.js';
-import { MalformedEvent, decodeEvent, splitEventData, type DecodeProblem, type MarathonEvent } from '../marathon/decode.js';
+import { MalformedEvent, decodeEvent, skippedApps, splitEventData, type DecodeProblem, type MarathonEvent } from '../marathon/decode.js';
 import { AppStore } from './app-store.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
@@ -30,6 +33,8 @@ export interface MarathonSyncOptions {
   logger: Logger;
   metrics: Metrics;
   stallTimeoutMs: number;
+  /** A full resync at least this often. */
+  resyncIntervalMs: number;
   /** Called after the store changed; `arrivedAt` is when the causing input arrived (performance.now()). */
   onChange(arrivedAt: number): void;
   /** Called after each successful full sync (to save the state file). */
@@ -54,6 +59,10 @@ export class MarathonSync {
   private refetchTimer: NodeJS.Timeout | null = null;
   private readinessTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
+  /** Full resyncs failed in a row: the retry waits longer each time, up to the backoff's cap. */
+  private syncFailures = 0;
+  /** When the last full resync succeeded (performance.now()). */
+  private lastFullSyncAt = -Infinity;
   /** When the stream last opened, when its last opening resync ran (performance.now()), and how long the next one waits after that. */
   private lastOpenAt = -Infinity;
   private lastOpenResyncAt = -Infinity;
@@ -98,8 +107,10 @@ export class MarathonSync {
   private connect(): void {
     if (this.stopped) return;
     this.setState('connecting', null);
-    // Routing must not wait for the stream: fetch now too, so a broken /v2/events still serves.
-    if (!this.status.synced) void this.resync();
+    // Routing must not wait for the stream: fetch now too, so a broken /v2/events still serves, and
+    // keeps being fetched while the stream keeps failing to open (`attempt` counts those failures).
+    const { maxMs } = this.options.backoff ?? { maxMs: 30_000 };
+    if (!this.status.synced || (this.attempt > 0 && performance.now() - this.lastFullSyncAt >= maxMs)) void this.resync();
     // A DC/OS token is fetched first: a stream opened without one would only collect a 401.
     this.options.client.streamHeaders().then((headers) => this.openStream(headers),
       (err: Error) => this.onStreamEnd('error', `authorization: ${err.message}`));
@@ -209,7 +220,7 @@ export class MarathonSync {
       }
       case 'health_status_changed_event': {
         const result = store.applyHealth(event);
-        if (result === 'unknown-app' || result === 'unknown-task') this.scheduleRefetch([event.appId]);
+        if (result === 'unknown-app' || result === 'unknown-task' || result === 'refetch') this.scheduleRefetch([event.appId]);
         return result === 'changed';
       }
       case 'app_terminated_event':
@@ -302,10 +313,14 @@ export class MarathonSync {
       this.reportProblems(problems);
       const replay = this.resyncing;
       this.resyncing = null;
-      this.options.store.replaceAll(apps);
+      this.options.store.replaceAll(apps, skippedApps(problems));
       for (const event of replay) this.apply(event, true);
       this.status.synced = true;
       this.status.lastSyncAt = Date.now();
+      this.syncFailures = 0;
+      this.lastFullSyncAt = performance.now();
+      // A fetch that was in flight at stop() lands after it: it must not leave a timer behind.
+      if (!this.stopped) this.resyncTimer = setTimeout(() => void this.resync(), this.options.resyncIntervalMs);
       this.status.url = this.options.client.url;
       this.options.metrics.marathonResyncs.inc({ scope: 'full', result: 'ok' });
       this.loggedErrors.delete('sync');
@@ -327,7 +342,8 @@ export class MarathonSync {
       this.logErrorOnce('sync', err instanceof MarathonError ? err.kind : 'error', `full sync failed; ${this.status.synced ? 'serving the last good routing table' : 'no routing table from Marathon yet'}: ${message}`);
       const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
       this.resyncAgain = false; // the retry below starts after the ask
-      this.resyncTimer = setTimeout(() => void this.resync(), Math.min(maxMs, initialMs * 8));
+      this.syncFailures += 1;
+      if (!this.stopped) this.resyncTimer = setTimeout(() => void this.resync(), Math.min(maxMs, initialMs * 8 * 2 ** Math.min(this.syncFailures - 1, 20)));
       this.options.onFullSyncFailed?.();
     }
   }

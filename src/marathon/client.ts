@@ -67,14 +67,16 @@ export class MarathonClient {
 
   headers(extra: Record<string, string> = {}): Record<string, string> {
     const auth = this.options.authorization;
-    const value = typeof auth === 'string' ? auth : auth?.current(this.dispatcher) ?? null;
+    // Logins go on the REST agent: bounded by --marathon-timeout, where the stream's agent waits on
+    // a body for ever, and a login that stalled there held every Marathon request behind it.
+    const value = typeof auth === 'string' ? auth : auth?.current(this.rest) ?? null;
     return value ? { authorization: value, ...extra } : extra;
   }
 
   /** Headers for the event stream: with a DC/OS account, only once a token is at hand. */
   async streamHeaders(): Promise<Record<string, string>> {
     const auth = this.options.authorization;
-    if (typeof auth === 'object' && auth !== null) await auth.header(this.dispatcher);
+    if (typeof auth === 'object' && auth !== null) await auth.header(this.rest);
     return this.headers();
   }
 
@@ -99,7 +101,7 @@ export class MarathonClient {
     const problems: DecodeProblem[] = [];
     try {
       const body = await this.getJson(`/v2/apps${encodeURI(appId)}?embed=app.tasks&embed=app.readiness`);
-      const app = decodeApp((body as { app?: unknown } | null)?.app, problems);
+      const app = decodeApp((body as { app?: unknown } | null)?.app, problems, true);
       if (!app) throw new MarathonError('malformed', `/v2/apps${appId}: no app in the answer`, this.url);
       return { app, problems };
     } catch (err) {
@@ -135,7 +137,7 @@ export class MarathonClient {
     const auth = this.options.authorization;
     const token = typeof auth === 'object' && auth !== null ? auth : null;
     // Renews the token when it is close to expiry; headers() then carries the fresh one.
-    if (token) await token.header(this.dispatcher);
+    if (token) await token.header(this.rest);
     let response: Dispatcher.ResponseData;
     try {
       response = await request(url, { method: 'GET', headers: this.headers({ accept: 'application/json' }), dispatcher: this.rest });

@@ -223,7 +223,12 @@ function readinessOf(raw: Json, appId: string, checked: boolean, problems: Decod
   };
 }
 
-export function decodeApp(raw: unknown, problems: DecodeProblem[]): MarathonApp | null {
+/**
+ * `listed`: the app comes from Marathon with its tasks embedded (embed=apps.tasks), so an app
+ * without a `tasks` field is malformed (a proxy or a Marathon that dropped the parameter), not an
+ * app with no task: read as none, it took every backend out of the table.
+ */
+export function decodeApp(raw: unknown, problems: DecodeProblem[], listed = false): MarathonApp | null {
   if (!isObject(raw)) {
     problems.push({ what: 'app', id: null, reason: 'app is not an object' });
     return null;
@@ -236,6 +241,10 @@ export function decodeApp(raw: unknown, problems: DecodeProblem[]): MarathonApp 
   const id = normaliseAppId(rawId);
   if (raw.tasks !== undefined && raw.tasks !== null && !Array.isArray(raw.tasks)) {
     problems.push({ what: 'app', id, reason: 'tasks is not a list' });
+    return null;
+  }
+  if (listed && raw.tasks === undefined) {
+    problems.push({ what: 'app', id, reason: 'app has no tasks field (the embed parameter was not honoured)' });
     return null;
   }
   const hasReadinessChecks = asArray(raw.readinessChecks).length > 0;
@@ -289,7 +298,12 @@ export function encodeApp(app: MarathonApp): Json {
 /** Decodes `GET /v2/apps?embed=apps.tasks`; one malformed app is reported and skipped, not fatal. */
 export function decodeAppList(body: unknown, problems: DecodeProblem[]): MarathonApp[] {
   if (!isObject(body) || !Array.isArray(body.apps)) throw new Error('expected {"apps": [...]}');
-  return body.apps.flatMap((a) => decodeApp(a, problems) ?? []);
+  return body.apps.flatMap((a) => decodeApp(a, problems, true) ?? []);
+}
+
+/** The apps a decode skipped, by id: their last good version is kept rather than dropped. */
+export function skippedApps(problems: readonly DecodeProblem[]): Set<string> {
+  return new Set(problems.flatMap((p) => (p.what === 'app' && p.id !== null ? [p.id] : [])));
 }
 
 // ---- events ----
@@ -339,13 +353,17 @@ export function decodeEvent(json: unknown, sseType: string | null): MarathonEven
     case 'status_update_event': {
       const state = require(asString(json.taskStatus), 'taskStatus', type) as TaskState;
       if (!TASK_STATES.includes(state)) throw new MalformedEvent(`${type}: unknown taskStatus ${JSON.stringify(json.taskStatus)}`);
-      const ports = asArray(json.ports);
+      const ports = asArray(json.ports).map(asPort);
+      // A task's ports read as 0 took it out of the table as unreachable: the event is refused (the
+      // app's next fetch has them right), but a terminal one, which needs no port, still counts.
+      const portsOk = ports.every((p) => p !== null);
+      if (!portsOk && !TERMINAL_STATES.has(state)) throw new MalformedEvent(`${type}: invalid ports ${JSON.stringify(json.ports).slice(0, 100)}`);
       return {
         type, state, at,
         taskId: require(asString(json.taskId), 'taskId', type),
         appId: normaliseAppId(require(asString(json.appId), 'appId', type)),
         host: asString(json.host) ?? '',
-        ports: ports.map((p) => asPort(p) ?? 0),
+        ports: portsOk ? ports as number[] : [],
         ipAddresses: asArray(json.ipAddresses).flatMap((a) => (isObject(a) && asString(a.ipAddress) ? [a.ipAddress as string] : [])),
       };
     }

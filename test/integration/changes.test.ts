@@ -87,6 +87,33 @@ describe('Marathon changes reach traffic', () => {
     await h.waitTable((t) => t.services.find((s) => s.appId === '/checked')?.backends.length === 2, 'back in');
   });
 
+  it('with two Marathon health checks, one failing keeps the task in (any alive, as marathon-lb); both failing take it out', async () => {
+    const p = await freePort();
+    const [a, b] = [await h.httpBackend('two-a'), await h.httpBackend('two-b')];
+    const checks = [{ protocol: 'HTTP', portIndex: 0, path: '/' }, { protocol: 'TCP', portIndex: 0 }];
+    h.marathon.putApp(app('/two-checks', p, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }, { healthChecks: checks }),
+      [{ host: a.host, ports: [a.port], alive: true }, { host: b.host, ports: [b.port], alive: true }]);
+    const served = (t: Parameters<Parameters<Harness['waitTable']>[0]>[0]) => t.services.find((s) => s.appId === '/two-checks')?.backends.length;
+    await h.waitTable((t) => served(t) === 2, 'two healthy');
+    const [ta] = h.marathon.tasksOf('/two-checks');
+    const refetches = () => h.metric('turbine_marathon_resyncs_total', { scope: 'app' });
+    // The fetch that followed the app's creation is over: a later one is the health event's.
+    let before = -1;
+    await until(async () => {
+      const now = await refetches();
+      await new Promise((r) => setTimeout(r, 300));
+      const settled = now === before && now === await refetches();
+      before = now;
+      return settled;
+    }, 'no app fetch in flight');
+    h.marathon.setHealth(ta!.id, false, 1);
+    // Marathon's event says only "not alive": the app's results are fetched, and they say one check passes.
+    await until(async () => await refetches() > before, 'the app fetched again');
+    await h.waitTable((t) => served(t) === 2, 'both still served');
+    h.marathon.setHealth(ta!.id, false, 0);
+    await h.waitTable((t) => served(t) === 1, 'the task with no passing check taken out');
+  });
+
   it('a new app posted to Marathon is served without a restart', async () => {
     const p = await freePort();
     const b = await h.httpBackend('new-app');

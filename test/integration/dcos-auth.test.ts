@@ -122,6 +122,24 @@ describe('DC/OS service-account login (--dcos-auth-credentials)', () => {
     }
   });
 
+  it('a login whose answer stalls fails after --marathon-timeout, and the next request logs in again', async () => {
+    login.logins.length = 0;
+    login.stallNext = 1;
+    const marathon = new FakeMarathon({ authorization: 'token=token-2' });
+    await marathon.listen();
+    const client = new MarathonClient({ urls: [marathon.url], authorization: new DcosAuth(credentials()), caCertFile: null, timeoutMs: 300 });
+    const within = <T>(p: Promise<T>, what: string) => Promise.race([p, new Promise<never>((_r, reject) => setTimeout(() => reject(new Error(`${what}: still waiting after 3 s`)), 3000))]);
+    try {
+      await assert.rejects(within(client.fetchApps(), 'the first fetch'), (e: Error) => !e.message.includes('still waiting'));
+      await within(client.fetchApps(), 'the second fetch');
+      assert.equal(login.logins.length, 2);
+    } finally {
+      login.stallNext = 0;
+      await client.close();
+      await marathon.close();
+    }
+  });
+
   it('a refused login is an auth error naming the endpoint', async () => {
     login.status = 403;
     try {

@@ -160,6 +160,72 @@ describe('Marathon faults', () => {
     }
   });
 
+  it('an event Marathon lost is corrected by the full resync every --resync-interval', async () => {
+    const h = await startHarness({ resyncInterval: 1, eventStallTimeout: 60 });
+    try {
+      const { a, b } = await webOnTwo(h);
+      const openings = h.marathon.requests.events;
+      h.marathon.stall(true); // the stream stays open and says nothing: the kill's event is lost
+      h.marathon.killTask(h.marathon.tasksOf('/web').find((t) => t.ports[0] === b.port)!.id);
+      await h.waitTable((t) => t.services[0]?.backends.map((x) => x.port).join() === String(a.port), 'the killed task out of the table');
+      assert.equal(h.marathon.requests.events, openings, 'the stream was not reopened: the periodic resync did it');
+    } finally {
+      h.marathon.stall(false);
+      await h.close();
+    }
+  });
+
+  it('/v2/events refused while /v2/apps works: the apps keep being fetched at the stream\'s reconnects', async () => {
+    const h = await startHarness({ maxBackoff: 1 });
+    try {
+      const { a, b } = await webOnTwo(h);
+      h.marathon.failEvents(503);
+      h.marathon.dropStreams();
+      await until(() => h.turbine.sync.getStatus().state !== 'connected', 'the stream down');
+      h.marathon.killTask(h.marathon.tasksOf('/web').find((t) => t.ports[0] === b.port)!.id); // no stream hears it
+      await h.waitTable((t) => t.services[0]?.backends.map((x) => x.port).join() === String(a.port), 'the killed task out of the table');
+    } finally {
+      h.marathon.failEvents(null);
+      await h.close();
+    }
+  });
+
+  it('a full resync that fails is retried 2 s later, then less and less often, up to --max-backoff', async () => {
+    const h = await startHarness({ maxBackoff: 5 });
+    try {
+      await webOnTwo(h);
+      h.marathon.failRest(500, 1000);
+      const failed = () => h.metric('turbine_marathon_resyncs_total', { scope: 'full', result: 'error' });
+      const before = await failed();
+      void h.turbine.sync.requestResync();
+      await new Promise((r) => setTimeout(r, 7500));
+      // Retries at about 2 s and then 4 s (6 s in all); the old fixed 2 s made 3.
+      assert.equal(await failed() - before, 3, 'the ask and two retries');
+    } finally {
+      h.marathon.failRest(500, 0);
+      await h.close();
+    }
+  });
+
+  it('app answers without their tasks (the embed parameter dropped) keep the backends served, and are counted as malformed', async () => {
+    const h = await startHarness();
+    try {
+      const { a, b } = await webOnTwo(h);
+      const malformed = await h.metric('turbine_marathon_malformed_total', { what: 'app' });
+      h.marathon.omitTasks(true);
+      await h.turbine.sync.requestResync();
+      // A label edit makes it fetch the app alone too.
+      h.marathon.emit('api_post_event', { appDefinition: { id: '/web' } });
+      await until(async () => await h.metric('turbine_marathon_malformed_total', { what: 'app' }) >= malformed + 2, 'both answers counted');
+      assert.deepEqual(h.turbine.table()!.services[0]!.backends.map((x) => x.port).sort(), [a.port, b.port].sort());
+      h.marathon.omitTasks(false);
+      h.marathon.killTask(h.marathon.tasksOf('/web').find((t) => t.ports[0] === b.port)!.id);
+      await h.waitTable((t) => t.services[0]?.backends.map((x) => x.port).join() === String(a.port), 'changes applied again');
+    } finally {
+      await h.close();
+    }
+  });
+
   it('an event for an app Turbine has not seen: the app is fetched and served', async () => {
     const h = await startHarness();
     try {

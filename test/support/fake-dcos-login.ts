@@ -13,6 +13,8 @@ export interface Login {
 export class FakeDcosLogin {
   readonly logins: Login[] = [];
   status = 200;
+  /** How many of the next logins get their answer's head and then nothing (a stalled body). */
+  stallNext = 0;
   /** Builds the answer's token from the login count (defaults to token-N). */
   token = (n: number) => `token-${n}`;
   private server: Server;
@@ -27,6 +29,11 @@ export class FakeDcosLogin {
         const valid = verify('sha256', Buffer.from(`${header}.${payload}`), this.publicKey, Buffer.from(signature, 'base64url'));
         if (req.method !== 'POST' || !valid) { res.writeHead(401).end(); return; }
         this.logins.push(login);
+        if (this.stallNext > 0) {
+          this.stallNext -= 1;
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' }).write('{"tok');
+          return;
+        }
         res.writeHead(this.status, { 'content-type': 'application/json' }).end(JSON.stringify({ token: this.token(this.logins.length) }));
       });
     });

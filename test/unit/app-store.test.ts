@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AppStore } from '../../src/discovery/app-store.js';
-import { decodeApp, decodeEvent, type MarathonEvent } from '../../src/marathon/decode.js';
+import { decodeApp, decodeEvent, skippedApps, type MarathonEvent } from '../../src/marathon/decode.js';
 
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 const status = (taskId: string, taskStatus: string, second: number): MarathonEvent =>
@@ -45,6 +45,32 @@ describe('AppStore', () => {
     apply(store, status('web.t1', 'TASK_RUNNING', 5));
     assert.equal(apply(store, status('web.t1', 'TASK_STARTING', 4)), 'stale');
     assert.equal(store.get('/web')!.tasks[0]!.state, 'TASK_RUNNING');
+  });
+
+  it('a terminal state removes the task even when its timestamp is older than the state listed (clocks that disagree)', () => {
+    const store = storeWithApp();
+    apply(store, status('web.t1', 'TASK_RUNNING', 50));
+    assert.equal(apply(store, status('web.t1', 'TASK_KILLED', 10)), 'changed');
+    assert.equal(store.get('/web')!.tasks.length, 0);
+  });
+
+  it('a running task\'s event with ports that are not ports is refused; a terminal one is applied without them', () => {
+    const event = (taskStatus: string) => () => decodeEvent({ eventType: 'status_update_event', appId: '/web', taskId: 'web.t1', taskStatus, host: 'h', ports: ['31000'] }, null);
+    assert.throws(event('TASK_RUNNING'), /invalid ports/);
+    const killed = event('TASK_KILLED')();
+    assert.deepEqual((killed as Extract<MarathonEvent, { type: 'status_update_event' }>).ports, []);
+  });
+
+  it('an app a resync could not read keeps its last good version; one Marathon no longer lists goes', () => {
+    const store = new AppStore();
+    const app = (id: string) => decodeApp({ id, tasks: [{ id: `${id.slice(1)}.1`, host: 'h', ports: [1], state: 'TASK_RUNNING' }] }, [])!;
+    store.replaceAll([app('/a'), app('/b')]);
+    const problems: Parameters<typeof decodeApp>[1] = [];
+    const listed = [decodeApp({ id: '/a', tasks: 'garbled' }, problems), decodeApp({ id: '/c' }, problems, true)].flatMap((x) => x ?? []);
+    assert.deepEqual(listed, []);
+    store.replaceAll(listed, skippedApps(problems));
+    assert.deepEqual(store.snapshot().map((x) => x.id), ['/a']);
+    assert.equal(store.get('/a')!.tasks.length, 1);
   });
 
   it('a duplicate event changes nothing and keeps the app object (routing is not rebuilt)', () => {
