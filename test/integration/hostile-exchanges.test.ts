@@ -226,6 +226,43 @@ describe('hostile exchanges', () => {
     }
   });
 
+  it('a repeated Content-Length reaches the client once, and a 204\'s framing fields not at all (strict clients refuse them)', async () => {
+    const backend = await rawBackend((head, _id, socket) => {
+      const path = head.split(' ')[1]!;
+      if (path === '/twice') socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello');
+      else socket.write(`HTTP/1.1 204 No Content\r\n${path === '/204-length' ? 'Content-Length: 5' : 'Transfer-Encoding: chunked'}\r\n\r\n`);
+    });
+    stops.push(backend.stop);
+    const port = await service('/framing', backend.port);
+    const twice = await converse(port, 'GET /twice HTTP/1.1\r\nHost: f\r\n\r\n', (t) => t.endsWith('hello'));
+    assert.equal(twice.match(/content-length/gi)?.length, 1, twice);
+    for (const path of ['/204-length', '/204-chunked']) {
+      const text = await converse(port, `GET ${path} HTTP/1.1\r\nHost: f\r\n\r\n`, (t) => t.endsWith('\r\n\r\n'));
+      assert.match(text, /^HTTP\/1\.1 204 /);
+      assert.doesNotMatch(text, /content-length|transfer-encoding/i, text);
+    }
+  });
+
+  it('a body that runs until the backend closes, cut by a reset, is cut for the client too: a reset, not a clean end', async () => {
+    const backend = await rawBackend((_head, _id, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart of it');
+      setTimeout(() => socket.resetAndDestroy(), 100);
+    });
+    stops.push(backend.stop);
+    const port = await service('/closecut', backend.port);
+    const client = connect(port, '127.0.0.1');
+    let text = '';
+    client.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    const ended = new Promise<string>((resolve) => {
+      client.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+      client.on('end', () => resolve('end'));
+    });
+    client.write('GET / HTTP/1.1\r\nHost: c\r\n\r\n');
+    assert.equal(await ended, 'ECONNRESET');
+    assert.match(text, /part of it$/);
+    client.destroy();
+  });
+
   it('a response head over 64 KiB is refused when it comes in one read, as when it comes in several', async () => {
     const backend = await rawBackend((_head, _id, socket) => socket.write(`HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(70 * 1024)}\r\nContent-Length: 2\r\n\r\nok`));
     stops.push(backend.stop);

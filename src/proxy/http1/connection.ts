@@ -481,8 +481,8 @@ export class ClientConnection implements UpstreamOwner {
     ex.conn = null;
     this.finish(ex, status);
     if (!ex.committed) this.respond(ex.head, { status, text }, close);
-    // A de-chunked body ends at the close, so a clean close would pass a truncated body as whole: a reset says it is not.
-    else if (ex.dechunk) resetSocket(this.socket);
+    // A de-chunked or close-delimited body ends at the close, so a clean close would pass a truncated body as whole: a reset says it is not.
+    else if (ex.dechunk || ex.response?.framing === 'close') resetSocket(this.socket);
     else this.socket.destroy();
   }
 
@@ -636,15 +636,23 @@ export class ClientConnection implements UpstreamOwner {
     let out = `HTTP/1.1 ${res.status} ${reason}\r\n`;
     applyResponseFeatures(ex.runtime.service, ex.head, res.status, f);
     let cacheControl = false;
+    let lengthSent = false;
     for (let i = 0; i < f.length; i += 2) {
       const name = f[i]!;
       if (isHopByHop(name)) continue;
       switch (name.length) {
         case 13: if (name.toLowerCase() === 'cache-control') cacheControl = true; break;
-        case 17: if (ex.head.minor === 0 && name.toLowerCase() === 'transfer-encoding') {
-          const codings = withoutChunked(f[i + 1]!);
-          if (codings !== '') out += `${name}: ${codings}\r\n`;
-          continue;
+        case 14: if (name.toLowerCase() === 'content-length') {
+          if (lengthSent || res.status === 204) continue;
+          lengthSent = true;
+        } break;
+        case 17: if (name.toLowerCase() === 'transfer-encoding') {
+          if (res.status === 204) continue;
+          if (ex.head.minor === 0) {
+            const codings = withoutChunked(f[i + 1]!);
+            if (codings !== '') out += `${name}: ${codings}\r\n`;
+            continue;
+          }
         } break;
       }
       out += `${name}: ${f[i + 1]}\r\n`;

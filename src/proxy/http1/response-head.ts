@@ -12,7 +12,10 @@ export interface ResponseHead {
   contentLength: number;
   /** The backend keeps the connection after this response. */
   keepAlive: boolean;
-  /** A hop-by-hop field (RFC 9110 7.6.1) other than `Connection: keep-alive` is there: the head cannot go out as it came. */
+  /**
+   * The head cannot go out as it came: a hop-by-hop field (RFC 9110 7.6.1) other than
+   * `Connection: keep-alive` is there, Content-Length is repeated, or a 204 carries framing fields.
+   */
   hopByHop: boolean;
   /** Which parse made it: its fields' places are the parser's until the next one (responseText). */
   parse: number;
@@ -100,6 +103,8 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
         if (bytesAre(buf, nameStart, nameEnd, 'content-length')) {
           const value = contentLength(buf, valueStart, valueEnd, fail);
           if (length !== -1 && length !== value) fail('conflicting Content-Length');
+          // The same length twice is one length (RFC 9110 8.6), sent once: llhttp refuses the repeat.
+          if (length !== -1) hopByHop = true;
           length = value;
         }
         break;
@@ -115,6 +120,8 @@ export function parseResponseHead(buf: Buffer, maxHeadBytes: number, head: boole
     }
   }
   if (codings !== null && length !== -1) fail('both Content-Length and Transfer-Encoding');
+  // A 204 has no body and no framing fields (RFC 9110 8.6, RFC 9112 6.1): a client that believed them would wait for a body.
+  if (status === 204 && (codings !== null || length !== -1)) hopByHop = true;
   // Close wins over keep-alive (RFC 9112 9.6), which HTTP/1.0 needs to persist at all.
   let keepAlive = !hasToken(connection, 'close') && (minor === 1 || keepAliveToken || hasToken(connection, 'keep-alive'));
   let framing: ResponseFraming;
