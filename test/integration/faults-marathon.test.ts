@@ -24,6 +24,16 @@ async function webOnTwo(h: Harness): Promise<{ a: RunningBackend; b: RunningBack
   return { a, b };
 }
 
+/** Kills /web's task on `backend` (its events reach Turbine only if the stream is there to carry them). */
+function killTaskOn(h: Harness, backend: RunningBackend): void {
+  h.marathon.killTask(h.marathon.tasksOf('/web').find((t) => t.ports[0] === backend.port)!.id);
+}
+
+/** Waits for /web to be served by `backend` alone. */
+function servedByAlone(h: Harness, backend: RunningBackend): Promise<void> {
+  return h.waitTable((t) => t.services[0]?.backends.map((x) => x.port).join() === String(backend.port), 'the killed task out of the table');
+}
+
 /** The task ports the state file holds now (none while it is missing). */
 function savedPorts(path: string): number[] {
   if (!existsSync(path)) return [];
@@ -150,9 +160,9 @@ describe('Marathon faults', () => {
       assert.ok(openings >= 6, `the stream reopened ${openings} times`);
       assert.ok(fetches <= 3, `${fetches} full fetches of /v2/apps for ${openings} openings of the stream`);
       h.marathon.stall(true); // nobody hears this kill: only a full resync tells
-      h.marathon.killTask(h.marathon.tasksOf('/web').find((t) => t.ports[0] === b.port)!.id);
+      killTaskOn(h, b);
       h.marathon.stall(false);
-      await h.waitTable((t) => t.services[0]?.backends.map((x) => x.port).join() === String(a.port), 'the killed task out of the table');
+      await servedByAlone(h, a);
       h.marathon.flap(false);
       await until(() => h.turbine.sync.getStatus().state === 'connected', 'the event stream open again');
     } finally {
@@ -166,8 +176,8 @@ describe('Marathon faults', () => {
       const { a, b } = await webOnTwo(h);
       const openings = h.marathon.requests.events;
       h.marathon.stall(true); // the stream stays open and says nothing: the kill's event is lost
-      h.marathon.killTask(h.marathon.tasksOf('/web').find((t) => t.ports[0] === b.port)!.id);
-      await h.waitTable((t) => t.services[0]?.backends.map((x) => x.port).join() === String(a.port), 'the killed task out of the table');
+      killTaskOn(h, b);
+      await servedByAlone(h, a);
       assert.equal(h.marathon.requests.events, openings, 'the stream was not reopened: the periodic resync did it');
     } finally {
       h.marathon.stall(false);
@@ -182,8 +192,8 @@ describe('Marathon faults', () => {
       h.marathon.failEvents(503);
       h.marathon.dropStreams();
       await until(() => h.turbine.sync.getStatus().state !== 'connected', 'the stream down');
-      h.marathon.killTask(h.marathon.tasksOf('/web').find((t) => t.ports[0] === b.port)!.id); // no stream hears it
-      await h.waitTable((t) => t.services[0]?.backends.map((x) => x.port).join() === String(a.port), 'the killed task out of the table');
+      killTaskOn(h, b); // no stream hears it
+      await servedByAlone(h, a);
     } finally {
       h.marathon.failEvents(null);
       await h.close();
@@ -219,7 +229,7 @@ describe('Marathon faults', () => {
       await until(async () => await h.metric('turbine_marathon_malformed_total', { what: 'app' }) >= malformed + 2, 'both answers counted');
       assert.deepEqual(h.turbine.table()!.services[0]!.backends.map((x) => x.port).sort(), [a.port, b.port].sort());
       h.marathon.omitTasks(false);
-      h.marathon.killTask(h.marathon.tasksOf('/web').find((t) => t.ports[0] === b.port)!.id);
+      killTaskOn(h, b);
       await h.waitTable((t) => t.services[0]?.backends.map((x) => x.port).join() === String(a.port), 'changes applied again');
     } finally {
       await h.close();
@@ -249,10 +259,10 @@ describe('Marathon faults', () => {
       void h.turbine.sync.requestResync(); // SIGHUP: its snapshot is taken when Marathon gets it, with both tasks
       await until(() => h.marathon.requests.apps > fetches, 'the full fetch in flight');
       h.marathon.dropStreams();
-      h.marathon.killTask(h.marathon.tasksOf('/web').find((t) => t.ports[0] === b.port)!.id); // nobody hears it
+      killTaskOn(h, b); // nobody hears it
       await until(() => h.marathon.streamCount() === 1, 'the stream back while the fetch is in flight');
       h.marathon.delayRest(0);
-      await h.waitTable((t) => t.services[0]?.backends.map((x) => x.port).join() === String(a.port), 'the killed task out of the table');
+      await servedByAlone(h, a);
     } finally {
       await h.close();
     }
