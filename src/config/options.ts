@@ -210,6 +210,18 @@ const MODE_WORDS = new Map<string, string | null>([
   ['poll', "Turbine always follows Marathon's event stream; polling is not applicable"],
 ]);
 
+
+/**
+ * A long flag as marathon-lb's argparse reads it: an unambiguous beginning of a flag stands for
+ * it (`--health` for `--health-check`); an ambiguous one is refused, naming the candidates.
+ */
+function unabbreviated(name: string, longFlags: readonly string[]): string {
+  if (!name.startsWith('--') || name.startsWith('--no-') || longFlags.includes(name)) return name;
+  const candidates = longFlags.filter((f) => f.startsWith(name));
+  if (candidates.length === 1) return candidates[0]!;
+  if (candidates.length > 1) throw new ConfigError(`${name}: ambiguous flag, could be ${candidates.join(', ')}`);
+  return name;
+}
 export function envName(s: Spec): string {
   return 'TURBINE_' + s.flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
 }
@@ -283,6 +295,7 @@ function parseArgv(argv: readonly string[]): ParsedArgs {
   }
   const foreign = new Map<string, ForeignFlag>();
   for (const f of FOREIGN_FLAGS) for (const name of [f.flag, ...(f.aliases ?? [])]) foreign.set(name, f);
+  const longFlags = ['--help', '--longhelp', '--config', ...byFlag.keys(), ...foreign.keys()].filter((f) => f.startsWith('--'));
   const values = new Map<keyof Options, unknown>();
   let configFile: string | null = null;
   let help = false;
@@ -304,7 +317,7 @@ function parseArgv(argv: readonly string[]): ParsedArgs {
     const arg = argv[i]!;
     if (!isFlag(arg)) throw new ConfigError(`${arg}: unexpected argument (flags start with -; see --help)`);
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const name = unabbreviated(eq > 0 ? arg.slice(0, eq) : arg, longFlags);
     const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
     const takeValue = (): string => {
       if (inline !== undefined) return inline;

@@ -31,6 +31,14 @@ describe('options', () => {
     assert.equal(loadOptions(['--group', 'x', '--no-health-check'], {}).options.healthCheck, false);
   });
 
+  it('an unambiguous beginning of a long flag stands for it, as in marathon-lb\'s argparse (\`--health\` for \`--health-check\`); an ambiguous one is refused', () => {
+    const { options } = loadOptions(['--marathon', 'http://m', '--group', 'external', '--strict', '--haproxy-m', '--dont-bind'], {});
+    assert.equal(options.strictMode, true);
+    assert.equal(options.haproxyMap, true);
+    assert.equal(options.dontBindHttpHttps, true);
+    assert.throws(() => loadOptions(['--group', 'x', '--timeout-c', '3'], {}), /--timeout-c: ambiguous flag, could be .*--timeout-connect.*--timeout-client/);
+  });
+
   it('wrong values name the flag', () => {
     assert.throws(() => loadOptions(['--group', 'x', '--http-port', '99999'], {}), (e: Error) => e instanceof ConfigError && /--http-port/.test(e.message));
     assert.throws(() => loadOptions(['--group', 'x', '--marathon', 'not a url'], {}), /--marathon/);
