@@ -191,6 +191,8 @@ export class MarathonSync {
         this.options.metrics.marathonMalformed.inc({ what: 'event' });
         this.log.warn({ eventType: sseType, err: (err as Error).message, data: doc.slice(0, 200) },
           err instanceof MalformedEvent ? 'malformed Marathon event skipped' : 'Marathon event is not JSON; skipped');
+        // What the event would have said is fetched instead, when it named its app.
+        if (err instanceof MalformedEvent && err.appId !== null) this.scheduleRefetch([err.appId]);
         continue;
       }
       this.status.events += 1;
@@ -248,7 +250,9 @@ export class MarathonSync {
     const full = this.pendingFull || ids.length > MAX_APP_REFETCHES;
     this.pendingApps.clear();
     this.pendingFull = false;
-    if (full) return this.resync();
+    // After a failed full resync its retry is the next one (at the backoff's pace): asking again
+    // now (a failed app fetch, a readiness poll) would fetch /v2/apps every few seconds regardless.
+    if (full) return this.syncFailures > 0 ? undefined : this.resync();
     const arrivedAt = performance.now();
     const results = await Promise.allSettled(ids.map(async (id) => {
       const end = this.options.metrics.marathonFetchDuration.startTimer({ scope: 'app' });
@@ -270,7 +274,11 @@ export class MarathonSync {
     for (const [i, r] of results.entries()) {
       this.options.metrics.marathonResyncs.inc({ scope: 'app', result: r.status === 'fulfilled' ? 'ok' : 'error' });
       if (r.status === 'fulfilled') changed ||= r.value;
-      else {
+      else if (r.reason instanceof MarathonError && r.reason.kind === 'malformed') {
+        // /v2/apps reads apps the same way and would not read this one either: it keeps its last good version.
+        this.options.metrics.marathonMalformed.inc({ what: 'app' });
+        this.log.warn({ appId: ids[i], err: r.reason.message }, 'app refetch unreadable; its last good version is kept');
+      } else {
         this.log.warn({ appId: ids[i], err: (r.reason as Error).message }, 'app refetch failed; full resync scheduled');
         this.pendingFull = true;
       }

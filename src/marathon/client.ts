@@ -102,7 +102,7 @@ export class MarathonClient {
     try {
       const body = await this.getJson(`/v2/apps${encodeURI(appId)}?embed=app.tasks&embed=app.readiness`);
       const app = decodeApp((body as { app?: unknown } | null)?.app, problems, true);
-      if (!app) throw new MarathonError('malformed', `/v2/apps${appId}: no app in the answer`, this.url);
+      if (!app) throw new MarathonError('malformed', `/v2/apps${appId}: ${problems.map((p) => p.reason).join('; ') || 'no app in the answer'}`, this.url);
       return { app, problems };
     } catch (err) {
       if (err instanceof MarathonError && err.kind === 'not-found') return { app: null, problems };

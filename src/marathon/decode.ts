@@ -324,6 +324,11 @@ export const SUBSCRIBED_EVENTS = [
 
 export class MalformedEvent extends Error {
   override readonly name = 'MalformedEvent';
+
+  /** The app the event was about, when it said: its state is fetched instead. */
+  constructor(message: string, readonly appId: string | null = null) {
+    super(message);
+  }
 }
 
 function require<T>(value: T | null | undefined, what: string, type: string): T {
@@ -357,7 +362,10 @@ export function decodeEvent(json: unknown, sseType: string | null): MarathonEven
       // A task's ports read as 0 took it out of the table as unreachable: the event is refused (the
       // app's next fetch has them right), but a terminal one, which needs no port, still counts.
       const portsOk = ports.every((p) => p !== null);
-      if (!portsOk && !TERMINAL_STATES.has(state)) throw new MalformedEvent(`${type}: invalid ports ${JSON.stringify(json.ports).slice(0, 100)}`);
+      if (!portsOk && !TERMINAL_STATES.has(state)) {
+        const appId = asString(json.appId);
+        throw new MalformedEvent(`${type}: invalid ports ${JSON.stringify(json.ports).slice(0, 100)}`, appId ? normaliseAppId(appId) : null);
+      }
       return {
         type, state, at,
         taskId: require(asString(json.taskId), 'taskId', type),

@@ -65,3 +65,35 @@ describe('Marathon readiness checks', () => {
     assert.equal(await exclusionOf(newTask.id), null);
   });
 });
+
+describe('an app waiting on its readiness check while Marathon cannot be read', () => {
+  it('answers without tasks: the app is polled, /v2/apps is not fetched at each poll; answers failing: full fetches follow the backoff', async () => {
+    const h = await startHarness({ activeHealthChecks: false });
+    try {
+      const [old, fresh] = [await h.httpBackend('old'), await h.httpBackend('new')];
+      const checks = [{ name: 'readinessCheck', protocol: 'HTTP', path: '/ready', portName: 'p0', intervalSeconds: 30, timeoutSeconds: 10, httpStatusCodesForReady: [200] }];
+      h.marathon.putApp(app('/slow', await freePort(), { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }, { readinessChecks: checks }), [{ host: old.host, ports: [old.port] }]);
+      h.marathon.startDeployment('/slow');
+      h.marathon.startTask('/slow', { host: fresh.host, ports: [fresh.port] });
+      await until(() => h.turbine.table()?.services.some((s) => s.excluded.some((e) => e.reason === 'not-ready')), 'the new task waiting');
+      const polls = h.marathon.requests.app;
+
+      h.marathon.omitTasks(true);
+      const listings = h.marathon.requests.apps;
+      await new Promise((r) => setTimeout(r, 5000));
+      assert.ok(h.marathon.requests.app >= polls + 2, 'the waiting app is still polled');
+      assert.equal(h.marathon.requests.apps, listings, 'no full fetch: it could not read the app either');
+
+      h.marathon.omitTasks(false);
+      h.marathon.failRest(500, 1000);
+      const failed = () => h.metric('turbine_marathon_resyncs_total', { scope: 'full', result: 'error' });
+      const before = await failed();
+      await new Promise((r) => setTimeout(r, 7000));
+      // The first poll's failure asks for one; its retries come 2 s and then 4 s later. Each poll asked for another before.
+      assert.ok(await failed() - before <= 3, `${await failed() - before} failed full fetches in 7 s`);
+    } finally {
+      h.marathon.failRest(500, 0);
+      await h.close();
+    }
+  });
+});
