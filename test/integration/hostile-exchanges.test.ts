@@ -201,6 +201,31 @@ describe('hostile exchanges', () => {
     assert.deepEqual(used, [1, 1, 1]);
   });
 
+  it('clients that ask one after another share one backend connection, though each stays open', async () => {
+    const opened: number[] = [];
+    const backend = await rawBackend((_head, id, socket) => {
+      if (!opened.includes(id)) opened.push(id);
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    stops.push(backend.stop);
+    const port = await service('/sequential', backend.port);
+    const clients: Socket[] = [];
+    try {
+      for (let i = 0; i < 6; i += 1) {
+        const client = connect(port, '127.0.0.1');
+        clients.push(client);
+        let text = '';
+        client.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+        client.write('GET / HTTP/1.1\r\nHost: s\r\n\r\n');
+        await until(() => text.endsWith('ok'), `client ${i} answered`);
+        await new Promise((r) => setTimeout(r, 150)); // longer than a connection stays with its client
+      }
+      assert.deepEqual(opened, [1], 'one backend connection for six clients that never asked at once');
+    } finally {
+      for (const c of clients) c.destroy();
+    }
+  });
+
   it('a malformed chunked body that comes with its head gets the client a 502, not an empty close; the kind says bad-response', async () => {
     const backend = await rawBackend((_head, _id, socket) => socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello0\r\n\r\n'));
     stops.push(backend.stop);

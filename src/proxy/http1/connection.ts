@@ -406,7 +406,7 @@ export class ClientConnection implements UpstreamOwner {
    * which a long poll or a WebSocket holding it would keep alive for its whole life.
    */
   private dispatch(ex: Exchange, fresh: boolean, now: number): void {
-    const conn = this.ctx.upstreams.acquire(ex.backend, this, fresh);
+    const conn = this.ctx.upstreams.acquire(ex.backend, this, fresh, now);
     ex.conn = conn;
     this.serverActive = now;
     conn.write(this.upstreamHead(ex.head, ex.runtime.service.sticky, ex.backend));

@@ -3,13 +3,15 @@
 // exchange ended is destroyed, never pooled. A retired backend gets no new connections; the
 // exchanges it still has finish, or are cut at the drain timeout.
 //
-// A client connection keeps the backend connections of its exchanges while it stays open (up to
-// MAX_HELD, as HAProxy's session keeps its own): its next request to that backend goes on the
-// same one, and only connections of clients that left are shared. The bytes of a response
-// cannot be told from those of the next: a backend that sends more than it framed (a body to a
-// HEAD, a second response) puts them before the next exchange on that connection. Shared at once,
-// they were another client's answer (and every later client's, one behind); held, they are seen as
-// stray on an idle connection, which is closed, or at worst reach the same client.
+// The bytes of a response cannot be told from those of the next: a backend that sends more than
+// it framed (a body to a HEAD, a second response) puts them before the next exchange on that
+// connection. Shared at once, they were another client's answer (and every later client's, one
+// behind). So a connection stays with the client connection whose exchange ended on it for
+// HOLD_MS (up to MAX_HELD of them, one per backend): that client's next request takes it at any
+// age; others take it once HOLD_MS has passed, time enough for late bytes to show, and a
+// connection that gets bytes while idle is closed. Held longer (as HAProxy's sessions keep theirs),
+// backend connections grew with the number of open clients, and a backend that serves one
+// connection per worker waited on idle ones.
 import { connect, type Socket } from 'node:net';
 import type { Backend } from '../../routing/table.js';
 import { Members, type Member } from '../members.js';
@@ -27,6 +29,8 @@ const SWEEP_MS = 500;
  * max-session-srv-conns is 10; fewer here, as each idle one holds a read buffer).
  */
 const MAX_HELD = 4;
+/** How long a connection stays with the client whose exchange ended on it before others may take it. */
+const HOLD_MS = 50;
 
 /** What owns a busy upstream connection: the client connection whose exchange it carries. */
 export interface UpstreamOwner {
@@ -132,6 +136,13 @@ class Slot {
   readonly all = new Members<UpstreamConnection>();
   /** Oldest first: connections are taken from the end. */
   readonly idle: UpstreamConnection[] = [];
+  /**
+   * Held connections in the order they were held, with the idleSince each was held at: an entry
+   * whose connection was taken back or held again since is stale and skipped. From `heldHead`.
+   */
+  readonly heldOrder: UpstreamConnection[] = [];
+  readonly heldAt: number[] = [];
+  heldHead = 0;
   /** Connections carrying an exchange (those with an owner). */
   busy = 0;
   /** Set while the address is retired with exchanges left: `done` is called when the last one ends, and an address retired again meanwhile waits for the same `drained`. */
@@ -146,16 +157,17 @@ export class UpstreamPool {
 
   constructor(private readonly drainTimeoutMs: number) {}
 
-  /** An idle connection to `backend` if one is left (and not `fresh`), else a new one. */
-  acquire(backend: Backend, owner: UpstreamOwner, fresh: boolean): UpstreamConnection {
+  /** An idle connection to `backend` if one is left (and not `fresh`), else a new one. `now`: performance.now(). */
+  acquire(backend: Backend, owner: UpstreamOwner, fresh: boolean, now: number): UpstreamConnection {
     let slot = this.slots.get(backend.address);
     if (slot === undefined) {
       slot = new Slot(backend);
       this.slots.set(backend.address, slot);
     }
-    let conn: UpstreamConnection | undefined;
+    let conn = fresh ? undefined : this.takeHeld(owner, slot);
+    this.shareHeld(slot, now);
     if (!fresh) {
-      conn = this.takeHeld(owner, slot) ?? slot.idle.pop();
+      conn ??= slot.idle.pop();
       while (conn !== undefined && conn.socket.destroyed) conn = slot.idle.pop();
     }
     conn ??= new UpstreamConnection(this, slot);
@@ -192,6 +204,36 @@ export class UpstreamPool {
     if (owner.held.length === MAX_HELD) this.share(owner.held.shift()!);
     conn.holder = owner;
     owner.held.push(conn);
+    conn.slot.heldOrder.push(conn);
+    conn.slot.heldAt.push(conn.idleSince);
+  }
+
+  /** Shares the slot's connections held for HOLD_MS, and drops the stale entries before them. */
+  private shareHeld(slot: Slot, now: number): void {
+    const order = slot.heldOrder;
+    const limit = now - HOLD_MS;
+    let head = slot.heldHead;
+    while (head < order.length) {
+      const conn = order[head]!;
+      const current = conn.holder !== null && conn.idleSince === slot.heldAt[head];
+      if (current && slot.heldAt[head]! > limit) break;
+      head += 1;
+      if (current) {
+        const held = conn.holder!.held;
+        held.splice(held.indexOf(conn), 1);
+        this.share(conn);
+      }
+    }
+    if (head === order.length) {
+      order.length = 0;
+      slot.heldAt.length = 0;
+      head = 0;
+    } else if (head > 1024 && head * 2 > order.length) {
+      order.splice(0, head);
+      slot.heldAt.splice(0, head);
+      head = 0;
+    }
+    slot.heldHead = head;
   }
 
   /** The client connection is closing: the connections it kept are shared. */
@@ -283,21 +325,13 @@ export class UpstreamPool {
     const resting = now - SWEEP_MS;
     let idle = 0;
     for (const slot of this.slots.values()) {
+      this.shareHeld(slot, now);
       const list = slot.idle;
       let n = 0;
       while (n < list.length && list[n]!.idleSince <= expired) n += 1;
       for (const conn of list.splice(0, n)) conn.socket.destroy();
       for (let i = 0; i < list.length && list[i]!.idleSince <= resting; i += 1) list[i]!.reads.dropSpare();
-      idle += list.length;
-      // Kept ones are in no list by age: the slot's connections are few enough to look at each.
-      for (const conn of slot.all.values()) {
-        if (conn.holder === null) continue;
-        if (conn.idleSince <= expired) conn.socket.destroy();
-        else {
-          if (conn.idleSince <= resting) conn.reads.dropSpare();
-          idle += 1;
-        }
-      }
+      idle += list.length + slot.heldOrder.length - slot.heldHead;
     }
     if (idle === 0) {
       clearInterval(this.sweeper!);
