@@ -219,8 +219,7 @@ export class UpstreamPool {
       if (current && slot.heldAt[head]! > limit) break;
       head += 1;
       if (current) {
-        const held = conn.holder!.held;
-        held.splice(held.indexOf(conn), 1);
+        this.unholdOne(conn);
         this.share(conn);
       }
     }
@@ -240,6 +239,15 @@ export class UpstreamPool {
   unhold(owner: UpstreamOwner): void {
     for (const conn of owner.held) this.share(conn);
     owner.held.length = 0;
+  }
+
+  /** Off its holder's list, if it has one. */
+  private unholdOne(conn: UpstreamConnection): void {
+    if (conn.holder === null) return;
+    const held = conn.holder.held;
+    const at = held.indexOf(conn);
+    if (at !== -1) held.splice(at, 1);
+    conn.holder = null;
   }
 
   /** `owner`'s connection to `slot`'s backend, if it keeps one (off its list). */
@@ -267,12 +275,7 @@ export class UpstreamPool {
   /** A connection that closed or failed: off every list. */
   forget(conn: UpstreamConnection): void {
     this.leaveBusy(conn);
-    if (conn.holder !== null) {
-      const held = conn.holder.held;
-      const at = held.indexOf(conn);
-      if (at !== -1) held.splice(at, 1);
-      conn.holder = null;
-    }
+    this.unholdOne(conn);
     const slot = conn.slot;
     if (!slot.all.delete(conn.membership)) return;
     const at = slot.idle.indexOf(conn);
