@@ -67,7 +67,7 @@ export class MarathonClient {
 
   headers(extra: Record<string, string> = {}): Record<string, string> {
     const auth = this.options.authorization;
-    // Logins go on the REST agent: bounded by --marathon-timeout, where the stream's agent waits on
+    // Logins go on the REST agent: bounded by the REST timeout (30 s), where the stream's agent waits on
     // a body for ever, and a login that stalled there held every Marathon request behind it.
     const value = typeof auth === 'string' ? auth : auth?.current(this.rest) ?? null;
     return value ? { authorization: value, ...extra } : extra;

@@ -359,8 +359,8 @@ export function decodeEvent(json: unknown, sseType: string | null): MarathonEven
       const state = require(asString(json.taskStatus), 'taskStatus', type) as TaskState;
       if (!TASK_STATES.includes(state)) throw new MalformedEvent(`${type}: unknown taskStatus ${JSON.stringify(json.taskStatus)}`);
       const ports = asArray(json.ports).map(asPort);
-      // A task's ports read as 0 took it out of the table as unreachable: the event is refused (the
-      // app's next fetch has them right), but a terminal one, which needs no port, still counts.
+      // A task's ports read as 0 took it out of the table as unreachable: the event is refused and
+      // its app fetched instead (MalformedEvent.appId); a terminal one, which needs no port, still counts.
       const portsOk = ports.every((p) => p !== null);
       if (!portsOk && !TERMINAL_STATES.has(state)) {
         const appId = asString(json.appId);
