@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { app, startHarness, type Harness } from '../support/harness.js';
 import { readFixtureText } from '../support/fixtures.js';
-import { freePort, get, until, untilServed } from '../support/net.js';
+import { freePort, get, settled, until, untilServed } from '../support/net.js';
 
 describe('Marathon changes reach traffic', () => {
   let h: Harness;
@@ -98,14 +98,7 @@ describe('Marathon changes reach traffic', () => {
     const [ta] = h.marathon.tasksOf('/two-checks');
     const refetches = () => h.metric('turbine_marathon_resyncs_total', { scope: 'app' });
     // The fetch that followed the app's creation is over: a later one is the health event's.
-    let before = -1;
-    await until(async () => {
-      const now = await refetches();
-      await new Promise((r) => setTimeout(r, 300));
-      const settled = now === before && now === await refetches();
-      before = now;
-      return settled;
-    }, 'no app fetch in flight');
+    const before = await settled(refetches, 'no app fetch in flight', 300);
     h.marathon.setHealth(ta!.id, false, 1);
     // Marathon's event says only "not alive": the app's results are fetched, and they say one check passes.
     await until(async () => await refetches() > before, 'the app fetched again');

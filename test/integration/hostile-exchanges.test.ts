@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { app, startHarness, type Harness } from '../support/harness.js';
-import { converse, freePort, until } from '../support/net.js';
+import { converse, freePort, rawClient, settled, until } from '../support/net.js';
 
 const LABELS = { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' };
 
@@ -60,17 +60,19 @@ async function rawBackend(answer: (head: string, connection: number, socket: Soc
   }));
 }
 
+/** A service of `h` on its own port in front of `backendPort`; its port once it is in the table. */
+async function serveOn(h: Harness, id: string, backendPort: number): Promise<number> {
+  const port = await freePort();
+  h.marathon.putApp(app(id, port, LABELS), [{ host: '127.0.0.1', ports: [backendPort] }]);
+  await h.waitTable((t) => t.services.some((s) => s.appId === id), id);
+  return port;
+}
+
 describe('hostile exchanges', () => {
   let h: Harness;
   const stops: (() => void)[] = [];
 
-  /** A service on its own port in front of `backendPort`. */
-  async function service(id: string, backendPort: number): Promise<number> {
-    const port = await freePort();
-    h.marathon.putApp(app(id, port, LABELS), [{ host: '127.0.0.1', ports: [backendPort] }]);
-    await h.waitTable((t) => t.services.some((s) => s.appId === id), id);
-    return port;
-  }
+  const service = (id: string, backendPort: number) => serveOn(h, id, backendPort);
 
   before(async () => {
     h = await startHarness({ activeHealthChecks: false });
@@ -110,14 +112,7 @@ describe('hostile exchanges', () => {
     client.write('GET /p HTTP/1.1\r\nHost: p\r\n\r\n'.repeat(requests));
     // Served while nobody reads: what the kernel's buffers hold, then nothing.
     await until(() => backend.seen.length > 0, 'the first request served');
-    let last = -1;
-    await until(async () => {
-      const now = backend.seen.length;
-      await new Promise((r) => setTimeout(r, 300));
-      const settled = now === last && now === backend.seen.length;
-      last = now;
-      return settled;
-    }, 'the backend no longer asked');
+    await settled(() => backend.seen.length, 'the backend no longer asked', 300);
     const servedUnread = backend.seen.length;
     assert.ok(servedUnread < requests / 2, `${servedUnread} of ${requests} answers made for a client that reads none`);
     let received = 0;
@@ -173,19 +168,17 @@ describe('hostile exchanges', () => {
     stops.push(backend.stop);
     const port = await service('/stray', backend.port);
     // a stays connected, as a browser or a pooled client does.
-    const a = connect(port, '127.0.0.1');
-    let answer = '';
-    a.on('data', (d: Buffer) => { answer += d.toString('latin1'); });
-    a.write('GET /stray HTTP/1.1\r\nHost: s\r\n\r\n');
+    const a = rawClient(port);
+    a.socket.write('GET /stray HTTP/1.1\r\nHost: s\r\n\r\n');
     try {
-      await until(() => answer.endsWith('for-a\n'), 'a\'s answer');
+      await until(() => a.text().endsWith('for-a\n'), 'a\'s answer');
       // Right after a's answer, before the stray comes: bob's request must not go where the stray will land.
       for (const user of ['bob', 'carol']) {
         const text = await converse(port, `GET /${user} HTTP/1.1\r\nHost: s\r\n\r\n`, (t) => /\r\n\r\n[^]*\n$/.test(t));
         assert.match(text, new RegExp(`for-${user}\\n$`), `${user} got ${JSON.stringify(text)}`);
       }
     } finally {
-      a.destroy();
+      a.socket.destroy();
     }
   });
 
@@ -212,12 +205,10 @@ describe('hostile exchanges', () => {
     const clients: Socket[] = [];
     try {
       for (let i = 0; i < 6; i += 1) {
-        const client = connect(port, '127.0.0.1');
-        clients.push(client);
-        let text = '';
-        client.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-        client.write('GET / HTTP/1.1\r\nHost: s\r\n\r\n');
-        await until(() => text.endsWith('ok'), `client ${i} answered`);
+        const client = rawClient(port);
+        clients.push(client.socket);
+        client.socket.write('GET / HTTP/1.1\r\nHost: s\r\n\r\n');
+        await until(() => client.text().endsWith('ok'), `client ${i} answered`);
         await new Promise((r) => setTimeout(r, 150)); // longer than a connection stays with its client
       }
       assert.deepEqual(opened, [1], 'one backend connection for six clients that never asked at once');
@@ -315,14 +306,7 @@ describe('hostile exchanges', () => {
     client.pause();
     client.on('connect', () => client.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n'));
     // What the kernel's buffers hold (a few MiB each way), then nothing: without backpressure, hundreds of MiB in seconds.
-    let last = -1;
-    await until(async () => {
-      const now = written;
-      await new Promise((r) => setTimeout(r, 500));
-      const settled = now === last && now === written;
-      last = now;
-      return settled;
-    }, `the backend held back (${written} bytes so far)`, 8_000);
+    await settled(() => written, 'the backend held back', 500, 8_000);
     client.destroy();
     assert.ok(written < 48 * 1024 * 1024, `${written} bytes of 1xx taken for a client that reads none`);
   });
@@ -342,9 +326,7 @@ describe('a client that stalls is not the backend\'s failure (--timeout-server s
       if (head.startsWith('GET')) socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n`), big]));
       else uploadsHeard += 1;
     });
-    port = await freePort();
-    h.marathon.putApp(app('/stall', port, LABELS), [{ host: '127.0.0.1', ports: [backend.port] }]);
-    await h.waitTable((t) => t.services.length === 1, 'the service');
+    port = await serveOn(h, '/stall', backend.port);
   });
   after(async () => {
     backend.stop();
@@ -394,9 +376,7 @@ describe('a backend\'s answer is timed by --timeout-server (0.5 s; --timeout-con
         else socket.write(bytes[at++]!);
       }, 100);
     });
-    port = await freePort();
-    h.marathon.putApp(app('/timed', port, LABELS), [{ host: '127.0.0.1', ports: [backend.port] }]);
-    await h.waitTable((t) => t.services.length === 1, 'the service');
+    port = await serveOn(h, '/timed', backend.port);
   });
   after(async () => {
     backend.stop();
@@ -404,38 +384,32 @@ describe('a backend\'s answer is timed by --timeout-server (0.5 s; --timeout-con
   });
 
   /** Sends `request` on `client` and waits for the next complete 504; how long it took. */
-  async function timedOut(client: Socket, text: () => string, request: string): Promise<number> {
-    const answers = text().split('HTTP/1.1 504').length;
+  async function timedOut(client: ReturnType<typeof rawClient>, request: string): Promise<number> {
+    const answers = client.text().split('HTTP/1.1 504').length;
     const sent = Date.now();
-    client.write(request);
-    await until(() => text().split('HTTP/1.1 504').length > answers && text().endsWith('in time\n'), 'a 504', 4_000);
+    client.socket.write(request);
+    await until(() => client.text().split('HTTP/1.1 504').length > answers && client.text().endsWith('in time\n'), 'a 504', 4_000);
     return Date.now() - sent;
   }
 
   it('a head trickled a byte at a time must come whole within the timeout: 504', async () => {
-    const client = connect(port, '127.0.0.1');
-    let text = '';
-    client.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-    await new Promise((r) => client.once('connect', r));
-    const waited = await timedOut(client, () => text, 'GET /trickle HTTP/1.1\r\nHost: t\r\n\r\n');
-    client.destroy();
+    const client = rawClient(port);
+    const waited = await timedOut(client, 'GET /trickle HTTP/1.1\r\nHost: t\r\n\r\n');
+    client.socket.destroy();
     assert.ok(waited < 2_000, `504 after ${waited} ms`);
   });
 
   it('on a new backend connection the server timeout counts from the connect, not after the connect timeout; the client connection stays open after the 504', async () => {
-    const client = connect(port, '127.0.0.1');
-    let text = '';
+    const client = rawClient(port);
     let closed = false;
-    client.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-    client.on('close', () => { closed = true; });
-    await new Promise((r) => client.once('connect', r));
-    const waited = await timedOut(client, () => text, 'GET /silent HTTP/1.1\r\nHost: t\r\n\r\n');
+    void client.closed.then(() => { closed = true; });
+    const waited = await timedOut(client, 'GET /silent HTTP/1.1\r\nHost: t\r\n\r\n');
     assert.ok(waited < 2_000, `504 after ${waited} ms (the connect timeout is 3 s)`);
     // The 504 is not Connection: close, so the connection is the client's to use for its keep-alive time (1 s).
-    assert.doesNotMatch(text, /connection: close/i);
+    assert.doesNotMatch(client.text(), /connection: close/i);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(closed, false, 'the connection closed right after the 504');
-    await timedOut(client, () => text, 'GET /silent HTTP/1.1\r\nHost: t\r\n\r\n');
-    client.destroy();
+    await timedOut(client, 'GET /silent HTTP/1.1\r\nHost: t\r\n\r\n');
+    client.socket.destroy();
   });
 });

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { app, startHarness, type Harness } from '../support/harness.js';
-import { freePort, until } from '../support/net.js';
+import { freePort, rawClient, until } from '../support/net.js';
 
 const TIMEOUT_S = 0.6;
 const BIG = 32 * 1024 * 1024;
@@ -52,16 +52,6 @@ async function blackhole(): Promise<{ port: number; child: ChildProcess; fillers
   }
   await new Promise((r) => setTimeout(r, 200));
   return { port, child, fillers };
-}
-
-/** Opens a raw connection; `text()` is all that came back so far. */
-function rawClient(port: number): { socket: Socket; text: () => string; closed: Promise<number> } {
-  const socket = connect(port, '127.0.0.1');
-  let text = '';
-  socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-  socket.on('error', () => {});
-  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
-  return { socket, text: () => text, closed };
 }
 
 describe('HTTP timeouts: the silent side is cut, the slow one is not', () => {

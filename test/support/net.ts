@@ -1,6 +1,6 @@
 // Small real-socket helpers for tests: free ports, waiting for a condition, a TCP round trip.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -139,4 +139,26 @@ export function converse(port: number, bytes: string, done: (text: string) => bo
     socket.on('close', () => resolve(text));
     socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? resolve(text) : reject(err)));
   });
+}
+
+/** Opens a raw connection; `text()` is all that came back so far. */
+export function rawClient(port: number): { socket: Socket; text: () => string; closed: Promise<number> } {
+  const socket = connect(port, '127.0.0.1');
+  let text = '';
+  socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+  return { socket, text: () => text, closed };
+}
+
+/** Waits until `read()` stops changing: the same value twice, `quietMs` apart. */
+export async function settled(read: () => number | Promise<number>, what: string, quietMs: number, timeoutMs = 5000): Promise<number> {
+  let last = NaN;
+  return until(async () => {
+    const now = await read();
+    await new Promise((r) => setTimeout(r, quietMs));
+    const still = now === last && now === await read();
+    last = now;
+    return still ? { now } : null;
+  }, what, timeoutMs).then((v) => v.now);
 }
