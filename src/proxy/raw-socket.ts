@@ -1,17 +1,18 @@
-// An accepted plain-TCP client connection driven on its libuv handle, without net.Socket. A
+// A plain TCP connection driven on its libuv handle, without net.Socket: a client connection
+// accepted on a plain HTTP listener, or a connection the HTTP pool opens to a backend. A
 // net.Socket is a Duplex stream: its construction, its states and its teardown cost more than the
 // HTTP work of a short connection (a Node server answering one request per connection made 8.6-10k
-// req/s through net.Socket and 13-23k on the handle, p99 24 ms against 2-4 ms). Plain HTTP
-// listeners hand their connections to ClientConnection as RawSockets; TLS and TCP-mode listeners
-// keep net.Socket, whose streams they use (TLS needs one under it).
+// req/s through net.Socket and 13-23k on the handle, p99 24 ms against 2-4 ms), and each of its
+// reads passes through stream glue. TLS and TCP-mode listeners keep net.Socket, whose streams
+// they use (TLS needs one under it), and so do TCP-mode tunnels to backends.
 //
-// It keeps net.Socket's meaning for what Turbine uses, with allowHalfOpen: 'end' when the client
+// It keeps net.Socket's meaning for what Turbine uses, with allowHalfOpen: 'end' when the peer
 // shuts its side, end() shuts Turbine's after the queued writes, the socket closes once both sides
 // are shut or at destroy(); write() says false while libuv holds bytes, then 'drain'; 'error'
 // comes before 'close'; setTimeout() emits 'timeout' after that long without a read or write.
 // Small writes leave at the end of the event loop's turn (turn-batch.ts), in the order written.
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { errnoError, isTls, streamBinding, writeToHandle, type StreamHandle } from './socket-write.js';
 import { TurnBatch } from './turn-batch.js';
 
@@ -51,17 +52,39 @@ export interface TcpHandle extends StreamHandle {
   reset?(callback: () => void): number;
   setNoDelay(enable: boolean): number;
   getpeername(out: { address?: string; port?: number }): number;
+  connect(req: object, address: string, port: number): number;
+  connect6(req: object, address: string, port: number): number;
 }
 
-/** Whether this Node has what RawSocket drives a handle with (else listeners keep net.Socket). */
-export const rawSocketsAvailable = streamBinding !== null;
+/** Node's tcp_wrap binding, as far as RawSocket.connect uses it. */
+interface TcpWrap {
+  TCP: new (type: number) => TcpHandle;
+  TCPConnectWrap: new () => { oncomplete?: (status: number) => void };
+  constants: { SOCKET: number };
+}
+
+function tcpWrap(): TcpWrap | null {
+  try {
+    const binding = (process as unknown as { binding(name: string): Partial<TcpWrap> }).binding('tcp_wrap');
+    return typeof binding.TCP === 'function' && typeof binding.TCPConnectWrap === 'function' && typeof binding.constants?.SOCKET === 'number' ? binding as TcpWrap : null;
+  } catch {
+    return null;
+  }
+}
+
+const tcpBinding = tcpWrap();
+
+/** Whether this Node has what RawSocket drives a handle with (a test asserts it, so a missing one is seen). */
+export const rawSocketsAvailable = streamBinding !== null && tcpBinding !== null;
 
 export class RawSocket extends EventEmitter {
-  /** Gets each read, a view of the shared read buffer valid during the call; unset, reads are dropped. */
+  /** Gets each read, a view of the read buffer valid during the call; unset, reads are dropped. */
   onBytes: (chunk: Buffer) => void = () => {};
   destroyed = false;
+  /** Opened by connect(): its connection is not made yet. */
+  connecting = false;
   private paused = false;
-  /** The client shut its side (its EOF was read). */
+  /** The peer shut its side (its EOF was read). */
   private readEnded = false;
   /** end() was called: nothing more is written. */
   private ending = false;
@@ -76,12 +99,44 @@ export class RawSocket extends EventEmitter {
   /** The lastActive of the idle spell that last emitted 'timeout'. */
   private timedOutAt = NaN;
 
-  constructor(private readonly handle: TcpHandle, private readonly readBuffer: Buffer) {
+  /**
+   * `nextBuffer`, asked after each read, may give another buffer to read into (undefined: the same
+   * one), as Node's `onread.buffer` does: a backend connection's reads move to a second buffer
+   * while a write still holds the first (read-buffer.ts).
+   */
+  constructor(private readonly handle: TcpHandle, private readBuffer: Buffer, private readonly nextBuffer: (() => Buffer | undefined) | null = null, connecting = false) {
     super();
-    handle.setNoDelay(true);
+    this.connecting = connecting;
     handle.useUserBuffer(readBuffer);
     handle.onread = this.onRead;
-    handle.readStart();
+    if (!connecting) {
+      handle.setNoDelay(true);
+      handle.readStart();
+    }
+  }
+
+  /** A connection to an IP address. Writes before it is made wait in libuv; then 'connect', or 'error' and 'close' when it fails. */
+  static connect(address: string, port: number, readBuffer: Buffer, nextBuffer: (() => Buffer | undefined) | null): RawSocket {
+    const socket = new RawSocket(new tcpBinding!.TCP(tcpBinding!.constants.SOCKET), readBuffer, nextBuffer, true);
+    socket.connectTo(address, port);
+    return socket;
+  }
+
+  private connectTo(address: string, port: number): void {
+    const req = new tcpBinding!.TCPConnectWrap();
+    req.oncomplete = (status) => {
+      if (this.destroyed) return;
+      if (status < 0) {
+        this.destroy(Object.assign(errnoError(status, 'connect'), { address, port }));
+        return;
+      }
+      this.connecting = false;
+      this.handle.setNoDelay(true);
+      if (!this.paused) this.handle.readStart();
+      this.emit('connect');
+    };
+    const status = isIP(address) === 6 ? this.handle.connect6(req, address, port) : this.handle.connect(req, address, port);
+    if (status !== 0) this.destroy(errnoError(status, 'connect'));
   }
 
   get remoteAddress(): string | undefined {
@@ -90,6 +145,11 @@ export class RawSocket extends EventEmitter {
       if (this.handle.getpeername(out) === 0) this.peer = out.address;
     }
     return this.peer;
+  }
+
+  /** As net.Socket's: the peer's end of stream was read. */
+  get readableEnded(): boolean {
+    return this.readEnded;
   }
 
   /** Bytes written that libuv holds, not yet taken by the kernel. */
@@ -112,6 +172,11 @@ export class RawSocket extends EventEmitter {
     if (n > 0) {
       if (this.idleMs !== 0) this.lastActive = performance.now();
       this.onBytes(this.readBuffer.subarray(0, n));
+      const next = this.nextBuffer?.();
+      if (next !== undefined && next !== this.readBuffer && !this.destroyed) {
+        this.readBuffer = next;
+        this.handle.useUserBuffer(next);
+      }
     } else if (n === UV_EOF) {
       this.readEnded = true;
       this.emit('end');
@@ -160,13 +225,13 @@ export class RawSocket extends EventEmitter {
   }
 
   pause(): this {
-    if (!this.paused && !this.destroyed && !this.readEnded) this.handle.readStop();
+    if (!this.paused && !this.destroyed && !this.readEnded && !this.connecting) this.handle.readStop();
     this.paused = true;
     return this;
   }
 
   resume(): this {
-    if (this.paused && !this.destroyed && !this.readEnded) this.handle.readStart();
+    if (this.paused && !this.destroyed && !this.readEnded && !this.connecting) this.handle.readStart();
     this.paused = false;
     return this;
   }

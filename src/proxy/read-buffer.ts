@@ -16,17 +16,19 @@ const READ_BUFFER_BYTES = 64 * 1024;
  */
 const FIRST_READ_BUFFER_BYTES = 16 * 1024;
 
-/** Node's `onread` option, typed as this module fills it. */
+/** Node's `onread` option, typed as this module fills it, and the same for a RawSocket. */
 export interface ReusedReads {
-  /** Node calls this after every read; a buffer (the first call, or a fresh one) replaces the one read into, undefined keeps it. */
+  /** Asked after every read; a buffer (the first call, or a fresh one) replaces the one read into, undefined keeps it. */
   buffer: () => Buffer;
   callback: (bytes: number, buffer: Uint8Array) => boolean;
+  /** A RawSocket's read: a view of the buffer last given, from its start. */
+  read: (chunk: Buffer) => void;
   /** Lets the spare buffer go (a connection at rest keeps one buffer, not two). */
   dropSpare(): void;
 }
 
 /**
- * For a backend socket (`net.connect({ onread })`) whose bytes are written to `writesTo()` (null:
+ * For a backend socket (a RawSocket, or `net.connect({ onread })`) whose bytes are written to `writesTo()` (null:
  * nobody's). `onBytes` gets each read as a view of the socket's buffer, which the next read
  * overwrites. While a write to that socket still holds the view (it waits for the end of the turn,
  * or the kernel did not take it at once), the next read goes to another buffer: the one a write
@@ -50,6 +52,24 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () 
   let spareBy: ClientSocket | null = null;
   let spareInBatch = -1;
   let size = FIRST_READ_BUFFER_BYTES;
+  const read = (chunk: Buffer) => {
+    // Taken before onBytes: the bytes go where the owner at this read writes them.
+    const to = writesTo();
+    // The spare's write has left its batch (or never waited in one: -1) and nothing is pending at
+    // its writer: it is out, and the spare is free (checked before this read's write).
+    if (spareBy !== null && spareInBatch !== batchFlushes() && !writePending(spareBy)) spareBy = null;
+    // A read that filled the buffer: bulk is coming, and the next buffer is a full one.
+    if (chunk.length === buffer!.length) size = READ_BUFFER_BYTES;
+    if (to !== null && isTls(to)) {
+      onBytes(Buffer.from(chunk));
+      return;
+    }
+    onBytes(chunk);
+    heldBy = to;
+    if (to instanceof RawSocket && to.batched) heldInBatch = batchFlushes();
+    else if (to !== null && writePending(to)) heldInBatch = -1;
+    else heldBy = null;
+  };
   return {
     buffer: () => {
       // Handing back the same buffer would make Node set it on the handle again, in C++, at every read.
@@ -63,25 +83,10 @@ export function reusedReadBuffer(onBytes: (chunk: Buffer) => void, writesTo: () 
       return buffer;
     },
     callback: (bytes, view) => {
-      // Taken before onBytes: the bytes go where the owner at this read writes them.
-      const to = writesTo();
-      // The spare's write has left its batch (or never waited in one: -1) and nothing is pending at
-      // its writer: it is out, and the spare is free (checked before this read's write).
-      if (spareBy !== null && spareInBatch !== batchFlushes() && !writePending(spareBy)) spareBy = null;
-      const chunk = (view as Buffer).subarray(0, bytes);
-      // A read that filled the buffer: bulk is coming, and the next buffer is a full one.
-      if (bytes === view.length) size = READ_BUFFER_BYTES;
-      if (to !== null && isTls(to)) {
-        onBytes(Buffer.from(chunk));
-        return true;
-      }
-      onBytes(chunk);
-      heldBy = to;
-      if (to instanceof RawSocket && to.batched) heldInBatch = batchFlushes();
-      else if (to !== null && writePending(to)) heldInBatch = -1;
-      else heldBy = null;
+      read((view as Buffer).subarray(0, bytes));
       return true;
     },
+    read,
     dropSpare: () => {
       spare = null;
       spareBy = null;

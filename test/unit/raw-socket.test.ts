@@ -1,6 +1,7 @@
 // RawSocket keeps net.Socket's meaning for what Turbine uses of it (plain HTTP listeners hand their
-// connections over as RawSockets, so every HTTP test runs on it; these pin its own contract down:
-// half-close, backpressure, pause, timeouts, reset), over real sockets with a net.Socket client.
+// connections over as RawSockets and the HTTP pool opens its backend connections as RawSockets, so
+// every HTTP test runs on it; these pin its own contract down: half-close, backpressure, pause,
+// timeouts, reset, connect), over real sockets with a net.Socket at the other end.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
@@ -263,4 +264,84 @@ describe('RawSocket', () => {
     const [err] = await error as [NodeJS.ErrnoException];
     assert.equal(err.code, 'ECONNRESET');
   }));
+
+  describe('connect', () => {
+    /** A server that answers each read with 'got:' and the bytes; what it accepted. */
+    async function echoServer(): Promise<{ port: number; accepted: Socket[]; close: () => void }> {
+      const accepted: Socket[] = [];
+      const server = createServer((s) => {
+        accepted.push(s);
+        s.on('data', (d) => s.write(`got:${d}`));
+        s.on('error', () => {});
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return { port: (server.address() as AddressInfo).port, accepted, close: () => { for (const s of accepted) s.destroy(); server.close(); } };
+    }
+
+    it('connects, sends what was written before the connection was made, then reads the answer', async () => {
+      const server = await echoServer();
+      const raw = RawSocket.connect('127.0.0.1', server.port, Buffer.alloc(1024), null);
+      try {
+        const reads: Buffer[] = [];
+        raw.onBytes = (chunk) => { reads.push(Buffer.from(chunk)); };
+        assert.equal(raw.connecting, true);
+        raw.write('early');
+        await once(raw, 'connect');
+        assert.equal(raw.connecting, false);
+        await until(() => Buffer.concat(reads).toString() === 'got:early', 'the answer');
+      } finally {
+        raw.destroy();
+        server.close();
+      }
+    });
+
+    it('a refused connection emits error (ECONNREFUSED) and then close, once each', async () => {
+      const server = await echoServer();
+      server.close(); // the port is free again: nothing listens
+      await sleep(20);
+      const raw = RawSocket.connect('127.0.0.1', server.port, Buffer.alloc(1024), null);
+      const events: string[] = [];
+      raw.on('connect', () => events.push('connect'));
+      raw.on('error', (err: NodeJS.ErrnoException) => events.push(`error ${err.code}`));
+      raw.on('close', (hadError: boolean) => events.push(`close ${hadError}`));
+      raw.write('lost');
+      await until(() => events.length === 2, 'error and close');
+      await sleep(50);
+      assert.deepEqual(events, ['error ECONNREFUSED', 'close true']);
+    });
+
+    it('destroyed while connecting: one close, no connect, and the server sees nothing written', async () => {
+      const server = await echoServer();
+      const raw = RawSocket.connect('127.0.0.1', server.port, Buffer.alloc(1024), null);
+      const events: string[] = [];
+      raw.on('connect', () => events.push('connect'));
+      raw.on('close', () => events.push('close'));
+      raw.destroy();
+      await sleep(100);
+      assert.deepEqual(events, ['close']);
+      server.close();
+    });
+
+    it('reads move to the buffer nextBuffer gives, and stay while it gives undefined', async () => {
+      const server = await echoServer();
+      const first = Buffer.alloc(1024);
+      const second = Buffer.alloc(1024);
+      let handOut: Buffer | undefined = second;
+      const raw = RawSocket.connect('127.0.0.1', server.port, first, () => { const b = handOut; handOut = undefined; return b; });
+      try {
+        const seen: ArrayBufferLike[] = [];
+        raw.onBytes = (chunk) => { seen.push(chunk.buffer); };
+        await once(raw, 'connect');
+        for (const word of ['a', 'b', 'c']) {
+          raw.write(word);
+          const n = seen.length;
+          await until(() => seen.length > n, `the answer to ${word}`);
+        }
+        assert.deepEqual(seen.map((b) => (b === first.buffer ? 'first' : b === second.buffer ? 'second' : 'other')), ['first', 'second', 'second']);
+      } finally {
+        raw.destroy();
+        server.close();
+      }
+    });
+  });
 });

@@ -12,13 +12,11 @@
 // connection that gets bytes while idle is closed. Held longer (as HAProxy's sessions keep theirs),
 // backend connections grew with the number of open clients, and a backend that serves one
 // connection per worker waited on idle ones.
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
 import type { Backend } from '../../routing/table.js';
 import { Members, type Member } from '../members.js';
 import { reusedReadBuffer, type ReusedReads } from '../read-buffer.js';
-import type { ClientSocket } from '../raw-socket.js';
-import { send, writePending } from '../socket-write.js';
-import { TurnBatch } from '../turn-batch.js';
+import { RawSocket, rawSocketsAvailable, type ClientSocket } from '../raw-socket.js';
 
 /** How long an idle upstream connection is kept (below common backend keep-alive timeouts, as undici's 4 s). */
 const IDLE_MS = 4_000;
@@ -52,7 +50,11 @@ export interface UpstreamOwner {
 }
 
 export class UpstreamConnection {
-  readonly socket: Socket;
+  /**
+   * A RawSocket; a net.Socket (whose writes go at once) for a backend named by host name, which
+   * the routing table resolves before it gets here, or on a Node without the handles RawSocket drives.
+   */
+  readonly socket: RawSocket | Socket;
   owner: UpstreamOwner | null = null;
   /** The client connection keeping it while idle; null when idle in the shared list, or busy. */
   holder: UpstreamOwner | null = null;
@@ -63,8 +65,6 @@ export class UpstreamConnection {
   idleSince = 0;
 
   readonly reads: ReusedReads;
-  /** Request bytes for the backend: small ones leave at the end of the turn (turn-batch.ts). */
-  private readonly batch = new TurnBatch((data) => this.socket.destroyed || send(this.socket, data), () => writePending(this.socket));
   /** Its place in its slot's `all`. */
   readonly membership: Member<UpstreamConnection>;
 
@@ -72,7 +72,12 @@ export class UpstreamConnection {
   constructor(private readonly pool: UpstreamPool, readonly slot: Slot) {
     this.membership = slot.all.add(this);
     this.reads = reusedReadBuffer(this.onData, () => this.owner?.downstream ?? null);
-    this.socket = connect({ host: slot.backend.host, port: slot.backend.port, noDelay: true, allowHalfOpen: true, onread: this.reads });
+    const { host, port } = slot.backend;
+    if (rawSocketsAvailable && isIP(host) !== 0) {
+      const socket = RawSocket.connect(host, port, this.reads.buffer(), this.reads.buffer);
+      socket.onBytes = this.reads.read;
+      this.socket = socket;
+    } else this.socket = connect({ host, port, noDelay: true, allowHalfOpen: true, onread: this.reads });
     this.socket.on('connect', this.onConnect);
     this.socket.on('end', this.onEnd);
     this.socket.on('error', this.onError);
@@ -85,9 +90,9 @@ export class UpstreamConnection {
     return this.slot.backend;
   }
 
-  /** Writes request bytes, in order; false: wait for the owner's onUpstreamDrain. A tunnel writes to the socket itself (nothing waits by then). */
+  /** Writes request bytes, in order (small ones leave at the end of the turn); false: wait for the owner's onUpstreamDrain. */
   write(data: Buffer | string): boolean {
-    return this.batch.write(data);
+    return this.socket.write(data);
   }
 
   private readonly onConnect = () => {
