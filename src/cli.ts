@@ -5,7 +5,7 @@ import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ConfigError, loadOptions, usage, type Options } from './config/options.js';
 import { longHelp } from './config/marathon-lb-reference.js';
-import { createMarathonClient, routingOptions, startTurbine } from './app.js';
+import { createMarathonClient, routingOptions, startTurbine, type Turbine } from './app.js';
 import { installSignals } from './signals.js';
 import { buildRoutingTable } from './routing/builder.js';
 
@@ -82,9 +82,10 @@ async function main(): Promise<void> {
     await dry(options);
     return;
   }
-  const turbine = await startTurbine(options);
+  let turbine: Turbine | null = null;
+  installSignals(() => turbine, options.shutdownGrace * 1000);
+  turbine = await startTurbine(options);
   for (const { flag, reason } of loaded.ignoredFlags) turbine.logger.warn({ flag, reason }, 'marathon-lb flag has no effect in Turbine; ignored');
-  installSignals(turbine, options.shutdownGrace * 1000);
 }
 
 main().catch((err: Error) => {

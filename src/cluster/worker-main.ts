@@ -77,6 +77,7 @@ process.on('message', (message: ToWorker) => void handle(message));
 send({ type: 'hello' });
 // The primary is gone: nobody will send tables or collect counters; stop serving.
 process.on('disconnect', () => process.exit(0));
-// Ctrl-C and a signal to the process group reach workers too; the primary orchestrates the drain.
-process.on('SIGINT', () => {});
-process.on('SIGTERM', () => {});
+// Ctrl-C and a signal to the process group reach workers too; the primary orchestrates the drain
+// and the resyncs. Left to Node, SIGHUP would end a worker with its requests in flight, and SIGUSR1
+// would open its inspector.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1'] as const) process.on(signal, () => {});

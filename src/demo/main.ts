@@ -1,7 +1,7 @@
 // `npm run demo` (or `turbine demo`): a fake Marathon with sample apps, real backend
 // servers and Turbine, in one process tree; prints curl commands that show routing; Ctrl-C stops.
 import type { Options } from '../config/options.js';
-import { startTurbine } from '../app.js';
+import { startTurbine, type Turbine } from '../app.js';
 import { installSignals } from '../signals.js';
 import { startHttpBackend, startTcpBackend, type RunningBackend } from './backends.js';
 import { FakeMarathon } from './fake-marathon.js';
@@ -38,8 +38,9 @@ export async function runDemo(given: Options, explicit: ReadonlySet<keyof Option
   // Never the production state file: a Turbine started from it while Marathon is down would serve the demo's apps.
   const options: Options = { ...given, marathon: [marathon.url], stateFile: null };
   for (const [key, value] of Object.entries(DEMO_DEFAULTS) as [keyof Options, never][]) if (!explicit.has(key)) options[key] = value;
-  const turbine = await startTurbine(options);
-  installSignals(turbine, 0);
+  let started: Turbine | null = null;
+  installSignals(() => started, 0);
+  const turbine = started = await startTurbine(options);
   const stopDemo = async () => {
     await marathon.close();
     await Promise.all(backends.map((b) => b.stop()));

@@ -7,13 +7,23 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { startHttpBackend } from '../../src/demo/backends.js';
 import { app } from '../support/harness.js';
+import { startTurbineProcess } from '../support/cli.js';
 import { freePort, get, until, untilServed } from '../support/net.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
+
+/** A backend that answers 'finished' after `ms`. */
+function slowBackend(ms: number): Promise<{ port: number; close: () => void }> {
+  return new Promise((resolveSlow) => {
+    const s = createServer((_req, res) => setTimeout(() => res.end('finished'), ms));
+    s.listen(0, '127.0.0.1', () => resolveSlow({ port: (s.address() as AddressInfo).port, close: () => s.close() }));
+  });
+}
 
 describe('turbine command line', () => {
   for (const [args, flag] of [
@@ -147,19 +157,52 @@ describe('turbine command line', () => {
     }
   });
 
-  it('SIGHUP makes Turbine refetch everything from Marathon', async () => {
+  it('SIGHUP and SIGUSR1, sent to the process group too, refetch everything from Marathon and leave the workers and their requests alone; SIGUSR1 opens no inspector', async () => {
     const m = new FakeMarathon();
     await m.listen();
-    const [admin, http, appid] = await Promise.all([freePort(), freePort(), freePort()]);
-    const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1',
-      '--admin-port', String(admin), '--http-port', String(http), '--appid-port', String(appid), '--log-level', 'warn']);
+    const slow = await slowBackend(1_000);
+    const [port, inspector] = await Promise.all([freePort(), freePort()]);
+    m.putApp(app('/slow', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: '127.0.0.1', ports: [slow.port] }]);
+    // Where Node's inspector would listen if SIGUSR1 opened it (its default signal action).
+    const t = await startTurbineProcess(['--marathon', m.url, '--group', 'external', '--workers', '2'],
+      { env: { ...process.env, NODE_OPTIONS: `--inspect-port=127.0.0.1:${inspector}` }, group: true });
+    const group = -t.child.pid!;
     try {
-      await untilServed(`http://127.0.0.1:${admin}/_haproxy_health_check`, 'ready', 10_000);
-      const before = m.requests.apps;
-      child.kill('SIGHUP');
-      await until(() => m.requests.apps > before, 'a full refetch after SIGHUP');
+      await untilServed(`${t.admin}/_haproxy_health_check`, 'ready', 10_000);
+      await until(async () => { try { return (await get(`http://127.0.0.1:${port}/`)).status === 200; } catch { return false; } }, 'the service', 10_000);
+      const inFlight = get(`http://127.0.0.1:${port}/`);
+      await new Promise((r) => setTimeout(r, 100));
+      for (const signal of ['SIGHUP', 'SIGUSR1'] as const) {
+        const before = m.requests.apps;
+        process.kill(group, signal);
+        await until(() => m.requests.apps > before, `a full refetch after ${signal}`);
+      }
+      const res = await inFlight;
+      assert.equal(res.status, 200, 'the request in flight at the signals is answered');
+      assert.equal(t.child.exitCode, null, 'still running');
+      const refused = await new Promise<boolean>((resolve) => {
+        const probe = connect(inspector, '127.0.0.1', () => { probe.destroy(); resolve(false); });
+        probe.on('error', () => resolve(true));
+      });
+      assert.equal(refused, true, 'nothing listens where the inspector would');
     } finally {
-      child.kill('SIGKILL');
+      try { process.kill(group, 'SIGKILL'); } catch { /* gone */ }
+      slow.close();
+      await m.close();
+    }
+  });
+
+  it('SIGTERM while it is still starting (its workers forking) exits 0', async () => {
+    const m = new FakeMarathon();
+    await m.listen();
+    const t = await startTurbineProcess(['--marathon', m.url, '--group', 'external', '--workers', '2', '--shutdown-grace', '0']);
+    try {
+      // The admin listener answers before the workers are up: signal at its first answer.
+      await until(async () => { try { await get(`${t.admin}/_haproxy_health_check`); return true; } catch { return false; } }, 'the admin listener', 10_000);
+      t.child.kill('SIGTERM');
+      assert.equal(await t.exited, 0, t.stderr());
+    } finally {
+      t.child.kill('SIGKILL');
       await m.close();
     }
   });
@@ -167,12 +210,7 @@ describe('turbine command line', () => {
   it('SIGTERM: health turns 503, the in-flight request completes, exit 0', async () => {
     const m = new FakeMarathon();
     await m.listen();
-    const slow = await new Promise<{ port: number; close: () => void }>((resolveSlow) => {
-      import('node:http').then(({ createServer }) => {
-        const s = createServer((_req, res) => setTimeout(() => res.end('finished'), 700));
-        s.listen(0, '127.0.0.1', () => resolveSlow({ port: (s.address() as { port: number }).port, close: () => s.close() }));
-      });
-    });
+    const slow = await slowBackend(700);
     const [port, admin, http, appid] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     m.putApp(app('/slow', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: '127.0.0.1', ports: [slow.port] }]);
     const child = spawn(process.execPath, [CLI, '--marathon', m.url, '--group', 'external', '--bind', '127.0.0.1',
