@@ -34,7 +34,7 @@ export class ProxyWorkers implements DataPlane {
   private readonly failing = new Set<string>();
   private routable: readonly string[] = [];
   private readonly pending = new Map<number, PendingApply>();
-  /** Counters of workers that died, so totals never go backwards (for what the table still holds). */
+  /** Counters of workers that died, so totals never go backwards (for what the table or a live worker still holds). */
   private retired: StatsSnapshot = emptySnapshot();
   private table: RoutingTable | null = null;
   private stopping = false;
@@ -119,8 +119,6 @@ export class ProxyWorkers implements DataPlane {
   apply(change: TableChange): Promise<ListenFailure[]> {
     const { table } = change;
     this.table = table;
-    // What dead workers counted for services and backends that left goes with them, as a worker's own counters do.
-    this.retired = withinTable(this.retired, table);
     const ready = [...this.members.values()].filter((m) => m.ready);
     if (ready.length === 0) return Promise.resolve([]);
     const message = deltaMessage(change);
@@ -185,7 +183,12 @@ export class ProxyWorkers implements DataPlane {
   }
 
   traffic(): StatsSnapshot {
-    return mergeSnapshots([this.retired, ...this.reports().map((r) => r.traffic)]);
+    const live = this.reports().map((r) => r.traffic);
+    // What dead workers counted goes with the series of what left, when the live workers' own go
+    // (a backend that left stays for --metrics-retention): dropped sooner, a counter a scrape still
+    // sees would go down, which Prometheus reads as a reset.
+    if (this.table !== null) this.retired = withinTable(this.retired, this.table, live);
+    return mergeSnapshots([this.retired, ...live]);
   }
 
   /** Each live worker's CPU, memory and event-loop lag, as it last reported them. */

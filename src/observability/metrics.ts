@@ -89,6 +89,22 @@ export interface BackendState {
   reasons: string[];
 }
 
+/**
+ * The states with one entry per service and backend, its reasons together: a backend can be in the
+ * table's excluded tasks and draining at once (Marathon called it unhealthy with a request on it),
+ * and a series repeated in one scrape is refused by Prometheus.
+ */
+function oneStatePerBackend(states: BackendState[]): BackendState[] {
+  const byKey = new Map<string, BackendState>();
+  for (const state of states) {
+    const key = `${state.service}\0${state.backend}`;
+    const seen = byKey.get(key);
+    if (seen === undefined) byKey.set(key, state);
+    else byKey.set(key, { ...seen, reasons: [...new Set([...seen.reasons, ...state.reasons])] });
+  }
+  return byKey.size === states.length ? states : [...byKey.values()];
+}
+
 /** A service's ejection cap and panic state, as the primary decided them (health/ejection-limits.ts). */
 export interface ServiceLimitState {
   service: string;
@@ -158,7 +174,7 @@ export class Metrics {
     const add = (name: string, help: string, type: MetricType, samples: (s: StatsSnapshot) => Iterable<Sample>) =>
       addScraped(name, help, type, () => samples(sources.traffic()));
     const addBackends = (name: string, help: string, samples: (states: BackendState[]) => Iterable<Sample>) =>
-      addScraped(name, help, 'gauge', () => samples(sources.backends()));
+      addScraped(name, help, 'gauge', () => samples(oneStatePerBackend(sources.backends())));
 
     // The metrics with a sample per backend are generators: a scrape writes them a slice at a time.
     addBackends('turbine_backend_up', '1 when no reason takes a backend out, 0 when one does (see turbine_backend_down_reason; in panic or over the ejection cap it gets traffic anyway).', function* (states): Generator<Sample> {

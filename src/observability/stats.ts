@@ -180,14 +180,19 @@ export class ProxyStats {
   }
 }
 
-/** The counters of `snapshot` for what `table` still holds (its services and their backends): the series of what left go. */
-export function withinTable(snapshot: StatsSnapshot, table: { services: readonly { id: string; backends: readonly { address: string }[] }[] }): StatsSnapshot {
+/**
+ * The counters of `snapshot` for what `table` still holds (its services and their backends), and
+ * for the backends of those services that one of `kept` still counts (a backend that left stays
+ * for the retention time in each ProxyStats): the series of what left go, when theirs do.
+ */
+export function withinTable(snapshot: StatsSnapshot, table: { services: readonly { id: string; backends: readonly { address: string }[] }[] }, kept: readonly StatsSnapshot[] = []): StatsSnapshot {
   const services: Record<string, ServiceCounters> = {};
   for (const service of table.services) {
     const counters = snapshot.services[service.id];
     if (counters === undefined) continue;
     const backends: Record<string, BackendCounters> = {};
-    for (const address of [NO_BACKEND, ...service.backends.map((b) => b.address)]) {
+    const addresses = [NO_BACKEND, ...service.backends.map((b) => b.address), ...kept.flatMap((k) => Object.keys(k.services[service.id]?.backends ?? {}))];
+    for (const address of addresses) {
       const b = counters.backends[address];
       if (b !== undefined) backends[address] = b;
     }

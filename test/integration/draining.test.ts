@@ -43,6 +43,34 @@ describe('draining', () => {
     }
   });
 
+  it('a backend Marathon calls unhealthy while a request is on it is one series in /metrics, down for both reasons', async () => {
+    const h = await startHarness();
+    let release: (() => void) | null = null;
+    const slow: Server = createServer((_req, res) => { release = () => res.end('finished'); });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const address = `127.0.0.1:${(slow.address() as AddressInfo).port}`;
+    try {
+      const port = await freePort();
+      h.marathon.putApp(app('/sick', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }, { healthChecks: [{ protocol: 'COMMAND', command: { value: 'true' } }] }),
+        [{ host: '127.0.0.1', ports: [(slow.address() as AddressInfo).port], alive: true }]);
+      await h.waitTable((t) => t.services[0]?.backends.length === 1, 'the healthy task');
+      const inFlight = get(`http://127.0.0.1:${port}/`);
+      await until(() => release !== null, 'the request at the backend');
+      h.marathon.setHealth(h.marathon.tasksOf('/sick')[0]!.id, false);
+      await h.waitTable((t) => t.services[0]!.backends.length === 0, 'the task taken out');
+      const text = (await get(`${h.admin}/metrics`)).text;
+      const lines = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`) && l.includes(`backend="${address}"`));
+      assert.deepEqual(lines('turbine_backend_up'), [`turbine_backend_up{service="/sick:0",backend="${address}"} 0`], 'one series: Prometheus refuses a scrape that repeats one');
+      assert.deepEqual(lines('turbine_backend_down_reason').map((l) => /reason="([^"]+)"/.exec(l)![1]).sort(), ['draining', 'marathon-health']);
+      release!();
+      assert.equal((await inFlight).status, 200);
+    } finally {
+      slow.closeAllConnections();
+      slow.close();
+      await h.close();
+    }
+  });
+
   it('a TCP stream on a killed task keeps working, and is closed at the drain timeout', async () => {
     const h = await startHarness({ drainTimeout: 0.5 });
     try {

@@ -11,7 +11,7 @@ import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { startHttpBackend, type RunningBackend } from '../../src/demo/backends.js';
 import { startTurbineProcess } from '../support/cli.js';
 import { app } from '../support/harness.js';
-import { freePort, get, sumMetric, until, untilServed, within } from '../support/net.js';
+import { freePort, get, settled, sumMetric, until, untilServed, within } from '../support/net.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
 
@@ -121,6 +121,34 @@ describe('--workers 2', () => {
     // The /count service was counted by the worker the last test killed (its counters are kept so totals do not go backwards).
     m.removeApp('/count');
     await until(async () => !(await get(`${admin}/metrics`)).text.includes('service="/count:0"'), 'no /count:0 series left', 5000);
+  });
+
+  it('what a killed worker counted for a backend that left stays as long as the live workers keep theirs (--metrics-retention): the counter never goes down', async () => {
+    const keepPort = await freePort();
+    const [x, y] = backends as [RunningBackend, RunningBackend];
+    m.putApp(app('/keep', keepPort, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: x.host, ports: [x.port] }]);
+    await untilServed(`http://127.0.0.1:${keepPort}/`, 'the service', 5000, { connection: 'close' });
+    const served = { service: '/keep:0', backend: `${x.host}:${x.port}` };
+    // The requests that found the service served are reported within half a second.
+    const before = await settled(() => metric('turbine_requests_total', served), 'the count settled', 600);
+    const [, victim] = await pids();
+    for (const pid of (await pids()).slice(1)) {
+      await onlyWorker(admin, pid, async () => {
+        for (let i = 0; i < 10; i += 1) await within(5000, get(`http://127.0.0.1:${keepPort}/`, { connection: 'close' }), `worker ${pid} alone`);
+      });
+    }
+    await until(async () => (await metric('turbine_requests_total', served)) === before + 20, 'both workers\' counts reported');
+    process.kill(victim!, 'SIGKILL');
+    await until(async () => { const now = await pids(); return now.length === 3 && !now.includes(victim!); }, 'a replacement worker');
+    m.startTask('/keep', { host: y.host, ports: [y.port] });
+    m.killTask(m.tasksOf('/keep').find((t) => t.ports[0] === x.port)!.id);
+    const keepBackends = async () => (await get(`${admin}/routes`)).json<{ services: { id: string; backends: { address: string }[] }[] }>()
+      .services.find((sv) => sv.id === served.service)?.backends.map((bk) => bk.address);
+    await until(async () => (await keepBackends())?.join() === `${y.host}:${y.port}`, 'the backend gone from the table');
+    for (let i = 0; i < 3; i += 1) {
+      assert.equal(await metric('turbine_requests_total', served), before + 20, 'the series of the backend that left keeps its count');
+      await new Promise((r) => setTimeout(r, 500));
+    }
   });
 
   it('an active health check failing in the primary takes the backend out in every worker', async () => {
