@@ -45,6 +45,20 @@ async function stream(res: ServerResponse, type: string, pieces: Iterable<string
 
 const json = (res: ServerResponse, status: number, value: unknown) => send(res, status, 'application/json', JSON.stringify(value, null, 2) + '\n');
 
+/**
+ * The path and query of a request target: a server accepts the absolute form too (RFC 9112 3.2.2;
+ * a client that talks to it as to a proxy sends http://host:port/path).
+ */
+function originForm(target: string): string {
+  if (!/^https?:\/\//i.test(target)) return target;
+  try {
+    const url = new URL(target);
+    return url.pathname + url.search;
+  } catch {
+    return target;
+  }
+}
+
 export class AdminServer {
   private readonly server: Server;
 
@@ -71,7 +85,7 @@ export class AdminServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = req.url ?? '/';
+    const url = originForm(req.url ?? '/');
     const queryAt = url.indexOf('?');
     const path = queryAt < 0 ? url : url.slice(0, queryAt);
     const signal = path.startsWith('/_mlb_signal/');

@@ -128,7 +128,7 @@ export const DEFAULTS: Options = {
 };
 
 export const SPECS: readonly Spec[] = [
-  spec({ key: 'marathon', flag: '--marathon', aliases: ['-m'], kind: 'list', many: true, help: 'Marathon URL; several after one flag, repeated or comma-separated (failover in order)' }),
+  spec({ key: 'marathon', flag: '--marathon', aliases: ['-m'], kind: 'list', many: true, help: 'Marathon URL; several after one flag, repeated or comma-separated (failover in order); http://user:password@host:8080 logs in as --auth-credentials would' }),
   spec({ key: 'group', flag: '--group', kind: 'list', help: "HAPROXY_GROUP to serve; repeat for several; '*' serves every app" }),
   spec({ key: 'bind', flag: '--bind', kind: 'string', help: 'address every listener binds to, unless a port sets HAPROXY_{n}_BIND_ADDR' }),
   spec({ key: 'httpPort', flag: '--http-port', kind: 'port', help: 'virtual-host HTTP listener' }),
@@ -402,7 +402,10 @@ export function loadOptions(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     explicit.add(s.key);
   }
   const result = options as unknown as Options;
-  if (!args.help && !args.longHelp) validate(result);
+  if (!args.help && !args.longHelp) {
+    validate(result);
+    credentialsFromUrls(result);
+  }
   return { options: result, help: args.help, longHelp: args.longHelp, ignoredFlags: args.ignored, explicit };
 }
 
@@ -432,6 +435,27 @@ function validate(o: Options): void {
   if (o.minServPortIpPerTask > o.maxServPortIpPerTask) {
     throw new ConfigError(`--min-serv-port-ip-per-task: ${o.minServPortIpPerTask} is above --max-serv-port-ip-per-task ${o.maxServPortIpPerTask}`);
   }
+}
+
+/**
+ * marathon-lb (Python's requests) logs in with the user info of a Marathon URL
+ * (http://user:password@marathon:8080) when no credentials are given: here it becomes
+ * --auth-credentials, and the URLs, which logs and the admin endpoints show, lose it. Given
+ * credentials win, as in requests; URLs naming different users cannot be served by one login.
+ */
+function credentialsFromUrls(o: Options): void {
+  const found = new Set<string>();
+  o.marathon = o.marathon.map((url) => {
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return url;
+    found.add(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.href;
+  });
+  if (found.size > 1) throw new ConfigError('--marathon: the URLs carry different credentials; give one user:password with --auth-credentials');
+  const [credentials] = found;
+  if (credentials !== undefined && o.authCredentials === null && o.marathonAuthCredentialFile === null) o.authCredentials = credentials;
 }
 
 export function usage(): string {

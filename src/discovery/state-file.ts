@@ -2,7 +2,7 @@
 // Marathon outage. Written atomically (temp file, fsync, rename). The apps are saved in Marathon's
 // own wire shape (encodeApp) and read back through decodeAppList, so a file on disk passes the same
 // rules as an answer from Marathon; anything the decoder would skip makes the whole file untrusted.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { decodeAppList, encodeApp, type DecodeProblem, type MarathonApp } from '../marathon/decode.js';
 
@@ -21,12 +21,18 @@ export function writeStateFile(path: string, apps: readonly MarathonApp[]): void
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const fd = openSync(temp, 'w', 0o600);
   try {
-    writeSync(fd, JSON.stringify({ format: FORMAT, savedAt: new Date().toISOString(), apps: apps.map(encodeApp) }));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      writeSync(fd, JSON.stringify({ format: FORMAT, savedAt: new Date().toISOString(), apps: apps.map(encodeApp) }));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+  } catch (err) {
+    // A write that failed (a full disk, the path a directory) leaves no temp file behind, at every attempt.
+    rmSync(temp, { force: true });
+    throw err;
   }
-  renameSync(temp, path);
   // The rename is durable only once the directory entry is on disk.
   const dir = openSync(dirname(path), 'r');
   try {

@@ -53,6 +53,20 @@ describe('marathon-lb command lines', () => {
     }
   });
 
+  it('a Marathon URL with user:password@ logs in with them, as marathon-lb does, and never shows the password', async () => {
+    const m = new FakeMarathon({ authorization: `Basic ${Buffer.from('ops:s3cret').toString('base64')}` });
+    await m.listen();
+    try {
+      m.putApp(app('/web', 10100, { HAPROXY_GROUP: 'external' }), [{ host: '10.0.0.1', ports: [31000] }]);
+      const r = await run(['-m', m.url.replace('http://', 'http://ops:s3cret@'), '--group', 'external', '--dry', '--log-level', 'debug']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout).services.map((s: { appId: string }) => s.appId), ['/web']);
+      assert.doesNotMatch(r.stdout + r.stderr, /s3cret/);
+    } finally {
+      await m.close();
+    }
+  });
+
   it("the image's documented form `sse -m URL --group external` serves the app; poll is logged as not applicable", async () => {
     const m = new FakeMarathon();
     await m.listen();

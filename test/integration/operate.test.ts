@@ -5,7 +5,7 @@ import { createServer as createHttpServer, type ServerResponse } from 'node:http
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { app, startHarness, type Harness } from '../support/harness.js';
-import { freePort, get, until } from '../support/net.js';
+import { freePort, get, rawClient, until } from '../support/net.js';
 
 interface RoutesView {
   services: { id: string; panic: boolean; ejectionCapped: boolean; excluded: { taskId: string; reason: string }[]; backends: { address: string; state: string; reasons: string[] }[] }[];
@@ -101,6 +101,15 @@ describe('operating Turbine', () => {
     assert.equal(r.status, 405);
     assert.equal(r.headers.allow, 'GET, HEAD');
     assert.equal((await get(`${h.admin}/_mlb_signal/hup`, {}, 'PUT')).headers.allow, 'GET, HEAD, POST');
+  });
+
+  it('an absolute-form request target (RFC 9112 3.2.2: a server must accept it) is served as its path', async () => {
+    const port = Number(new URL(h.admin).port);
+    const client = rawClient(port);
+    client.socket.write(`GET http://127.0.0.1:${port}/_haproxy_health_check?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+    await client.closed;
+    assert.match(client.text(), /^HTTP\/1\.1 200 /);
+    assert.match(client.text(), /"status":\s*"ok"/);
   });
 
   it('/_mlb_signal/usr1 says which signal it acted on', async () => {

@@ -128,6 +128,16 @@ describe('options', () => {
     assert.equal(range('10100', '10100').options.maxServPortIpPerTask, 10100);
   });
 
+  it("a Marathon URL's user info logs in as --auth-credentials (marathon-lb's requests does), and leaves the URL", () => {
+    const { options } = loadOptions(['--marathon', 'http://ops:s%3Acret@m1:8080,http://m2:8080', '--group', 'x'], {});
+    assert.deepEqual(options.marathon, ['http://m1:8080/', 'http://m2:8080']);
+    assert.equal(options.authCredentials, 'ops:s:cret');
+    const given = loadOptions(['--marathon', 'http://ops:old@m1:8080', '--auth-credentials', 'ops:new', '--group', 'x'], {}).options;
+    assert.equal(given.authCredentials, 'ops:new', 'given credentials win');
+    assert.deepEqual(given.marathon, ['http://m1:8080/'], 'and the URL still loses its password');
+    assert.throws(() => loadOptions(['--marathon', 'http://a:1@m1:8080', 'http://b:2@m2:8080', '--group', 'x'], {}), /--marathon: the URLs carry different credentials/);
+  });
+
   it('--dcos-auth-credentials also comes from DCOS_SERVICE_ACCOUNT_CREDENTIAL, as in marathon-lb', () => {
     const json = '{"uid":"svc","private_key":"...","login_endpoint":"https://leader.mesos/acs/api/v1/auth/login"}';
     assert.equal(loadOptions(['--group', 'x'], { DCOS_SERVICE_ACCOUNT_CREDENTIAL: json }).options.dcosAuthCredentials, json);
