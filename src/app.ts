@@ -95,8 +95,11 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     ejectAfterFailures: options.ejectAfterFailures,
     ejectMs: options.ejectSeconds * 1000,
   };
-  // One per CPU the container may use (its quota, when lower than the CPUs it sees), at most --workers' own cap.
-  const workerCount = options.workers === 0 ? Math.min(availableParallelism(), cgroupCpuLimit() ?? Infinity, MAX_WORKERS) : options.workers;
+  // One per CPU the container may use (its quota, when lower than the CPUs it sees), at most --workers' own cap, and
+  // no more than the connection limits, of which each worker admits an equal share (a worker with none would refuse everything).
+  const workerCount = options.workers === 0
+    ? Math.min(availableParallelism(), cgroupCpuLimit() ?? Infinity, MAX_WORKERS, options.maxconn, options.maxconnPerService || Infinity)
+    : options.workers;
   const workers = workerCount > 1 ? new ProxyWorkers(setup, workerCount, options.logLevel, logger) : null;
   const plane: DataPlane = workers ?? Proxy.create(setup, logger);
   const metrics = new Metrics({

@@ -55,13 +55,15 @@ export class ProxyWorkers implements DataPlane {
   }
 
   /**
-   * --maxconn is a total: each worker admits its share, and the shares add up to it exactly (the
-   * remainder goes to the first slots). The kernel picks the worker of a connection, so one may be
-   * refused while another worker has room; the total never goes over.
+   * --maxconn and --maxconn-per-service are totals: each worker admits its share, and the shares
+   * add up to them exactly (the remainder goes to the first slots; options refuse a limit below the
+   * number of workers). The kernel picks the worker of a connection, so one may be refused while
+   * another worker has room; the total never goes over.
    */
-  private maxconnShare(slot: number): number {
-    const total = this.setup.settings.maxconn;
-    return Math.floor(total / this.count) + (slot < total % this.count ? 1 : 0);
+  private settingsFor(slot: number): DataPlaneSetup['settings'] {
+    const share = (total: number) => Math.floor(total / this.count) + (slot < total % this.count ? 1 : 0);
+    const { settings } = this.setup;
+    return { ...settings, maxconn: share(settings.maxconn), maxconnPerService: share(settings.maxconnPerService) };
   }
 
   private fork(): Promise<void> {
@@ -77,7 +79,7 @@ export class ProxyWorkers implements DataPlane {
       worker.on('message', (message: FromWorker) => {
         switch (message.type) {
           case 'hello':
-            this.send(member, { type: 'init', setup: { ...this.setup, settings: { ...this.setup.settings, maxconn: this.maxconnShare(member.slot) } }, logLevel: this.logLevel });
+            this.send(member, { type: 'init', setup: { ...this.setup, settings: this.settingsFor(member.slot) }, logLevel: this.logLevel });
             return;
           case 'ready':
             member.ready = true;

@@ -162,8 +162,8 @@ export const SPECS: readonly Spec[] = [
   spec({ key: 'timeoutHttpKeepAlive', flag: '--timeout-http-keep-alive', kind: 'seconds', help: 'idle client keep-alive connection' }),
   spec({ key: 'drainTimeout', flag: '--drain-timeout', kind: 'seconds', help: 'on shutdown or removal, how long in-flight work may finish' }),
   spec({ key: 'metricsRetention', flag: '--metrics-retention', kind: 'seconds', help: "how long the series of a backend that left stay in /metrics, so a scrape sees its last counts (errors of a deploy included)" }),
-  spec({ key: 'maxconn', flag: '--maxconn', kind: 'int', help: 'client connections open at once, all listeners' }),
-  spec({ key: 'maxconnPerService', flag: '--maxconn-per-service', kind: 'int', help: 'requests or connections in flight per service (0: no limit)' }),
+  spec({ key: 'maxconn', flag: '--maxconn', kind: 'int', help: 'client connections open at once, all listeners (split evenly across the workers: one at its share refuses while another may have room)' }),
+  spec({ key: 'maxconnPerService', flag: '--maxconn-per-service', kind: 'int', help: 'requests or connections in flight per service (0: no limit; split evenly across the workers, as --maxconn)' }),
   spec({ key: 'activeHealthChecks', flag: '--active-health-checks', kind: 'bool', help: "run the apps' Marathon health checks from Turbine too" }),
   spec({ key: 'ejectAfterFailures', flag: '--eject-after-failures', kind: 'int', help: 'consecutive connect errors, resets or timeouts before a backend is ejected' }),
   spec({ key: 'ejectSeconds', flag: '--eject-seconds', kind: 'seconds', help: 'how long an ejected backend stays out before it is tried again' }),
@@ -425,6 +425,12 @@ function validate(o: Options): void {
   if (o.workers > MAX_WORKERS) throw new ConfigError(`--workers: at most ${MAX_WORKERS}`);
   // 0 means "no limit" for --maxconn-per-service, but would refuse every connection here.
   if (o.maxconn === 0) throw new ConfigError('--maxconn: at least 1 (it has no unlimited setting; the default is 50000)');
+  // Each worker admits an equal share of these limits (cluster/workers.ts): one with no share would refuse everything.
+  for (const [flag, limit] of [['--maxconn', o.maxconn], ['--maxconn-per-service', o.maxconnPerService]] as const) {
+    if (o.workers > 1 && limit > 0 && limit < o.workers) {
+      throw new ConfigError(`${flag}: ${limit} is below --workers ${o.workers} (each worker admits an equal share of it, and a worker with no share would refuse everything)`);
+    }
+  }
   if (o.maxEjectionPercent > 100) throw new ConfigError('--max-ejection-percent: at most 100');
   if (o.panicThreshold > 100) throw new ConfigError('--panic-threshold: at most 100');
   if (o.authCredentials !== null && !o.authCredentials.includes(':')) throw new ConfigError('--auth-credentials: expected user:password');

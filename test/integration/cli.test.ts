@@ -33,6 +33,8 @@ describe('turbine command line', () => {
     [['--marathon', 'http://m:8080', '--group', 'x', '--bogus'], '--bogus'],
     [['--marathon', 'https://m:8443', '--group', 'x', '--marathon-ca-cert', '/nonexistent/ca.pem'], '--marathon-ca-cert'],
     [['--marathon', 'http://m:8080', '--group', 'x', '--marathon-auth-credential-file', '/nonexistent/credentials'], '--marathon-auth-credential-file'],
+    [['--marathon', 'http://m:8080', '--group', 'x', '--workers', '3', '--maxconn', '2'], '--maxconn'],
+    [['--marathon', 'http://m:8080', '--group', 'x', '--workers', '3', '--maxconn-per-service', '2'], '--maxconn-per-service'],
   ] as const) {
     it(`${args.join(' ')} exits 2 naming ${flag}`, () => {
       const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000 });

@@ -184,7 +184,7 @@ describe('--workers 2', () => {
   });
 });
 
-describe('--workers 2 --maxconn 3', () => {
+describe('--workers 2: the connection limits are totals', () => {
   it('the workers\' shares add up to --maxconn: 2 and 1, not 2 each', async () => {
     const m = new FakeMarathon();
     await m.listen();
@@ -220,6 +220,33 @@ describe('--workers 2 --maxconn 3', () => {
       await exited;
       await m.close();
       await backend.stop();
+    }
+  });
+
+  it('--maxconn-per-service 3 is a total too: the workers admit 2 and 1 requests in flight, not 3 each', async () => {
+    const m = new FakeMarathon();
+    await m.listen();
+    const slow = createServer((_req, res) => setTimeout(() => res.end('slow'), 500));
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const port = await freePort();
+    m.putApp(app('/slow', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: '127.0.0.1', ports: [(slow.address() as AddressInfo).port] }]);
+    const { child, admin, exited } = await startTurbineProcess(['--marathon', m.url, '--group', 'external', '--workers', '2', '--maxconn-per-service', '3']);
+    try {
+      await untilServed(`http://127.0.0.1:${port}/`, 'served', 15_000, { connection: 'close' });
+      const admitted: number[] = [];
+      for (const pid of (await pidsOf(admin)).slice(1)) {
+        await onlyWorker(admin, pid, async () => {
+          const answers = await within(5000, Promise.all(Array.from({ length: 4 }, () => get(`http://127.0.0.1:${port}/`, { connection: 'close' }))), `worker ${pid} alone`);
+          admitted.push(answers.filter((r) => r.status === 200).length);
+          assert.deepEqual(answers.filter((r) => r.status !== 200).map((r) => r.status), Array(4 - admitted.at(-1)!).fill(503));
+        });
+      }
+      assert.deepEqual(admitted.sort(), [1, 2]);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      slow.close();
+      await m.close();
     }
   });
 });
