@@ -38,7 +38,7 @@ export const LABELS: readonly LabelReference[] = [
   { label: 'HAPROXY_{n}_ENABLED', status: 'applied', note: 'false disables the port; with --strict-mode only true enables it. Yes/no labels (ENABLED, STICKY, REDIRECT_TO_HTTPS, USE_HSTS) read as marathon-lb\'s string_to_bool: true, t, yes, y (any case) are true, any other value false (one other than false, f, no, n, 0 is also reported)' },
   { label: 'HAPROXY_{n}_PORT', status: 'applied', note: "replaces Marathon's service port" },
   { label: 'HAPROXY_{n}_MODE', status: 'applied', note: 'http or tcp; an explicit value wins; else http with a VHOST or a Marathon HTTP health check, tcp otherwise' },
-  { label: 'HAPROXY_{n}_VHOST', status: 'applied', note: 'comma-separated host names, served on --http-port (and --https-port with --ssl-certs, where the TLS handshake\'s SNI picks the host as marathon-lb\'s ssl_fc_sni does: a request whose Host names another host, or that came without SNI, gets 421); *.example.com wildcards' },
+  { label: 'HAPROXY_{n}_VHOST', status: 'applied', note: 'comma-separated host names, served on --http-port (and --https-port with --ssl-certs, where the TLS handshake\'s SNI picks the host as marathon-lb\'s ssl_fc_sni does: a request whose Host names another host, or that came without SNI, gets 421; an HTTP/1.0 request without Host is served by the SNI name); *.example.com wildcards' },
   { label: 'HAPROXY_{n}_PATH', status: 'applied', note: 'space-separated path prefixes, -i for case-insensitive' },
   { label: 'HAPROXY_{n}_BACKEND_WEIGHT', status: 'applied', note: 'orders rules that share a virtual host: higher weight first (a PATH gives weight 1), then the longest prefix' },
   { label: 'HAPROXY_{n}_BALANCE', status: 'applied', note: 'roundrobin, leastconn, source' },

@@ -190,9 +190,7 @@ export class Listeners {
       },
     }, (socket: TLSSocket) => {
       socket.allowHalfOpen = true;
-      // strict-sni refuses a client that names no host; Node asks SNICallback only when one does.
-      if (listener.tls?.strictSni && !socket.servername) socket.destroy();
-      else if (listener.spec.kind === 'service-tcp') this.handlers.tcp(listener.spec, socket);
+      if (listener.spec.kind === 'service-tcp') this.handlers.tcp(listener.spec, socket);
       else this.serveHttp(listener, socket);
     });
     server.on('tlsClientError', (_err, socket) => {

@@ -360,14 +360,15 @@ export class Proxy implements DataPlane {
     return site;
   }
 
-  private route(spec: ListenerSpec, head: RequestHead): ServiceRuntime | null {
+  /** `authority`: the host the request names, or, on the HTTPS listener, its handshake's when it names none (HTTP/1.0). */
+  private route(spec: ListenerSpec, head: RequestHead, authority: string): ServiceRuntime | null {
     const index = this.index;
     switch (spec.kind) {
       case 'service-http':
         return this.serviceRuntime(index.byListener.get(spec.key));
       case 'vhost-http':
       case 'vhost-https':
-        return this.serviceRuntime(routeVhost(index, head.authority, head.path));
+        return this.serviceRuntime(routeVhost(index, authority, head.path));
       case 'appid': {
         const header = field(head, 'x-marathon-app-id');
         return header !== undefined ? this.serviceRuntime(index.byAppId.get(normaliseAppId(header).toLowerCase())) : null;
@@ -381,11 +382,13 @@ export class Proxy implements DataPlane {
     // The HTTPS listener serves the host its handshake named (marathon-lb routes :443 by SNI alone):
     // a Host naming another would reach, with another name's handshake, a virtual host whose own
     // name is refused at the handshake (a certificate that failed to load, client verification).
-    if (spec.kind === 'vhost-https' && (sni === null || hostOf(head.authority) !== sni)) {
+    // An HTTP/1.0 request may name no host: the handshake's name is the one it asks for.
+    const authority = spec.kind === 'vhost-https' && head.authority === '' ? sni ?? '' : head.authority;
+    if (spec.kind === 'vhost-https' && (sni === null || hostOf(authority) !== sni)) {
       this.stats.clientError(spec.key, 'misdirected');
       return { status: 421, text: 'Misdirected Request: the Host header does not name the host of the TLS handshake (SNI)\n' };
     }
-    const runtime = this.route(spec, head);
+    const runtime = this.route(spec, head, authority);
     if (runtime === null) {
       if (spec.kind !== 'service-http') this.stats.clientError(spec.key, spec.kind === 'appid' ? 'unknown-app-id' : 'unknown-host');
       return { status: 404, text: notFound };
@@ -393,7 +396,7 @@ export class Proxy implements DataPlane {
     if (spec.kind === 'vhost-http' && (runtime.service.redirectToHttps || this.index.redirectsToHttps(head.authority))) return redirectToHttps(head, this.fixed.httpsPort ?? 443);
     if (spec.kind === 'vhost-http' || spec.kind === 'vhost-https') {
       // Another app's AUTH on the whole host asks first (its own is checked with its other features).
-      for (const guard of this.index.guardsOf(head.authority) ?? []) {
+      for (const guard of this.index.guardsOf(authority) ?? []) {
         const denied = guard === runtime.service ? null : authChallenge(guard, head);
         if (denied !== null) return denied;
       }

@@ -116,8 +116,7 @@ export interface TlsServing {
   /** For tls.createServer and Server.setSecureContext: the default certificate and the settings. */
   options: SecureContextOptions;
   alpn: string[] | undefined;
-  strictSni: boolean;
-  /** The context for a client's SNI name: undefined for the default one, null when the handshake is refused. */
+  /** The context for a client's SNI name: undefined for the default one (none with strict-sni), null when the handshake is refused. */
   sni(servername: string): SecureContext | null | undefined;
 }
 
@@ -150,17 +149,18 @@ export function serveTls(sources: TlsSources, settings: TlsSettings): TlsServing
     for (const name of cert.names) if (!byName.has(name)) byName.set(name, context);
   }
   const first = sources.certificates[0];
-  const options = first ? { ...base, cert: first.pem, key: first.pem } : base;
-  if (!first) createSecureContext(base); // the settings are checked even when only vhosts have certificates
+  // strict-sni (HAProxy's): no default certificate, so a client that names no host, or one no
+  // certificate answers for, fails the handshake with an alert and never sees a certificate.
+  const options = first && !settings.strictSni ? { ...base, cert: first.pem, key: first.pem } : base;
+  if (options === base) createSecureContext(base); // the settings are checked even when no default certificate is given
   return {
     options,
     alpn: settings.alpn,
-    strictSni: settings.strictSni,
     sni(servername) {
       const name = servername.toLowerCase();
       const wildcard = name.includes('.') ? '*' + name.slice(name.indexOf('.')) : '';
       for (const key of [name, wildcard]) if (byName.has(key)) return byName.get(key);
-      return settings.strictSni ? null : undefined;
+      return undefined;
     },
   };
 }

@@ -132,6 +132,26 @@ describe('TLS labels edited on a running app', () => {
 });
 
 describe('HAPROXY_{n}_BIND_OPTIONS on a TLS port', () => {
+  it('strict-sni: only a client naming a host of the certificate completes the handshake; one naming none or another gets an alert, and no certificate', async () => {
+    const h = await startHarness();
+    try {
+      const b = await h.tcpBackend('echo');
+      const port = await freePort();
+      h.marathon.putApp(app('/sni', port, { HAPROXY_GROUP: 'external', HAPROXY_0_SSL_CERT: fixtureCert('a'), HAPROXY_0_BIND_OPTIONS: 'strict-sni' }), [{ host: b.host, ports: [b.port] }]);
+      const named = await until(() => tlsRoundTrip(port, 'x', { servername: 'a.example.com' }), 'the TLS port');
+      assert.equal(named.peer, 'a.example.com');
+      assert.equal(named.text, 'echo:x');
+      for (const options of [{}, { servername: 'other.example.com' }]) {
+        const failure = await tlsRoundTrip(port, 'x', options).then(() => null, (err: NodeJS.ErrnoException) => err);
+        assert.ok(failure !== null, `${options.servername ?? 'no SNI'}: refused`);
+        // An alert from the handshake (OpenSSL's ERR_SSL_..._ALERT_...), not a connection cut after it.
+        assert.match(failure.code ?? failure.message, /ALERT/, `${options.servername ?? 'no SNI'}: ${failure.message}`);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
   it('applies ssl-min-ver, reports keywords it does not apply, and refuses client-certificate verification (fail closed)', async () => {
     const h = await startHarness();
     try {
@@ -197,6 +217,11 @@ describe('per-vhost certificates on the HTTPS listener', () => {
       assert.equal(noSni.status, 421);
       assert.equal((await httpsGet(httpsPort, 'shop.example.com', { servername: 'other.example.com' })).status, 421);
       assert.equal((await httpsGet(httpsPort, 'SHOP.example.com:443', { servername: 'shop.example.com' })).status, 200, 'case and port aside, the same host');
+      // HTTP/1.0 may name no host: the handshake's name is the host it asks for (marathon-lb's :443 routes by SNI alone).
+      const bare = await tlsRoundTrip(httpsPort, 'GET / HTTP/1.0\r\n\r\n', { servername: 'shop.example.com' });
+      assert.match(bare.text, /^HTTP\/1\.1 200 /);
+      assert.match(bare.text, /"backend":"shop"/);
+      assert.match((await tlsRoundTrip(httpsPort, 'GET / HTTP/1.0\r\n\r\n')).text, /^HTTP\/1\.1 421 /, 'nor a Host nor SNI: misdirected');
     } finally {
       await h.close();
     }
