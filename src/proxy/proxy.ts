@@ -354,7 +354,7 @@ export class Proxy implements DataPlane {
     let site = this.sites.get(spec);
     if (!site) {
       const notFound = spec.kind === 'appid' ? 'Not Found: no HTTP service for this X-Marathon-App-Id\n' : 'Not Found: no service for this host and path\n';
-      site = { key: spec.key, forwarded: `x-forwarded-proto: ${spec.tls ? 'https' : 'http'}\r\nx-forwarded-port: ${spec.port}\r\n`, decide: (head, sni) => this.decide(spec, head, sni, notFound) };
+      site = { key: spec.key, forwarded: Buffer.from(`x-forwarded-proto: ${spec.tls ? 'https' : 'http'}\r\nx-forwarded-port: ${spec.port}\r\n`, 'latin1'), decide: (head, sni) => this.decide(spec, head, sni, notFound) };
       this.sites.set(spec, site);
     }
     return site;

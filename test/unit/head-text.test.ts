@@ -12,6 +12,15 @@ describe('head text', () => {
     assert.equal(t.add('next').take().toString('latin1'), 'next');
   });
 
+  it('copies bytes added whole, between strings, past its first buffer too', () => {
+    const t = new HeadText();
+    const fixed = Buffer.from('x-forwarded-proto: http\r\n', 'latin1');
+    assert.equal(t.begin().add('GET / HTTP/1.1\r\n').addBytes(fixed).add('\r\n').take().toString('latin1'), 'GET / HTTP/1.1\r\nx-forwarded-proto: http\r\n\r\n');
+    const big = Buffer.alloc(40_000, 'y');
+    const head = t.begin().add('GET /big HTTP/1.1\r\n').addBytes(big).addBytes(fixed).take().toString('latin1');
+    assert.equal(head, `GET /big HTTP/1.1\r\n${'y'.repeat(40_000)}x-forwarded-proto: http\r\n`);
+  });
+
   it('starts a head from nothing even when the last one was never taken', () => {
     const t = new HeadText();
     t.begin().add('GET /half');

@@ -43,14 +43,18 @@ const TEXT_FOR: Record<FailureKind, string> = {
 export interface HttpSite {
   /** The listener's key, for client-error counters. */
   readonly key: string;
-  /** `x-forwarded-proto` and `x-forwarded-port` lines for this listener, made once (not a getsockname per connection). */
-  readonly forwarded: string;
+  /** `x-forwarded-proto` and `x-forwarded-port` lines for this listener, made once (not a getsockname per connection), as bytes. */
+  readonly forwarded: Buffer;
   /** The service to forward to, or the answer Turbine gives itself (404, redirect); `sni`: the host a TLS client's handshake named, as hostOf keys it. */
   decide(head: RequestHead, sni: string | null): ServiceRuntime | LocalResponse;
 }
 
 /** Where heads for backends are built, one at a time. */
 const headText = new HeadText();
+/** The fixed pieces of every head for a backend, as bytes (copied whole, not character by character). */
+const VERSION_LINE_END = Buffer.from(' HTTP/1.1\r\n', 'latin1');
+const XFF_NAME = Buffer.from('x-forwarded-for: ', 'latin1');
+const XFH_NAME = Buffer.from('x-forwarded-host: ', 'latin1');
 
 const enum Phase { Head, Body, Waiting, Tunnel, Closing, Closed }
 /**
@@ -415,7 +419,7 @@ export class ClientConnection implements UpstreamOwner {
 
   /** The request head for the backend: hop-by-hop fields out, X-Forwarded-* in (HAProxy's option forwardfor). */
   private upstreamHead(head: RequestHead, sticky: boolean, backend: Backend): Buffer {
-    const out = headText.begin().add(head.method).add(' ').add(head.path).add(' HTTP/1.1\r\n');
+    const out = headText.begin().add(head.method).add(' ').add(head.path).addBytes(VERSION_LINE_END);
     const f = head.fields;
     const listed = head.connectionTokens;
     let xff: string | null = null;
@@ -444,10 +448,10 @@ export class ClientConnection implements UpstreamOwner {
     // Sent on as HTTP/1.1, which requires Host (RFC 9112 3.2): an HTTP/1.0 request without one names the backend, as nginx's $proxy_host does.
     else if (head.minor === 0 && field(head, 'host') === undefined) out.add('host: ').add(backend.address).add('\r\n');
     if (head.upgrade) out.add('connection: upgrade\r\n');
-    out.add('x-forwarded-for: ');
+    out.addBytes(XFF_NAME);
     if (xff !== null) out.add(xff).add(', ');
-    out.add(this.address).add('\r\n').add(this.site.forwarded);
-    if (head.authority !== '') out.add('x-forwarded-host: ').add(head.authority).add('\r\n');
+    out.add(this.address).add('\r\n').addBytes(this.site.forwarded);
+    if (head.authority !== '') out.addBytes(XFH_NAME).add(head.authority).add('\r\n');
     return out.add('\r\n').take();
   }
 

@@ -29,6 +29,14 @@ export class HeadText {
     return this;
   }
 
+  /** Appends bytes made once (a listener's fixed fields): one copy, not a loop over characters. */
+  addBytes(bytes: Uint8Array): this {
+    if (this.n + bytes.length > this.slab.length) this.moveTo(bytes.length);
+    this.slab.set(bytes, this.n);
+    this.n += bytes.length;
+    return this;
+  }
+
   /** The bytes added since the last take; they stay as they are while the view lives. */
   take(): Buffer {
     const head = this.slab.subarray(this.start, this.n);
