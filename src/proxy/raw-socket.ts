@@ -43,7 +43,7 @@ export function resetSocket(socket: ClientSocket): void {
 
 /** The accepted handle (Node's TCPWrap), as far as RawSocket uses it. */
 export interface TcpHandle extends StreamHandle {
-  onread: () => undefined;
+  onread: () => Buffer | undefined;
   useUserBuffer(buffer: Uint8Array): void;
   readStart(): number;
   readStop(): number;
@@ -167,7 +167,12 @@ export class RawSocket extends EventEmitter {
     return this.writePending;
   }
 
-  private readonly onRead = (): undefined => {
+  /**
+   * Returns the buffer for the next read when it changes (undefined: the same one), as Node's own
+   * onread does: the handle takes it from the return value. useUserBuffer would stack a new native
+   * listener on the handle at every call (Node 20), a leak of one per switch.
+   */
+  private readonly onRead = (): Buffer | undefined => {
     const n = streamBinding!.streamBaseState[streamBinding!.kReadBytesOrError]!;
     if (n > 0) {
       if (this.idleMs !== 0) this.lastActive = performance.now();
@@ -175,14 +180,14 @@ export class RawSocket extends EventEmitter {
       const next = this.nextBuffer?.();
       if (next !== undefined && next !== this.readBuffer && !this.destroyed) {
         this.readBuffer = next;
-        this.handle.useUserBuffer(next);
+        return next;
       }
     } else if (n === UV_EOF) {
       this.readEnded = true;
       this.emit('end');
       if (this.writeEnded) this.destroy();
     } else if (n < 0) this.destroy(errnoError(n, 'read'));
-    return undefined; // the same buffer for the next read
+    return undefined;
   };
 
   /** socket.write(data): a string goes as latin1. False: libuv holds bytes, 'drain' follows. */

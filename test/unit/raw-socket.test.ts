@@ -322,6 +322,35 @@ describe('RawSocket', () => {
       server.close();
     });
 
+    it('a buffer switch hands the buffer back from the read callback: the handle is given a buffer once (each useUserBuffer stacks a native listener, a leak per switch)', async () => {
+      const server = createServer();
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const handle = (server as unknown as { _handle: { onconnection: (err: number, client: TcpHandle) => void } })._handle;
+      let given = 0;
+      const accepted = new Promise<RawSocket>((resolve) => {
+        handle.onconnection = (_err, client) => {
+          const use = client.useUserBuffer.bind(client);
+          client.useUserBuffer = (buffer) => { given += 1; use(buffer); };
+          resolve(new RawSocket(client, Buffer.alloc(1024), () => Buffer.alloc(1024)));
+        };
+      });
+      const client = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1' });
+      const raw = await accepted;
+      try {
+        let reads = 0;
+        raw.onBytes = () => { reads += 1; };
+        for (let i = 0; i < 5; i += 1) {
+          client.write(`read ${i}`);
+          await until(() => reads > i, `read ${i}`);
+        }
+        assert.equal(given, 1, 'one buffer given at the start; the switches went back through the read callback');
+      } finally {
+        raw.destroy();
+        client.destroy();
+        server.close();
+      }
+    });
+
     it('reads move to the buffer nextBuffer gives, and stay while it gives undefined', async () => {
       const server = await echoServer();
       const first = Buffer.alloc(1024);
