@@ -204,6 +204,7 @@ describe('Marathon faults', () => {
     const h = await startHarness({ maxBackoff: 5 });
     try {
       await webOnTwo(h);
+      await h.streamSettled();
       h.marathon.failRest(500, 1000);
       const failed = () => h.metric('turbine_marathon_resyncs_total', { scope: 'full', result: 'error' });
       const before = await failed();

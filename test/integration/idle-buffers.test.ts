@@ -51,8 +51,15 @@ describe('read buffers of upstream connections', () => {
     setFlagsFromString('--expose-gc');
     gc = runInNewContext('gc') as () => void;
     h = await startHarness({ activeHealthChecks: false, maxconnPerService: 1000 });
-    // Holds each answer 300 ms, so a burst needs a backend connection per request.
-    backend = createServer((req, res) => setTimeout(() => res.end(req.url === '/big' ? BIG : SMALL), 300));
+    // Holds the answers until the whole burst has arrived, so a burst needs a backend connection per
+    // request (with a fixed delay, a client that came late on a loaded machine took a pooled one).
+    let held: (() => void)[] = [];
+    backend = createServer((req, res) => {
+      held.push(() => res.end(req.url === '/big' ? BIG : SMALL));
+      if (held.length < CONNECTIONS) return;
+      for (const answer of held) answer();
+      held = [];
+    });
     backend.on('connection', () => { accepted += 1; });
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     port = await freePort();

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { RunningBackend } from '../../src/demo/backends.js';
 import type { FakeTask } from '../../src/demo/fake-marathon.js';
 import { app, startHarness, type Harness } from '../support/harness.js';
-import { freePort, get, settled, until, untilServed } from '../support/net.js';
+import { freePort, get, until, untilServed } from '../support/net.js';
 
 interface RoutesJson { services: { appId: string; backends: { taskId: string }[]; excluded: { taskId: string; reason: string; detail: string }[] }[] }
 
@@ -76,9 +76,7 @@ describe('an app waiting on its readiness check while Marathon cannot be read', 
       h.marathon.startDeployment('/slow');
       h.marathon.startTask('/slow', { host: fresh.host, ports: [fresh.port] });
       await until(() => h.turbine.table()?.services.some((s) => s.excluded.some((e) => e.reason === 'not-ready')), 'the new task waiting');
-      // The full fetch at the event stream's opening is over (on a loaded machine the stream may open after the table shows the task).
-      await until(() => h.marathon.streamCount() === 1, 'the event stream');
-      await settled(() => h.marathon.requests.apps, 'the full fetch at the stream\'s opening', 300);
+      await h.streamSettled();
       const polls = h.marathon.requests.app;
 
       h.marathon.omitTasks(true);

@@ -4,7 +4,7 @@ import { startTurbine, type Turbine } from '../../src/app.js';
 import { startHttpBackend, startTcpBackend, type RunningBackend } from '../../src/demo/backends.js';
 import { FakeMarathon } from '../../src/demo/fake-marathon.js';
 import { silentLogger, type Logger } from '../../src/observability/logger.js';
-import { freePort, get, sumMetric, until } from './net.js';
+import { freePort, get, settled, sumMetric, until } from './net.js';
 
 export interface Harness {
   marathon: FakeMarathon;
@@ -18,6 +18,11 @@ export interface Harness {
   /** Waits until the live table satisfies `check`. */
   waitTable(check: (t: NonNullable<ReturnType<Turbine['table']>>) => boolean, what: string): Promise<void>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /**
+   * Waits until the event stream is open and the full fetch at its opening is over: a test that
+   * counts fetches starts from here (on a loaded machine the stream may open after the table is there).
+   */
+  streamSettled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -53,6 +58,10 @@ export async function startHarness(overrides: Partial<Options> = {}, marathon = 
     },
     async metric(name, labels = {}) {
       return sumMetric((await get(`${admin}/metrics`)).text, name, labels);
+    },
+    async streamSettled() {
+      await until(() => marathon.streamCount() > 0, 'the event stream');
+      await settled(() => marathon.requests.apps, "the full fetch at the stream's opening", 300);
     },
     async close() {
       await turbine.stop();
