@@ -27,6 +27,11 @@ export class DrainingBackends {
     };
   }
 
+  /** The address is routed to again: not draining, whatever it still has (a later release is a no-op). */
+  forget(address: string): void {
+    this.entries.delete(address);
+  }
+
   list(): DrainingBackend[] {
     return [...this.entries].map(([backend, e]) => ({ service: e.service, backend }));
   }

@@ -91,6 +91,8 @@ export class Proxy implements DataPlane {
   private readonly streams = new Map<string, Members<TrackedStream>>();
   private readonly sites = new WeakMap<ListenerSpec, HttpSite>();
   private readonly draining = new DrainingBackends();
+  /** Retired addresses with streams open, and the timer that closes them at the drain timeout. */
+  private readonly retiredStreams = new Map<string, NodeJS.Timeout>();
   private readonly fixedKeys = new Set<string>();
   private failedListeners = new Map<string, ListenError>();
   private openConnections = 0;
@@ -204,7 +206,14 @@ export class Proxy implements DataPlane {
   apply({ table, services: changed }: TableChange): Promise<ListenFailure[]> {
     this.index.update(table, changed);
     // Counts first, then retirements: an address that moves between services never retires.
-    for (const [, now] of changed) for (const b of now?.backends ?? []) this.addressRefs.set(b.address, (this.addressRefs.get(b.address) ?? 0) + 1);
+    const entered: string[] = [];
+    for (const [, now] of changed) {
+      for (const b of now?.backends ?? []) {
+        const refs = this.addressRefs.get(b.address) ?? 0;
+        if (refs === 0) entered.push(b.address);
+        this.addressRefs.set(b.address, refs + 1);
+      }
+    }
     const retired = new Map<string, string>();
     for (const [prev, now] of changed) {
       for (const b of prev?.backends ?? []) {
@@ -218,6 +227,7 @@ export class Proxy implements DataPlane {
       this.updateRuntime(prev, now);
     }
     this.retireBackends(retired);
+    for (const address of entered) this.restoreBackend(address);
     // Most events change backends only; listeners follow ports, bind addresses and modes.
     // TLS labels and vhosts decide a service port's certificate and the HTTPS listener's SNI names.
     const listenerOf = (x: Service) => `${x.bindAddr ?? ''}|${x.servicePort}|${x.mode}|${x.sslCert ?? ''}|${x.bindOptions ?? ''}|${x.vhosts.join(',')}`;
@@ -300,11 +310,31 @@ export class Proxy implements DataPlane {
       if (poolDone) void poolDone.then(this.draining.hold(address, service));
       const streams = this.streams.get(address);
       if (!streams) continue;
-      this.streams.delete(address);
       for (const stream of streams.values()) stream.onEnd = this.draining.hold(address, service);
-      const timer = setTimeout(() => { for (const stream of streams.values()) stream.close(); }, this.settings.drainTimeoutMs);
+      const timer = setTimeout(() => {
+        this.retiredStreams.delete(address);
+        if (this.streams.get(address) === streams) this.streams.delete(address);
+        for (const stream of streams.values()) stream.close();
+      }, this.settings.drainTimeoutMs);
       timer.unref();
+      this.retiredStreams.set(address, timer);
     }
+  }
+
+  /**
+   * A retired address is routed to again (a task back in the table, healthy again): what it still
+   * had is no longer drained, so neither it nor the work sent to it from now is cut at the drain
+   * timeout, and it is not shown as draining.
+   */
+  private restoreBackend(address: string): void {
+    this.context.upstreams.unretire(address);
+    const timer = this.retiredStreams.get(address);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.retiredStreams.delete(address);
+      for (const stream of this.streams.get(address)?.values() ?? []) stream.onEnd = null;
+    }
+    this.draining.forget(address);
   }
 
   /** Backends that left the table and still have requests or streams on them. */

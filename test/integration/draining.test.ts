@@ -71,6 +71,41 @@ describe('draining', () => {
     }
   });
 
+  it('a backend taken out and back while a request is on it is not drained any more: a request sent after its return outlives the drain timeout, and it is up, not draining', async () => {
+    const h = await startHarness({ drainTimeout: 0.5 });
+    let release: (() => void) | null = null;
+    const slow: Server = createServer((req, res) => {
+      if (req.url === '/held') release = () => res.end('first');
+      else setTimeout(() => res.end('second'), 1_000);
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const address = `127.0.0.1:${(slow.address() as AddressInfo).port}`;
+    try {
+      const port = await freePort();
+      h.marathon.putApp(app('/flap', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }, { healthChecks: [{ protocol: 'COMMAND', command: { value: 'true' } }] }),
+        [{ host: '127.0.0.1', ports: [(slow.address() as AddressInfo).port], alive: true }]);
+      await h.waitTable((t) => t.services[0]?.backends.length === 1, 'the healthy task');
+      const first = get(`http://127.0.0.1:${port}/held`);
+      await until(() => release !== null, 'the first request at the backend');
+      const task = h.marathon.tasksOf('/flap')[0]!.id;
+      h.marathon.setHealth(task, false);
+      await h.waitTable((t) => t.services[0]!.backends.length === 0, 'the task taken out');
+      h.marathon.setHealth(task, true);
+      await h.waitTable((t) => t.services[0]!.backends.length === 1, 'the task back');
+      const second = await get(`http://127.0.0.1:${port}/later`);
+      assert.equal(second.status, 200, 'not cut at the drain timeout of the first removal');
+      assert.equal(second.text, 'second');
+      assert.equal(await h.metric('turbine_backend_up', { backend: address }), 1);
+      assert.equal(await h.metric('turbine_backend_down_reason', { backend: address, reason: 'draining' }), 0);
+      release!();
+      assert.equal((await first).text, 'first', 'the request of before the removal finishes too');
+    } finally {
+      slow.closeAllConnections();
+      slow.close();
+      await h.close();
+    }
+  });
+
   it('a TCP stream on a killed task keeps working, and is closed at the drain timeout', async () => {
     const h = await startHarness({ drainTimeout: 0.5 });
     try {

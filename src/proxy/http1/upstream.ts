@@ -321,6 +321,11 @@ export class UpstreamPool {
     return slot.retiring.drained;
   }
 
+  /** The address is routed to again: its exchanges are no longer drained (nor cut at the drain timeout), and its connections are pooled again. */
+  unretire(address: string): void {
+    this.slots.get(address)?.retiring?.done();
+  }
+
   /**
    * Closes the connections idle for longer than IDLE_MS, and lets the spare read buffer of those
    * idle for a sweep go (one buffer each while they rest). A sweep rather than a socket timeout per
