@@ -6,7 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { join } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import type { Logger } from '../observability/logger.js';
-import { countersOnly, emptySnapshot, mergeSnapshots, withinTable, type StatsSnapshot } from '../observability/stats.js';
+import { countersOnly, emptyServiceCounters, emptySnapshot, mergeSnapshots, withinTable, type StatsSnapshot } from '../observability/stats.js';
 import type { TableChange } from '../routing/changes.js';
 import type { RoutingTable } from '../routing/table.js';
 import { logBackendChange } from '../proxy/backend-log.js';
@@ -34,7 +34,7 @@ export class ProxyWorkers implements DataPlane {
   private readonly failing = new Set<string>();
   private routable: readonly string[] = [];
   private readonly pending = new Map<number, PendingApply>();
-  /** Counters of workers that died, so totals never go backwards (for what the table or a live worker still holds). */
+  /** Counters of workers that died, and of backends a live worker stopped counting, so totals never go backwards (for what the table or a live worker still holds). */
   private retired: StatsSnapshot = emptySnapshot();
   private table: RoutingTable | null = null;
   private stopping = false;
@@ -96,6 +96,7 @@ export class ProxyWorkers implements DataPlane {
             return;
           case 'report': {
             const { type: _type, forgotten, ...report } = message;
+            if (member.report) this.keepDropped(member.report.traffic, report.traffic);
             member.report = { ...report, traffic: withTrafficDelta(member.report?.traffic, report.traffic, forgotten) };
             this.forgetRecoveredListeners();
           }
@@ -112,6 +113,25 @@ export class ProxyWorkers implements DataPlane {
       });
     });
     return ready;
+  }
+
+  /**
+   * A worker stopped counting a backend that left (its retention is over): what it counted joins
+   * the retired counts, which stay while another live worker still counts it. Each worker drops it
+   * on its own sweep, at its own time; summed as reported, the counter went down until the last
+   * one had dropped it, which Prometheus reads as a reset.
+   */
+  private keepDropped(previous: StatsSnapshot, delta: StatsSnapshot): void {
+    const dropped = emptySnapshot();
+    for (const [id, now] of Object.entries(delta.services)) {
+      const before = previous.services[id];
+      if (before === undefined) continue;
+      for (const [backend, counters] of Object.entries(before.backends)) {
+        if (now.backends[backend] !== undefined) continue;
+        (dropped.services[id] ??= emptyServiceCounters()).backends[backend] = counters;
+      }
+    }
+    if (Object.keys(dropped.services).length > 0) this.retired = mergeSnapshots([this.retired, dropped]);
   }
 
   private send(member: Member, message: ToWorker): void {

@@ -184,6 +184,60 @@ describe('--workers 2', () => {
   });
 });
 
+describe('--workers 2 --metrics-retention 2', () => {
+  it('a backend that left keeps its summed count until every worker has let it go, then leaves at once: the counter never goes down', async () => {
+    const m = new FakeMarathon();
+    await m.listen();
+    const [x, y] = [await startHttpBackend('x'), await startHttpBackend('y')];
+    const port = await freePort();
+    m.putApp(app('/web', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }), [{ host: x.host, ports: [x.port] }]);
+    const { child, admin, exited } = await startTurbineProcess(['--marathon', m.url, '--group', 'external', '--workers', '2', '--metrics-retention', '2']);
+    const left = { backend: `${x.host}:${x.port}` };
+    const count = async () => sumMetric((await get(`${admin}/metrics`)).text, 'turbine_requests_total', left);
+    try {
+      await untilServed(`http://127.0.0.1:${port}/`, 'served', 15_000, { connection: 'close' });
+      for (const pid of (await pidsOf(admin)).slice(1)) {
+        await onlyWorker(admin, pid, async () => {
+          for (let i = 0; i < 10; i += 1) await within(5000, get(`http://127.0.0.1:${port}/`, { connection: 'close' }), `worker ${pid} alone`);
+        });
+      }
+      const counted = await settled(count, 'both workers reported', 600);
+      assert.ok(counted >= 20);
+      m.startTask('/web', { host: y.host, ports: [y.port] });
+      m.killTask(m.tasksOf('/web').find((t) => t.ports[0] === x.port)!.id);
+      const routed = async () => (await get(`${admin}/routes`)).json<{ services: { backends: { address: string }[] }[] }>().services[0]?.backends.map((b) => b.address).join();
+      await until(async () => (await routed()) === `${y.host}:${y.port}`, 'the backend gone from the table');
+      await new Promise((r) => setTimeout(r, 300)); // the table reached both workers
+      // Each worker lets it go on its own sweep (retention, and up to a quarter more). One stopped
+      // past that lets the other drop it first, as sweeps and reports out of step do.
+      const [, late] = await pidsOf(admin);
+      const seen: number[] = [];
+      const watch = async (ms: number) => {
+        for (const deadline = Date.now() + ms; Date.now() < deadline;) {
+          const text = (await get(`${admin}/metrics`)).text;
+          if (!text.includes(`backend="${left.backend}"`)) return;
+          seen.push(sumMetric(text, 'turbine_requests_total', left));
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      process.kill(late!, 'SIGSTOP');
+      try {
+        await watch(3_500);
+      } finally {
+        process.kill(late!, 'SIGCONT');
+      }
+      await watch(3_000);
+      assert.ok(!(await get(`${admin}/metrics`)).text.includes(`backend="${left.backend}"`), 'the series is gone after the retention');
+      assert.deepEqual([...new Set(seen)], [counted], 'the count held until the series left');
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      await m.close();
+      await Promise.all([x.stop(), y.stop()]);
+    }
+  });
+});
+
 describe('--workers 2: the connection limits are totals', () => {
   it('the workers\' shares add up to --maxconn: 2 and 1, not 2 each', async () => {
     const m = new FakeMarathon();
