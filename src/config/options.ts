@@ -454,14 +454,28 @@ function credentialsFromUrls(o: Options): void {
   o.marathon = o.marathon.map((url) => {
     const parsed = new URL(url);
     if (parsed.username === '' && parsed.password === '') return url;
-    found.add(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.href;
+    found.add(`${unquote(parsed.username)}:${unquote(parsed.password)}`);
+    return url.replace(/^(https?:\/\/)[^/?#]*@/i, '$1');
   });
+  if (o.authCredentials !== null || o.marathonAuthCredentialFile !== null) return;
   if (found.size > 1) throw new ConfigError('--marathon: the URLs carry different credentials; give one user:password with --auth-credentials');
   const [credentials] = found;
-  if (credentials !== undefined && o.authCredentials === null && o.marathonAuthCredentialFile === null) o.authCredentials = credentials;
+  if (credentials !== undefined) o.authCredentials = credentials;
+}
+
+/** Percent-escapes decoded as Python's unquote does: one that is not an escape (%zz) stays as written. */
+function unquote(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run;
+      }
+    });
+  }
 }
 
 export function usage(): string {

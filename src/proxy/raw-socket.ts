@@ -124,19 +124,21 @@ export class RawSocket extends EventEmitter {
 
   private connectTo(address: string, port: number): void {
     const req = new tcpBinding!.TCPConnectWrap();
+    const fail = (status: number) => this.destroy(Object.assign(errnoError(status, 'connect'), { address, port }));
     req.oncomplete = (status) => {
       if (this.destroyed) return;
       if (status < 0) {
-        this.destroy(Object.assign(errnoError(status, 'connect'), { address, port }));
+        fail(status);
         return;
       }
       this.connecting = false;
       this.handle.setNoDelay(true);
       if (!this.paused) this.handle.readStart();
+      if (this.ending) this.shutdown();
       this.emit('connect');
     };
     const status = isIP(address) === 6 ? this.handle.connect6(req, address, port) : this.handle.connect(req, address, port);
-    if (status !== 0) this.destroy(errnoError(status, 'connect'));
+    if (status !== 0) fail(status);
   }
 
   get remoteAddress(): string | undefined {
@@ -145,6 +147,12 @@ export class RawSocket extends EventEmitter {
       if (this.handle.getpeername(out) === 0) this.peer = out.address;
     }
     return this.peer;
+  }
+
+  /** A write libuv finished counts as activity for setTimeout, as net.Socket counts it: a tunnel to a slow reader is not idle. */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'drain' && this.idleMs !== 0) this.lastActive = performance.now();
+    return super.emit(event, ...args);
   }
 
   /** As net.Socket's: the peer's end of stream was read. */
@@ -220,6 +228,11 @@ export class RawSocket extends EventEmitter {
     this.uncork();
     this.batch.flush(); // what waits goes before the shutdown
     this.ending = true;
+    // Asked while connecting, libuv would keep the shutdown until a write that may never come: it follows the connection.
+    if (!this.connecting) this.shutdown();
+  }
+
+  private shutdown(): void {
     const req = new streamBinding!.ShutdownWrap();
     req.handle = this.handle;
     req.oncomplete = (status) => {

@@ -130,12 +130,13 @@ describe('options', () => {
 
   it("a Marathon URL's user info logs in as --auth-credentials (marathon-lb's requests does), and leaves the URL", () => {
     const { options } = loadOptions(['--marathon', 'http://ops:s%3Acret@m1:8080,http://m2:8080', '--group', 'x'], {});
-    assert.deepEqual(options.marathon, ['http://m1:8080/', 'http://m2:8080']);
+    assert.deepEqual(options.marathon, ['http://m1:8080', 'http://m2:8080']);
     assert.equal(options.authCredentials, 'ops:s:cret');
-    const given = loadOptions(['--marathon', 'http://ops:old@m1:8080', '--auth-credentials', 'ops:new', '--group', 'x'], {}).options;
-    assert.equal(given.authCredentials, 'ops:new', 'given credentials win');
-    assert.deepEqual(given.marathon, ['http://m1:8080/'], 'and the URL still loses its password');
+    const given = loadOptions(['--marathon', 'http://ops:old@m1:8080', 'http://b:2@m2:8080/marathon', '--auth-credentials', 'ops:new', '--group', 'x'], {}).options;
+    assert.equal(given.authCredentials, 'ops:new', 'given credentials win, over URLs naming different users too');
+    assert.deepEqual(given.marathon, ['http://m1:8080', 'http://m2:8080/marathon'], 'and the URLs still lose their passwords');
     assert.throws(() => loadOptions(['--marathon', 'http://a:1@m1:8080', 'http://b:2@m2:8080', '--group', 'x'], {}), /--marathon: the URLs carry different credentials/);
+    assert.equal(loadOptions(['--marathon', 'http://u:p%zz%41@m1:8080', '--group', 'x'], {}).options.authCredentials, 'u:p%zzA', 'a % that is no escape stays as written, as Python unquotes it');
   });
 
   it('--dcos-auth-credentials also comes from DCOS_SERVICE_ACCOUNT_CREDENTIAL, as in marathon-lb', () => {

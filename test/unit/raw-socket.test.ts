@@ -203,6 +203,20 @@ describe('RawSocket', () => {
     assert.equal(raw.destroyed, false, 'a timeout only reports, as net.Socket');
   }));
 
+  it('a write libuv finishes later counts as activity: the timeout is put off by the drain', () => withPair(async ({ raw, client }) => {
+    client.pause();
+    raw.setTimeout(500);
+    assert.equal(raw.write(Buffer.alloc(16 * 1024 * 1024)), false);
+    let drainedAt = 0;
+    raw.once('drain', () => { drainedAt = performance.now(); });
+    const timedOut = once(raw, 'timeout');
+    await sleep(300);
+    client.resume();
+    await timedOut;
+    assert.ok(drainedAt > 0, 'drained before the timeout');
+    assert.ok(performance.now() - drainedAt >= 450, 'the timeout counted from the drain, not from the write');
+  }));
+
   it('times out again after new activity, once per idle spell; setTimeout(0) stops it and drops the callback', () => withPair(async ({ raw, client }) => {
     let count = 0;
     const onTimeout = () => { count += 1; };
@@ -310,16 +324,37 @@ describe('RawSocket', () => {
       assert.deepEqual(events, ['error ECONNREFUSED', 'close true']);
     });
 
-    it('destroyed while connecting: one close, no connect, and the server sees nothing written', async () => {
+    it('destroyed while connecting: one close, no connect, and what was written never reaches the server', async () => {
       const server = await echoServer();
+      let received = 0;
       const raw = RawSocket.connect('127.0.0.1', server.port, Buffer.alloc(1024), null);
       const events: string[] = [];
       raw.on('connect', () => events.push('connect'));
       raw.on('close', () => events.push('close'));
+      raw.write('never sent');
       raw.destroy();
       await sleep(100);
+      for (const s of server.accepted) s.on('data', (d: Buffer) => { received += d.length; });
+      await sleep(50);
       assert.deepEqual(events, ['close']);
+      assert.equal(received, 0);
       server.close();
+    });
+
+    it('ended while connecting with nothing written: the server sees the end once connected, and the socket closes when the server ends too', async () => {
+      const server = await echoServer();
+      const raw = RawSocket.connect('127.0.0.1', server.port, Buffer.alloc(1024), null);
+      try {
+        let closed = false;
+        raw.on('close', () => { closed = true; });
+        raw.end();
+        // The server (not half-open) ends its side when it reads the end: both shut, the socket closes.
+        await until(() => closed, 'the close');
+        assert.equal(server.accepted[0]?.readableEnded, true, 'the server read the end');
+      } finally {
+        raw.destroy();
+        server.close();
+      }
     });
 
     it('a buffer switch hands the buffer back from the read callback: the handle is given a buffer once (each useUserBuffer stacks a native listener, a leak per switch)', async () => {

@@ -468,7 +468,7 @@ export class ClientConnection implements UpstreamOwner {
     }
     ex.received += n;
     if (n > 0 && ex.conn !== null) {
-      // Until the connection is made, bytes wait in Node's buffer: they must not put off the connect timeout.
+      // Until the connection is made, bytes wait in libuv's queue: they must not put off the connect timeout.
       if (ex.conn.write(owned(n === chunk.length ? chunk : chunk.subarray(0, n)))) {
         if (ex.conn.connected) this.serverActive = this.clientActive;
       } else this.socket.pause();

@@ -17,6 +17,7 @@ import type { Backend } from '../../routing/table.js';
 import { Members, type Member } from '../members.js';
 import { reusedReadBuffer, type ReusedReads } from '../read-buffer.js';
 import { RawSocket, rawSocketsAvailable, type ClientSocket } from '../raw-socket.js';
+import { send } from '../socket-write.js';
 
 /** How long an idle upstream connection is kept (below common backend keep-alive timeouts, as undici's 4 s). */
 const IDLE_MS = 4_000;
@@ -51,7 +52,7 @@ export interface UpstreamOwner {
 
 export class UpstreamConnection {
   /**
-   * A RawSocket; a net.Socket (whose writes go at once) for a backend named by host name, which
+   * A RawSocket; a net.Socket (whose writes go at once, as latin1) for a backend named by host name, which
    * the routing table resolves before it gets here, or on a Node without the handles RawSocket drives.
    */
   readonly socket: RawSocket | Socket;
@@ -92,7 +93,7 @@ export class UpstreamConnection {
 
   /** Writes request bytes, in order (small ones leave at the end of the turn); false: wait for the owner's onUpstreamDrain. */
   write(data: Buffer | string): boolean {
-    return this.socket.write(data);
+    return send(this.socket, data);
   }
 
   private readonly onConnect = () => {
