@@ -4,10 +4,35 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { app, startHarness } from '../support/harness.js';
+import { app, startHarness, type Harness } from '../support/harness.js';
 import { freePort, get, until } from '../support/net.js';
 
 interface Routes { draining: { service: string; backend: string }[] }
+
+/**
+ * A Marathon-health-checked app whose one backend holds the request sent to /held (in flight
+ * here as `held`) until `release()`; other paths are answered with their name after `laterMs`.
+ */
+async function heldOnCheckedApp(h: Harness, id: string, laterMs = 0) {
+  let release: (() => void) | null = null;
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/held') release = () => res.end('held');
+    else setTimeout(() => res.end(req.url!.slice(1)), laterMs);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const backendPort = (server.address() as AddressInfo).port;
+  const port = await freePort();
+  h.marathon.putApp(app(id, port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }, { healthChecks: [{ protocol: 'COMMAND', command: { value: 'true' } }] }),
+    [{ host: '127.0.0.1', ports: [backendPort], alive: true }]);
+  await h.waitTable((t) => t.services[0]?.backends.length === 1, 'the healthy task');
+  const held = get(`http://127.0.0.1:${port}/held`);
+  await until(() => release !== null, 'the request at the backend');
+  return {
+    port, held, address: `127.0.0.1:${backendPort}`, taskId: h.marathon.tasksOf(id)[0]!.id,
+    release: () => release!(),
+    close: () => { server.closeAllConnections(); server.close(); },
+  };
+}
 
 describe('draining', () => {
   it('a request in flight on a killed task completes; the backend is draining until it does', async () => {
@@ -45,63 +70,39 @@ describe('draining', () => {
 
   it('a backend Marathon calls unhealthy while a request is on it is one series in /metrics, down for both reasons', async () => {
     const h = await startHarness();
-    let release: (() => void) | null = null;
-    const slow: Server = createServer((_req, res) => { release = () => res.end('finished'); });
-    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
-    const address = `127.0.0.1:${(slow.address() as AddressInfo).port}`;
+    const sick = await heldOnCheckedApp(h, '/sick');
     try {
-      const port = await freePort();
-      h.marathon.putApp(app('/sick', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }, { healthChecks: [{ protocol: 'COMMAND', command: { value: 'true' } }] }),
-        [{ host: '127.0.0.1', ports: [(slow.address() as AddressInfo).port], alive: true }]);
-      await h.waitTable((t) => t.services[0]?.backends.length === 1, 'the healthy task');
-      const inFlight = get(`http://127.0.0.1:${port}/`);
-      await until(() => release !== null, 'the request at the backend');
-      h.marathon.setHealth(h.marathon.tasksOf('/sick')[0]!.id, false);
+      h.marathon.setHealth(sick.taskId, false);
       await h.waitTable((t) => t.services[0]!.backends.length === 0, 'the task taken out');
       const text = (await get(`${h.admin}/metrics`)).text;
-      const lines = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`) && l.includes(`backend="${address}"`));
-      assert.deepEqual(lines('turbine_backend_up'), [`turbine_backend_up{service="/sick:0",backend="${address}"} 0`], 'one series: Prometheus refuses a scrape that repeats one');
+      const lines = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`) && l.includes(`backend="${sick.address}"`));
+      assert.deepEqual(lines('turbine_backend_up'), [`turbine_backend_up{service="/sick:0",backend="${sick.address}"} 0`], 'one series: Prometheus refuses a scrape that repeats one');
       assert.deepEqual(lines('turbine_backend_down_reason').map((l) => /reason="([^"]+)"/.exec(l)![1]).sort(), ['draining', 'marathon-health']);
-      release!();
-      assert.equal((await inFlight).status, 200);
+      sick.release();
+      assert.equal((await sick.held).status, 200);
     } finally {
-      slow.closeAllConnections();
-      slow.close();
+      sick.close();
       await h.close();
     }
   });
 
   it('a backend taken out and back while a request is on it is not drained any more: a request sent after its return outlives the drain timeout, and it is up, not draining', async () => {
     const h = await startHarness({ drainTimeout: 0.5 });
-    let release: (() => void) | null = null;
-    const slow: Server = createServer((req, res) => {
-      if (req.url === '/held') release = () => res.end('first');
-      else setTimeout(() => res.end('second'), 1_000);
-    });
-    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
-    const address = `127.0.0.1:${(slow.address() as AddressInfo).port}`;
+    const flap = await heldOnCheckedApp(h, '/flap', 1_000);
     try {
-      const port = await freePort();
-      h.marathon.putApp(app('/flap', port, { HAPROXY_GROUP: 'external', HAPROXY_0_MODE: 'http' }, { healthChecks: [{ protocol: 'COMMAND', command: { value: 'true' } }] }),
-        [{ host: '127.0.0.1', ports: [(slow.address() as AddressInfo).port], alive: true }]);
-      await h.waitTable((t) => t.services[0]?.backends.length === 1, 'the healthy task');
-      const first = get(`http://127.0.0.1:${port}/held`);
-      await until(() => release !== null, 'the first request at the backend');
-      const task = h.marathon.tasksOf('/flap')[0]!.id;
-      h.marathon.setHealth(task, false);
+      h.marathon.setHealth(flap.taskId, false);
       await h.waitTable((t) => t.services[0]!.backends.length === 0, 'the task taken out');
-      h.marathon.setHealth(task, true);
+      h.marathon.setHealth(flap.taskId, true);
       await h.waitTable((t) => t.services[0]!.backends.length === 1, 'the task back');
-      const second = await get(`http://127.0.0.1:${port}/later`);
-      assert.equal(second.status, 200, 'not cut at the drain timeout of the first removal');
-      assert.equal(second.text, 'second');
-      assert.equal(await h.metric('turbine_backend_up', { backend: address }), 1);
-      assert.equal(await h.metric('turbine_backend_down_reason', { backend: address, reason: 'draining' }), 0);
-      release!();
-      assert.equal((await first).text, 'first', 'the request of before the removal finishes too');
+      const later = await get(`http://127.0.0.1:${flap.port}/later`);
+      assert.equal(later.status, 200, 'not cut at the drain timeout of the first removal');
+      assert.equal(later.text, 'later');
+      assert.equal(await h.metric('turbine_backend_up', { backend: flap.address }), 1);
+      assert.equal(await h.metric('turbine_backend_down_reason', { backend: flap.address, reason: 'draining' }), 0);
+      flap.release();
+      assert.equal((await flap.held).text, 'held', 'the request of before the removal finishes too');
     } finally {
-      slow.closeAllConnections();
-      slow.close();
+      flap.close();
       await h.close();
     }
   });
