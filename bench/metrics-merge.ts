@@ -32,7 +32,7 @@ function workerTraffic(seed: number): StatsSnapshot {
 }
 
 const sources = (traffic: () => StatsSnapshot): MetricSources =>
-  ({ traffic, backends: () => [], ejection: () => [], listeners: () => [], workers: () => [] });
+  ({ traffic, backends: () => [], ejection: () => [], listeners: () => [], workers: () => [], workerRestarts: () => 0 });
 
 async function timed(run: () => Promise<unknown>): Promise<number> {
   await run(); // warm-up

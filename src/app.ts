@@ -113,6 +113,7 @@ export async function startTurbine(options: Options, logger: Logger = createLogg
     ejection: () => ejection.services,
     listeners: () => plane.listenerStatus(),
     workers: () => workers?.processes() ?? [],
+    workerRestarts: () => workers?.restarts ?? 0,
   });
   const checker = options.activeHealthChecks ? new ActiveHealthChecker(plane) : null;
 

@@ -28,6 +28,10 @@ interface PendingApply {
   resolve(failures: ListenFailure[]): void;
 }
 
+/** Deaths this close together make a replacement wait. */
+const CRASH_WINDOW_MS = 60_000;
+const MAX_REPLACEMENT_DELAY_MS = 30_000;
+
 export class ProxyWorkers implements DataPlane {
   private readonly members = new Map<number, Member>();
   private readonly activeDown = new Set<string>();
@@ -38,6 +42,10 @@ export class ProxyWorkers implements DataPlane {
   private retired: StatsSnapshot = emptySnapshot();
   private table: RoutingTable | null = null;
   private stopping = false;
+  /** Workers started in place of ones that died (turbine_worker_restarts_total). */
+  restarts = 0;
+  /** When workers died lately (performance.now()), for the replacement's delay. */
+  private deaths: number[] = [];
 
   constructor(
     private readonly setup: DataPlaneSetup,
@@ -108,11 +116,31 @@ export class ProxyWorkers implements DataPlane {
         for (const generation of this.pending.keys()) this.acknowledge(worker.id, generation, []);
         if (!member.ready) reject(new Error(`worker ${worker.process.pid} exited (${signal ?? code}) before it was ready`));
         if (this.stopping) return;
-        this.log.error({ component: 'workers', pid: worker.process.pid, code, signal }, 'proxy worker died; starting a new one');
-        this.fork().catch((err: Error) => this.log.error({ component: 'workers', err: err.message }, 'replacement worker failed to start'));
+        const delayMs = this.replacementDelay();
+        this.log.error({ component: 'workers', pid: worker.process.pid, code, signal, delayMs }, 'proxy worker died; starting a new one');
+        const replace = () => {
+          if (this.stopping) return;
+          this.restarts += 1;
+          // One that fails to start exits too, and its exit starts the next attempt (later each time).
+          this.fork().catch((err: Error) => this.log.error({ component: 'workers', err: err.message }, 'replacement worker failed to start'));
+        };
+        if (delayMs === 0) replace();
+        else setTimeout(replace, delayMs);
       });
     });
     return ready;
+  }
+
+  /**
+   * How long to wait before replacing a worker that died: the first death in a while at once; more
+   * within CRASH_WINDOW_MS (a worker that dies at start, or on every table) wait 0.5 s, 1 s, ... up
+   * to MAX_REPLACEMENT_DELAY_MS, instead of forking in a tight loop.
+   */
+  private replacementDelay(): number {
+    const now = performance.now();
+    this.deaths = this.deaths.filter((at) => now - at < CRASH_WINDOW_MS);
+    this.deaths.push(now);
+    return this.deaths.length === 1 ? 0 : Math.min(MAX_REPLACEMENT_DELAY_MS, 250 * 2 ** (this.deaths.length - 1));
   }
 
   /**

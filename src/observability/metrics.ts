@@ -121,6 +121,8 @@ export interface MetricSources {
   listeners(): readonly { key: string; kind: string; error: string | null }[];
   /** Worker processes (--workers > 1); the primary's own are nodejs_* and process_*. */
   workers(): readonly { pid: number; cpuSeconds: number; residentBytes: number; eventLoopLagSeconds: number }[];
+  /** Workers started in place of ones that died. */
+  workerRestarts(): number;
 }
 
 export class Metrics {
@@ -195,6 +197,8 @@ export class Metrics {
       sources.listeners().map((l) => ({ labels: { listener: l.key, kind: l.kind }, value: l.error === null ? 1 : 0 })));
     addScraped('turbine_worker_cpu_seconds_total', 'CPU time (user and system) of each proxy worker process.', 'counter', () =>
       sources.workers().map((w) => ({ labels: { worker: String(w.pid) }, value: w.cpuSeconds })));
+    addScraped('turbine_worker_restarts_total', 'Proxy workers started in place of ones that died (replaced at once, then later and later while they keep dying).', 'counter', () =>
+      [{ labels: {}, value: sources.workerRestarts() }]);
     addScraped('turbine_worker_resident_memory_bytes', 'Resident memory of each proxy worker process.', 'gauge', () =>
       sources.workers().map((w) => ({ labels: { worker: String(w.pid) }, value: w.residentBytes })));
     addScraped('turbine_worker_event_loop_lag_seconds', "99th percentile event-loop delay of each proxy worker over its last report (0.5 s).", 'gauge', () =>

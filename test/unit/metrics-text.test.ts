@@ -18,6 +18,7 @@ function sources(stats: ProxyStats, backends: BackendState[]): MetricSources {
     ejection: () => [{ service: '/web:0', capped: true, panic: false }],
     listeners: () => [{ key: ':80', kind: 'http', error: null }, { key: ':443', kind: 'https', error: 'in use' }],
     workers: () => [{ pid: 7, cpuSeconds: 1.5, residentBytes: 1e8, eventLoopLagSeconds: 0.002 }],
+    workerRestarts: () => 2,
   };
 }
 
