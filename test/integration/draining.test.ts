@@ -130,4 +130,34 @@ describe('draining', () => {
       await h.close();
     }
   });
+
+  it('a TCP stream on a task taken out and back is not closed at the drain timeout, and its backend is not draining', async () => {
+    const h = await startHarness({ drainTimeout: 0.5 });
+    try {
+      const echo = await h.tcpBackend('echo');
+      const port = await freePort();
+      h.marathon.putApp(app('/tcp-flap', port, { HAPROXY_GROUP: 'external' }, { healthChecks: [{ protocol: 'COMMAND', command: { value: 'true' } }] }),
+        [{ host: echo.host, ports: [echo.port], alive: true }]);
+      await h.waitTable((t) => t.services[0]?.backends.length === 1, 'the healthy task');
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      let closed = false;
+      socket.on('data', (d: Buffer) => { received += d; });
+      socket.on('close', () => { closed = true; });
+      await until(() => received === 'echo:', 'the greeting');
+      const task = h.marathon.tasksOf('/tcp-flap')[0]!.id;
+      h.marathon.setHealth(task, false);
+      await h.waitTable((t) => t.services[0]!.backends.length === 0, 'the task taken out');
+      h.marathon.setHealth(task, true);
+      await h.waitTable((t) => t.services[0]!.backends.length === 1, 'the task back');
+      await new Promise((r) => setTimeout(r, 800)); // past the drain timeout of the removal
+      assert.equal(closed, false, 'the stream outlived the drain timeout');
+      socket.write('still here');
+      await until(() => received === 'echo:still here', 'the stream still working');
+      assert.deepEqual((await get(`${h.admin}/routes`)).json<Routes>().draining, []);
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
 });
