@@ -20,6 +20,8 @@ interface Member {
   slot: number;
   ready: boolean;
   report: WorkerReport | null;
+  /** When it was forked (performance.now()): one that dies young makes its slot's next replacement wait. */
+  forkedAt: number;
 }
 
 interface PendingApply {
@@ -28,8 +30,8 @@ interface PendingApply {
   resolve(failures: ListenFailure[]): void;
 }
 
-/** Deaths this close together make a replacement wait. */
-const CRASH_WINDOW_MS = 60_000;
+/** A worker that lived this long died of something else than what killed the ones before it: its replacement starts at once. */
+const STABLE_MS = 60_000;
 const MAX_REPLACEMENT_DELAY_MS = 30_000;
 
 export class ProxyWorkers implements DataPlane {
@@ -44,8 +46,10 @@ export class ProxyWorkers implements DataPlane {
   private stopping = false;
   /** Workers started in place of ones that died (turbine_worker_restarts_total). */
   restarts = 0;
-  /** When workers died lately (performance.now()), for the replacement's delay. */
-  private deaths: number[] = [];
+  /** Per slot, how many of its workers in a row died young. */
+  private readonly strikes = new Map<number, number>();
+  /** Replacements waiting for their delay, cancelled by stop(). */
+  private readonly pendingForks = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly setup: DataPlaneSetup,
@@ -79,7 +83,7 @@ export class ProxyWorkers implements DataPlane {
     const taken = new Set([...this.members.values()].map((m) => m.slot));
     let slot = 0;
     while (taken.has(slot)) slot += 1;
-    const member: Member = { worker, slot, ready: false, report: null };
+    const member: Member = { worker, slot, ready: false, report: null, forkedAt: performance.now() };
     // A send to a worker that just died fails with EPIPE; its exit handler deals with the death.
     worker.on('error', (err: Error) => this.log.debug({ component: 'workers', pid: worker.process.pid, err: err.message }, 'worker channel error'));
     this.members.set(worker.id, member);
@@ -116,7 +120,7 @@ export class ProxyWorkers implements DataPlane {
         for (const generation of this.pending.keys()) this.acknowledge(worker.id, generation, []);
         if (!member.ready) reject(new Error(`worker ${worker.process.pid} exited (${signal ?? code}) before it was ready`));
         if (this.stopping) return;
-        const delayMs = this.replacementDelay();
+        const delayMs = this.replacementDelay(member);
         this.log.error({ component: 'workers', pid: worker.process.pid, code, signal, delayMs }, 'proxy worker died; starting a new one');
         const replace = () => {
           if (this.stopping) return;
@@ -125,22 +129,28 @@ export class ProxyWorkers implements DataPlane {
           this.fork().catch((err: Error) => this.log.error({ component: 'workers', err: err.message }, 'replacement worker failed to start'));
         };
         if (delayMs === 0) replace();
-        else setTimeout(replace, delayMs);
+        else {
+          const timer = setTimeout(() => {
+            this.pendingForks.delete(timer);
+            replace();
+          }, delayMs);
+          this.pendingForks.add(timer);
+        }
       });
     });
     return ready;
   }
 
   /**
-   * How long to wait before replacing a worker that died: the first death in a while at once; more
-   * within CRASH_WINDOW_MS (a worker that dies at start, or on every table) wait 0.5 s, 1 s, ... up
-   * to MAX_REPLACEMENT_DELAY_MS, instead of forking in a tight loop.
+   * How long to wait before replacing a worker that died: at once, unless it died young
+   * (within STABLE_MS) after the one before it in its slot did too; then 0.5 s, 1 s, ... up to MAX_REPLACEMENT_DELAY_MS,
+   * and it stays there while they keep dying young (a worker that dies at start, or on every table,
+   * is not forked in a tight loop). Per slot: workers that die together come back together.
    */
-  private replacementDelay(): number {
-    const now = performance.now();
-    this.deaths = this.deaths.filter((at) => now - at < CRASH_WINDOW_MS);
-    this.deaths.push(now);
-    return this.deaths.length === 1 ? 0 : Math.min(MAX_REPLACEMENT_DELAY_MS, 250 * 2 ** (this.deaths.length - 1));
+  private replacementDelay(dead: Member): number {
+    const strikes = performance.now() - dead.forkedAt >= STABLE_MS ? 0 : (this.strikes.get(dead.slot) ?? 0) + 1;
+    this.strikes.set(dead.slot, strikes);
+    return strikes <= 1 ? 0 : Math.min(MAX_REPLACEMENT_DELAY_MS, 250 * 2 ** (strikes - 1));
   }
 
   /**
@@ -253,6 +263,8 @@ export class ProxyWorkers implements DataPlane {
 
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
+    for (const timer of this.pendingForks) clearTimeout(timer);
+    this.pendingForks.clear();
     await Promise.all([...this.members.values()].map((member) => new Promise<void>((resolve) => {
       const timer = setTimeout(() => member.worker.process.kill('SIGKILL'), drainMs + 5000);
       member.worker.once('exit', () => {

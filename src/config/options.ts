@@ -455,7 +455,13 @@ function credentialsFromUrls(o: Options): void {
     const parsed = new URL(url);
     if (parsed.username === '' && parsed.password === '') return url;
     found.add(`${unquote(parsed.username)}:${unquote(parsed.password)}`);
-    return url.replace(/^(https?:\/\/)[^/?#]*@/i, '$1');
+    // The URL as written, less its user info; a spelling the URL parser reads the user info from but
+    // this does not match (http:/user:password@host) is written again by the parser, without it.
+    const kept = url.replace(/^(https?:\/\/)[^/?#]*@/i, '$1');
+    if (kept !== url) return kept;
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.href;
   });
   if (o.authCredentials !== null || o.marathonAuthCredentialFile !== null) return;
   if (found.size > 1) throw new ConfigError('--marathon: the URLs carry different credentials; give one user:password with --auth-credentials');
@@ -463,19 +469,20 @@ function credentialsFromUrls(o: Options): void {
   if (credentials !== undefined) o.authCredentials = credentials;
 }
 
-/** Percent-escapes decoded as Python's unquote does: one that is not an escape (%zz) stays as written. */
+/** Percent-escapes decoded as Python's unquote does: a % that is no escape stays as written, and bytes that are no UTF-8 become U+FFFD. */
 function unquote(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
-      try {
-        return decodeURIComponent(run);
-      } catch {
-        return run;
-      }
-    });
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i += 1) {
+    if (text[i] === '%' && /^[0-9A-Fa-f]{2}$/.test(text.slice(i + 1, i + 3))) {
+      bytes.push(Number.parseInt(text.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      const char = String.fromCodePoint(text.codePointAt(i)!);
+      bytes.push(...Buffer.from(char, 'utf8'));
+      i += char.length - 1;
+    }
   }
+  return Buffer.from(bytes).toString('utf8');
 }
 
 export function usage(): string {

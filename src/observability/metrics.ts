@@ -197,7 +197,7 @@ export class Metrics {
       sources.listeners().map((l) => ({ labels: { listener: l.key, kind: l.kind }, value: l.error === null ? 1 : 0 })));
     addScraped('turbine_worker_cpu_seconds_total', 'CPU time (user and system) of each proxy worker process.', 'counter', () =>
       sources.workers().map((w) => ({ labels: { worker: String(w.pid) }, value: w.cpuSeconds })));
-    addScraped('turbine_worker_restarts_total', 'Proxy workers started in place of ones that died (replaced at once, then later and later while they keep dying).', 'counter', () =>
+    addScraped('turbine_worker_restarts_total', 'Proxy workers started in place of ones that died (at once, then later and later while they keep dying young).', 'counter', () =>
       [{ labels: {}, value: sources.workerRestarts() }]);
     addScraped('turbine_worker_resident_memory_bytes', 'Resident memory of each proxy worker process.', 'gauge', () =>
       sources.workers().map((w) => ({ labels: { worker: String(w.pid) }, value: w.residentBytes })));

@@ -137,6 +137,12 @@ describe('options', () => {
     assert.deepEqual(given.marathon, ['http://m1:8080', 'http://m2:8080/marathon'], 'and the URLs still lose their passwords');
     assert.throws(() => loadOptions(['--marathon', 'http://a:1@m1:8080', 'http://b:2@m2:8080', '--group', 'x'], {}), /--marathon: the URLs carry different credentials/);
     assert.equal(loadOptions(['--marathon', 'http://u:p%zz%41@m1:8080', '--group', 'x'], {}).options.authCredentials, 'u:p%zzA', 'a % that is no escape stays as written, as Python unquotes it');
+    assert.equal(loadOptions(['--marathon', 'http://u:p%41%FF@m1:8080', '--group', 'x'], {}).options.authCredentials, 'u:pA\ufffd', 'bytes that are no UTF-8 become U+FFFD, as in Python');
+    for (const spelling of ['http:/ops:pw@m1:8080', 'http:ops:pw@m1:8080']) {
+      const odd = loadOptions(['--marathon', spelling, '--group', 'x'], {}).options;
+      assert.equal(odd.authCredentials, 'ops:pw', spelling);
+      assert.doesNotMatch(odd.marathon.join(), /pw/, `${spelling}: the password leaves the URL`);
+    }
   });
 
   it('--dcos-auth-credentials also comes from DCOS_SERVICE_ACCOUNT_CREDENTIAL, as in marathon-lb', () => {

@@ -331,7 +331,8 @@ describe('RawSocket', () => {
       const events: string[] = [];
       raw.on('connect', () => events.push('connect'));
       raw.on('close', () => events.push('close'));
-      raw.write('never sent');
+      raw.write(Buffer.alloc(64 * 1024, 'x')); // large: handed to libuv at once, queued behind the connection
+      raw.write('never sent'); // small: waits for the end of the turn
       raw.destroy();
       await sleep(100);
       for (const s of server.accepted) s.on('data', (d: Buffer) => { received += d.length; });
