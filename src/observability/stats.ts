@@ -180,23 +180,37 @@ export class ProxyStats {
   }
 }
 
+type TableShape = { services: readonly { id: string; backends: readonly { address: string }[] }[] };
+
+/** Each table's backend addresses by service, made once per table: withinTable runs at every scrape. */
+const addressesOf = new WeakMap<TableShape, Map<string, Set<string>>>();
+
+function tableAddresses(table: TableShape): Map<string, Set<string>> {
+  let byService = addressesOf.get(table);
+  if (byService === undefined) {
+    byService = new Map(table.services.map((s) => [s.id, new Set([NO_BACKEND, ...s.backends.map((b) => b.address)])]));
+    addressesOf.set(table, byService);
+  }
+  return byService;
+}
+
 /**
  * The counters of `snapshot` for what `table` still holds (its services and their backends), and
  * for the backends of those services that one of `kept` still counts (a backend that left stays
- * for the retention time in each ProxyStats): the series of what left go, when theirs do.
+ * for the retention time in each ProxyStats): the series of what left go, when theirs do. Walks
+ * the snapshot (a dead worker's counts: often empty), not the table.
  */
-export function withinTable(snapshot: StatsSnapshot, table: { services: readonly { id: string; backends: readonly { address: string }[] }[] }, kept: readonly StatsSnapshot[] = []): StatsSnapshot {
+export function withinTable(snapshot: StatsSnapshot, table: TableShape, kept: readonly StatsSnapshot[] = []): StatsSnapshot {
+  const byService = tableAddresses(table);
   const services: Record<string, ServiceCounters> = {};
-  for (const service of table.services) {
-    const counters = snapshot.services[service.id];
-    if (counters === undefined) continue;
+  for (const [id, counters] of Object.entries(snapshot.services)) {
+    const routed = byService.get(id);
+    if (routed === undefined) continue;
     const backends: Record<string, BackendCounters> = {};
-    const addresses = [NO_BACKEND, ...service.backends.map((b) => b.address), ...kept.flatMap((k) => Object.keys(k.services[service.id]?.backends ?? {}))];
-    for (const address of addresses) {
-      const b = counters.backends[address];
-      if (b !== undefined) backends[address] = b;
+    for (const [address, b] of Object.entries(counters.backends)) {
+      if (routed.has(address) || kept.some((k) => k.services[id]?.backends[address] !== undefined)) backends[address] = b;
     }
-    services[service.id] = { ...counters, backends };
+    services[id] = { ...counters, backends };
   }
   return { ...snapshot, services };
 }
